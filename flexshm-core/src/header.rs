@@ -1,0 +1,371 @@
+//! The segment header: self-description, validation, initialisation.
+//!
+//! ```text
+//! offset  word            written by        meaning
+//! 0       magic           init (last)       0x4D53_5846, the bytes "FXSM"
+//! 4       version         init              protocol version (1)
+//! 8       flags           init              bit 0: FIFO mode
+//! 12      slots           init              record slots (1 in single-slot mode)
+//! 16      hash_lo         init              layout hash, low 32 bits
+//! 20      hash_hi         init              layout hash, high 32 bits
+//! 24      descriptor_len  init              bytes of the schema descriptor
+//! 28      slots_offset    init              offset of buffer 0
+//! 32      slot_size       init              bytes of one record
+//! 36      slot_stride     init              distance between buffers
+//! 40      total_size      init              bytes of the whole segment
+//! 44      reserved        -                 0
+//! 48      head            writer (Release)  commit number of the newest record
+//! 52..64  reserved        -                 0
+//! 64..128 frontend area   std frontend      writer claim, wake-up words; the core
+//!                                           never reads or writes it
+//! 128     descriptor      init              schema descriptor (docs/PROTOCOL.md)
+//! ```
+
+use crate::error::Error;
+use crate::layout::{self, Layout, MAX_FIELDS};
+use crate::primitive::{fence, Ordering};
+use crate::region::Region;
+use crate::schema::{self, FieldDef, FIELD_ENTRY_LEN};
+
+/// The first word of every segment: the bytes `F X S M`.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"FXSM");
+/// The protocol version this build reads and writes.
+pub const VERSION: u32 = 1;
+/// Most record slots a FIFO segment may have.
+pub const MAX_SLOTS: u32 = 1 << 24;
+
+pub(crate) const H_MAGIC: usize = 0;
+pub(crate) const H_VERSION: usize = 4;
+pub(crate) const H_FLAGS: usize = 8;
+pub(crate) const H_SLOTS: usize = 12;
+pub(crate) const H_HASH_LO: usize = 16;
+pub(crate) const H_HASH_HI: usize = 20;
+pub(crate) const H_DESCRIPTOR_LEN: usize = 24;
+pub(crate) const H_SLOTS_OFFSET: usize = 28;
+pub(crate) const H_SLOT_SIZE: usize = 32;
+pub(crate) const H_SLOT_STRIDE: usize = 36;
+pub(crate) const H_TOTAL_SIZE: usize = 40;
+pub(crate) const H_HEAD: usize = 48;
+/// Start of the 64 bytes reserved for a frontend (the std crate keeps its writer claim
+/// and wake-up words there). The core initialises them to zero and never touches them
+/// again.
+pub const FRONTEND_AREA: usize = 64;
+/// Length of the frontend area.
+pub const FRONTEND_AREA_LEN: usize = 64;
+/// Offset of the schema descriptor.
+pub const DESCRIPTOR_OFFSET: usize = 128;
+
+const FLAG_FIFO: u32 = 1;
+
+/// How records are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mode {
+    /// Each write commits at once; readers get the latest record.
+    Single,
+    /// Writes are staged and `finalize` commits them into a ring of `slots` records that
+    /// readers consume in order.
+    Fifo {
+        /// Records kept in the ring.
+        slots: u32,
+    },
+}
+
+impl Mode {
+    /// Record slots (1 in single-slot mode).
+    pub fn slots(self) -> u32 {
+        match self {
+            Mode::Single => 1,
+            Mode::Fifo { slots } => slots,
+        }
+    }
+
+    /// True in FIFO mode.
+    pub fn is_fifo(self) -> bool {
+        matches!(self, Mode::Fifo { .. })
+    }
+}
+
+/// Geometry of a validated segment, shared by writer and reader.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    pub mode: Mode,
+    pub nbuf: u32,
+    pub modulus: u32,
+    pub slots_offset: usize,
+    pub stride: usize,
+}
+
+impl Geometry {
+    pub fn new<S: AsRef<[FieldDef]>>(layout: &Layout<S>, mode: Mode) -> Geometry {
+        let nbuf = layout::buffers(mode.slots());
+        Geometry {
+            mode,
+            nbuf,
+            modulus: layout::modulus(nbuf),
+            slots_offset: layout.slots_offset(),
+            stride: layout.slot_stride(),
+        }
+    }
+
+    /// Byte offset of the buffer holding commit `c`.
+    #[inline]
+    pub fn slot(&self, c: u32) -> usize {
+        debug_assert!(c < self.modulus);
+        self.slots_offset + (c % self.nbuf) as usize * self.stride
+    }
+
+    #[inline]
+    pub fn add(&self, c: u32, k: u32) -> u32 {
+        ((c as u64 + k as u64) % self.modulus as u64) as u32
+    }
+
+    #[inline]
+    pub fn sub(&self, a: u32, b: u32) -> u32 {
+        ((a as u64 + self.modulus as u64 - b as u64) % self.modulus as u64) as u32
+    }
+}
+
+fn check_mode(mode: Mode) -> Result<(), Error> {
+    let slots = mode.slots();
+    if slots == 0 || slots > MAX_SLOTS {
+        return Err(Error::ModeMismatch {
+            expected_slots: slots,
+            found_slots: 0,
+        });
+    }
+    Ok(())
+}
+
+/// Writes a fresh header, descriptor and empty buffers into `region`. Readers see the
+/// segment only once the magic word is stored (Release), last.
+pub(crate) fn initialize<S: AsRef<[FieldDef]>>(
+    region: &Region<'_>,
+    layout: &Layout<S>,
+    mode: Mode,
+) -> Result<Geometry, Error> {
+    check_mode(mode)?;
+    let total = layout.segment_size(mode.slots())?;
+    if region.len() < total {
+        return Err(Error::RegionTooSmall {
+            needed: total,
+            available: region.len(),
+        });
+    }
+    // Hide the segment from readers while it is rebuilt: a reader that loads magic == 0
+    // rejects the segment.
+    region.store(H_MAGIC, 0, Ordering::Relaxed);
+    fence(Ordering::Release);
+    region.zero(4, total - 4);
+    let hash = layout.hash();
+    region.store(H_VERSION, VERSION, Ordering::Relaxed);
+    region.store(
+        H_FLAGS,
+        if mode.is_fifo() { FLAG_FIFO } else { 0 },
+        Ordering::Relaxed,
+    );
+    region.store(H_SLOTS, mode.slots(), Ordering::Relaxed);
+    region.store(H_HASH_LO, hash as u32, Ordering::Relaxed);
+    region.store(H_HASH_HI, (hash >> 32) as u32, Ordering::Relaxed);
+    let fields = layout.fields();
+    region.store(
+        H_DESCRIPTOR_LEN,
+        schema::descriptor_len(fields.len()) as u32,
+        Ordering::Relaxed,
+    );
+    region.store(H_SLOTS_OFFSET, layout.slots_offset() as u32, Ordering::Relaxed);
+    region.store(H_SLOT_SIZE, layout.slot_size() as u32, Ordering::Relaxed);
+    region.store(H_SLOT_STRIDE, layout.slot_stride() as u32, Ordering::Relaxed);
+    region.store(H_TOTAL_SIZE, total as u32, Ordering::Relaxed);
+    region.write_bytes(DESCRIPTOR_OFFSET, &(fields.len() as u32).to_le_bytes());
+    let mut e = [0u8; FIELD_ENTRY_LEN];
+    for (i, f) in fields.iter().enumerate() {
+        schema::encode_entry(f, &mut e);
+        region.write_bytes(
+            DESCRIPTOR_OFFSET + schema::DESCRIPTOR_PREAMBLE + i * FIELD_ENTRY_LEN,
+            &e,
+        );
+    }
+    // Publish: pairs with the Acquire load of magic in `validate`, so a reader that sees
+    // the magic also sees every header word and the zeroed buffers.
+    region.store(H_MAGIC, MAGIC, Ordering::Release);
+    Ok(Geometry::new(layout, mode))
+}
+
+/// What a validated header says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderInfo {
+    pub mode: Mode,
+    pub field_count: usize,
+}
+
+/// Checks the fixed header words; returns the mode and the descriptor's field count.
+pub(crate) fn validate_prefix(region: &Region<'_>) -> Result<HeaderInfo, Error> {
+    if region.len() < DESCRIPTOR_OFFSET + schema::DESCRIPTOR_PREAMBLE {
+        return Err(Error::RegionTooSmall {
+            needed: DESCRIPTOR_OFFSET + schema::DESCRIPTOR_PREAMBLE,
+            available: region.len(),
+        });
+    }
+    // Pairs with the Release store of magic at the end of `initialize`.
+    let magic = region.load(H_MAGIC, Ordering::Acquire);
+    if magic != MAGIC {
+        return Err(Error::BadMagic { found: magic });
+    }
+    let version = region.load(H_VERSION, Ordering::Relaxed);
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    let flags = region.load(H_FLAGS, Ordering::Relaxed);
+    if flags & !FLAG_FIFO != 0 {
+        return Err(Error::CorruptHeader { what: "flags" });
+    }
+    let slots = region.load(H_SLOTS, Ordering::Relaxed);
+    if slots == 0 || slots > MAX_SLOTS || (flags & FLAG_FIFO == 0 && slots != 1) {
+        return Err(Error::CorruptHeader { what: "slot count" });
+    }
+    let mode = if flags & FLAG_FIFO != 0 {
+        Mode::Fifo { slots }
+    } else {
+        Mode::Single
+    };
+    let mut pre = [0u8; 4];
+    region.read_bytes(DESCRIPTOR_OFFSET, &mut pre);
+    let field_count = u32::from_le_bytes(pre) as usize;
+    if field_count > MAX_FIELDS {
+        return Err(Error::CorruptHeader {
+            what: "field count above 64",
+        });
+    }
+    let dlen = region.load(H_DESCRIPTOR_LEN, Ordering::Relaxed) as usize;
+    if dlen != schema::descriptor_len(field_count) {
+        return Err(Error::CorruptHeader {
+            what: "descriptor length",
+        });
+    }
+    if region.len() < DESCRIPTOR_OFFSET + dlen {
+        return Err(Error::RegionTooSmall {
+            needed: DESCRIPTOR_OFFSET + dlen,
+            available: region.len(),
+        });
+    }
+    Ok(HeaderInfo { mode, field_count })
+}
+
+/// Reads and validates field entry `i` of the descriptor (after `validate_prefix`).
+pub(crate) fn read_field(region: &Region<'_>, i: usize) -> Result<FieldDef, Error> {
+    let mut e = [0u8; FIELD_ENTRY_LEN];
+    region.read_bytes(
+        DESCRIPTOR_OFFSET + schema::DESCRIPTOR_PREAMBLE + i * FIELD_ENTRY_LEN,
+        &mut e,
+    );
+    schema::decode_field_entry(&e)
+}
+
+/// Checks the remaining header words against a layout built from the segment's (or the
+/// caller's, already compared) fields.
+pub(crate) fn validate_geometry<S: AsRef<[FieldDef]>>(
+    region: &Region<'_>,
+    layout: &Layout<S>,
+    info: HeaderInfo,
+) -> Result<Geometry, Error> {
+    let hash = layout.hash();
+    let lo = region.load(H_HASH_LO, Ordering::Relaxed);
+    let hi = region.load(H_HASH_HI, Ordering::Relaxed);
+    if lo != hash as u32 || hi != (hash >> 32) as u32 {
+        return Err(Error::CorruptHeader {
+            what: "layout hash does not match the schema descriptor",
+        });
+    }
+    let total = layout.segment_size(info.mode.slots())?;
+    let expect = |off, v: usize, what| {
+        if region.load(off, Ordering::Relaxed) as usize != v {
+            Err(Error::CorruptHeader { what })
+        } else {
+            Ok(())
+        }
+    };
+    expect(H_SLOTS_OFFSET, layout.slots_offset(), "slots offset")?;
+    expect(H_SLOT_SIZE, layout.slot_size(), "slot size")?;
+    expect(H_SLOT_STRIDE, layout.slot_stride(), "slot stride")?;
+    expect(H_TOTAL_SIZE, total, "total size")?;
+    if region.len() < total {
+        return Err(Error::RegionTooSmall {
+            needed: total,
+            available: region.len(),
+        });
+    }
+    let geo = Geometry::new(layout, info.mode);
+    let head = region.load(H_HEAD, Ordering::Relaxed);
+    if head >= geo.modulus {
+        return Err(Error::CorruptHeader {
+            what: "head commit number",
+        });
+    }
+    Ok(geo)
+}
+
+/// Validates a segment against the caller's layout: header, descriptor (field by field,
+/// the error names the first difference), geometry.
+pub(crate) fn validate<S: AsRef<[FieldDef]>>(
+    region: &Region<'_>,
+    layout: &Layout<S>,
+) -> Result<Geometry, Error> {
+    let info = validate_prefix(region)?;
+    let expected = layout.fields();
+    let n = info.field_count.max(expected.len());
+    for i in 0..n {
+        let found = if i < info.field_count {
+            Some(read_field(region, i)?)
+        } else {
+            None
+        };
+        let e = expected.get(i).copied();
+        let (e_slice, f_slice): (&[FieldDef], &[FieldDef]) = match (&e, &found) {
+            (Some(e), Some(f)) => (core::slice::from_ref(e), core::slice::from_ref(f)),
+            (Some(e), None) => (core::slice::from_ref(e), &[]),
+            (None, Some(f)) => (&[], core::slice::from_ref(f)),
+            (None, None) => (&[], &[]),
+        };
+        layout::compare_fields(e_slice, f_slice).map_err(|err| match err {
+            Error::SchemaMismatch {
+                expected,
+                found,
+                what,
+                ..
+            } => Error::SchemaMismatch {
+                position: i as u16,
+                expected,
+                found,
+                what,
+            },
+            other => other,
+        })?;
+    }
+    validate_geometry(region, layout, info)
+}
+
+/// A schema read from a segment, held without an allocator.
+pub type SchemaBuf = heapless::Vec<FieldDef, MAX_FIELDS>;
+
+/// Reads the schema a segment describes, validating the header; for tools and readers
+/// that do not know the record type in advance.
+pub fn read_schema(region: &Region<'_>) -> Result<(SchemaBuf, Mode), Error> {
+    let info = validate_prefix(region)?;
+    let mut fields = SchemaBuf::new();
+    for i in 0..info.field_count {
+        let f = read_field(region, i)?;
+        // Cannot fail: field_count <= MAX_FIELDS was checked in validate_prefix.
+        fields
+            .push(f)
+            .map_err(|_| Error::TooManyFields { count: i + 1 })?;
+    }
+    let layout = Layout::new(fields).map_err(|_| Error::CorruptHeader {
+        what: "schema descriptor has invalid or duplicate fields",
+    })?;
+    validate_geometry(region, &layout, info)?;
+    Ok((layout.into_fields(), info.mode))
+}

@@ -1,0 +1,240 @@
+//! The byte region a segment lives in, and the only code that touches it.
+//!
+//! Every access goes through 32-bit atomic loads and stores: the region is shared with
+//! other cores or processes that write it concurrently, so a plain or volatile access
+//! would be a data race. Payload copies are done word by word with relaxed atomics (a
+//! "byte-wise atomic memcpy"); the seqlock around them decides whether a copy is kept.
+
+use core::marker::PhantomData;
+#[cfg(not(loom))]
+use core::ptr::NonNull;
+
+use crate::error::Error;
+use crate::primitive::{AtomicU32, Ordering};
+
+/// Required alignment of a region's start address.
+pub const REGION_ALIGN: usize = 8;
+
+/// A shared byte region: a pointer and a length, accessed only through 32-bit atomics.
+///
+/// `Region` is `Copy`: every holder accesses the bytes through atomics only, so aliasing
+/// handles to the same memory (a writer and several readers in one program, say) are
+/// sound.
+#[derive(Clone, Copy)]
+pub struct Region<'a> {
+    #[cfg(not(loom))]
+    ptr: NonNull<u8>,
+    #[cfg(loom)]
+    words: &'a [AtomicU32],
+    len: usize,
+    _life: PhantomData<&'a [AtomicU32]>,
+}
+
+// SAFETY: a Region only hands out access through atomic operations on the memory it
+// points to (see `word`), so sharing or sending it between threads cannot cause a data
+// race. The lifetime 'a keeps the memory alive.
+unsafe impl Send for Region<'_> {}
+// SAFETY: as for Send: all access is atomic.
+unsafe impl Sync for Region<'_> {}
+
+impl core::fmt::Debug for Region<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Region").field("len", &self.len).finish()
+    }
+}
+
+#[cfg(not(loom))]
+impl<'a> Region<'a> {
+    /// A region over raw memory: an OS mapping, dual-port RAM, a linker section.
+    ///
+    /// The length is rounded down to a multiple of 4; the start must be aligned to
+    /// [`REGION_ALIGN`].
+    ///
+    /// # Safety
+    ///
+    /// For the whole lifetime `'a`:
+    /// - `ptr` is valid for reads and writes of `len` bytes (mapped, not freed, not
+    ///   unmapped);
+    /// - every other access to these bytes, from this program, another core or another
+    ///   process, is a 32-bit atomic access at a 4-aligned offset (that is what flexshm
+    ///   does on every target) or does not overlap in time with flexshm's accesses. Plain
+    ///   reads or writes that race with flexshm are undefined behaviour.
+    pub unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Result<Region<'a>, Error> {
+        let ptr = NonNull::new(ptr).ok_or(Error::Misaligned { address: 0 })?;
+        if ptr.as_ptr() as usize % REGION_ALIGN != 0 {
+            return Err(Error::Misaligned {
+                address: ptr.as_ptr() as usize,
+            });
+        }
+        Ok(Region {
+            ptr,
+            len: len & !3,
+            _life: PhantomData,
+        })
+    }
+
+    /// A region over memory this program owns exclusively for `'a`, e.g. a `static mut`
+    /// buffer handed out once, or a buffer on the heap or stack shared between threads.
+    pub fn new(bytes: &'a mut [u8]) -> Result<Region<'a>, Error> {
+        // SAFETY:
+        // - the exclusive borrow makes `bytes` valid for reads and writes for 'a, and no
+        //   other code can touch it while it lasts, so all accesses are flexshm's own
+        //   atomic accesses.
+        unsafe { Region::from_raw_parts(bytes.as_mut_ptr(), bytes.len()) }
+    }
+
+    /// The word at byte offset `off`.
+    #[inline(always)]
+    fn word(&self, off: usize) -> &AtomicU32 {
+        assert!(off % 4 == 0 && off + 4 <= self.len, "region access out of bounds");
+        // SAFETY:
+        // - in bounds and 4-aligned: checked just above, and the base is REGION_ALIGN-aligned;
+        // - valid for 'a and only ever accessed atomically: the contract of
+        //   `from_raw_parts`;
+        // - AtomicU32 has the size and alignment of u32 and no invalid bit patterns.
+        unsafe { &*(self.ptr.as_ptr().add(off) as *const AtomicU32) }
+    }
+
+    /// Words `off/4 .. off/4 + n` as a slice of atomics.
+    #[inline(always)]
+    fn words(&self, off: usize, n: usize) -> &[AtomicU32] {
+        assert!(
+            off % 4 == 0 && n <= (self.len - off.min(self.len)) / 4,
+            "region access out of bounds"
+        );
+        // SAFETY: as in `word`, for every word of the range, which lies inside the region
+        // (checked just above).
+        unsafe {
+            core::slice::from_raw_parts(self.ptr.as_ptr().add(off) as *const AtomicU32, n)
+        }
+    }
+}
+
+#[cfg(loom)]
+impl<'a> Region<'a> {
+    /// A region over loom atomics (model checking only).
+    pub fn from_loom_words(words: &'a [AtomicU32]) -> Region<'a> {
+        Region {
+            words,
+            len: words.len() * 4,
+            _life: PhantomData,
+        }
+    }
+
+    fn word(&self, off: usize) -> &AtomicU32 {
+        assert!(off % 4 == 0);
+        &self.words[off / 4]
+    }
+
+    fn words(&self, off: usize, n: usize) -> &[AtomicU32] {
+        assert!(off % 4 == 0);
+        &self.words[off / 4..off / 4 + n]
+    }
+}
+
+impl Region<'_> {
+    /// Length in bytes (a multiple of 4).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the region has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Loads the little-endian u32 at `off`.
+    #[inline]
+    pub(crate) fn load(&self, off: usize, order: Ordering) -> u32 {
+        u32::from_le(self.word(off).load(order))
+    }
+
+    /// Stores `v` as a little-endian u32 at `off`.
+    #[inline]
+    pub(crate) fn store(&self, off: usize, v: u32, order: Ordering) {
+        self.word(off).store(v.to_le(), order)
+    }
+
+    /// Copies `dst.len()` bytes starting at the 4-aligned offset `off` into `dst` with
+    /// relaxed atomic word loads.
+    pub(crate) fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        let full = dst.len() / 4;
+        let nwords = dst.len().div_ceil(4);
+        let src = self.words(off, nwords);
+        let (body, tail) = dst.split_at_mut(full * 4);
+        for (d, w) in body.chunks_exact_mut(4).zip(src) {
+            d.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        if !tail.is_empty() {
+            let w = src[full].load(Ordering::Relaxed).to_ne_bytes();
+            tail.copy_from_slice(&w[..tail.len()]);
+        }
+    }
+
+    /// Writes `src` at byte offset `off` (any alignment) with relaxed atomic word stores.
+    /// Partial words are read, merged and stored back, which is only correct because
+    /// there is a single writer.
+    pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) {
+        if src.is_empty() {
+            return;
+        }
+        let start_word = off & !3;
+        let end = off + src.len();
+        let nwords = (end - start_word).div_ceil(4);
+        let words = self.words(start_word, nwords);
+        let mut pos = 0; // bytes of src consumed
+        let mut addr = off;
+        for w in words {
+            let base = addr & !3;
+            let lo = addr - base;
+            let take = (4 - lo).min(src.len() - pos);
+            if lo == 0 && take == 4 {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(&src[pos..pos + 4]);
+                w.store(u32::from_ne_bytes(b), Ordering::Relaxed);
+            } else {
+                let mut b = w.load(Ordering::Relaxed).to_ne_bytes();
+                b[lo..lo + take].copy_from_slice(&src[pos..pos + take]);
+                w.store(u32::from_ne_bytes(b), Ordering::Relaxed);
+            }
+            pos += take;
+            addr += take;
+        }
+        debug_assert_eq!(pos, src.len());
+    }
+
+    /// Sets `len` bytes at `off` (any alignment) to zero.
+    pub(crate) fn zero(&self, off: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let mut a = off;
+        let end = off + len;
+        // Unaligned head, byte-merged.
+        while a < end && a % 4 != 0 {
+            let n = (4 - a % 4).min(end - a);
+            self.write_bytes(a, &[0u8; 4][..n]);
+            a += n;
+        }
+        let full = (end - a) / 4;
+        for w in self.words(a, full) {
+            w.store(0, Ordering::Relaxed);
+        }
+        a += full * 4;
+        if a < end {
+            self.write_bytes(a, &[0u8; 4][..end - a]);
+        }
+    }
+
+    /// Copies `len` bytes (a multiple of 4) from `src` to `dst` inside the region, both
+    /// 4-aligned and not overlapping; relaxed atomic loads and stores.
+    pub(crate) fn copy_within(&self, src: usize, dst: usize, len: usize) {
+        debug_assert!(len % 4 == 0 && (src + len <= dst || dst + len <= src));
+        let n = len / 4;
+        let s = self.words(src, n);
+        let d = self.words(dst, n);
+        for (d, s) in d.iter().zip(s) {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! Field types, field declarations and the schema descriptor stored in every segment.
+//!
+//! A schema is a slice of [`FieldDef`]. It can be written as a `const` (see
+//! [`crate::record!`]) or built at run time (the Python frontend does); both give the same
+//! layout because the layout is computed from the declarations alone.
+
+use core::fmt;
+
+use crate::error::Error;
+
+/// Longest field name, in UTF-8 bytes.
+pub const MAX_NAME_LEN: usize = 44;
+/// Most dimensions an array field can have.
+pub const MAX_DIMS: usize = 4;
+/// Bytes of one field entry in the schema descriptor.
+pub const FIELD_ENTRY_LEN: usize = 64;
+/// Bytes of the descriptor's preamble (the field count).
+pub const DESCRIPTOR_PREAMBLE: usize = 4;
+/// Descriptor code of a string field; dtype codes are 1..=11.
+pub const STR_CODE: u8 = 12;
+/// The largest value a length (string bytes, array rows) or a capacity may take.
+pub const MAX_EXTENT: u32 = (1 << 30) - 1;
+
+/// Element types of scalars and arrays, with their descriptor codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Dtype {
+    /// One byte, 0 or 1.
+    Bool = 1,
+    /// Signed 8-bit integer.
+    I8 = 2,
+    /// Signed 16-bit integer.
+    I16 = 3,
+    /// Signed 32-bit integer.
+    I32 = 4,
+    /// Signed 64-bit integer.
+    I64 = 5,
+    /// Unsigned 8-bit integer.
+    U8 = 6,
+    /// Unsigned 16-bit integer.
+    U16 = 7,
+    /// Unsigned 32-bit integer.
+    U32 = 8,
+    /// Unsigned 64-bit integer.
+    U64 = 9,
+    /// IEEE 754 binary32.
+    F32 = 10,
+    /// IEEE 754 binary64.
+    F64 = 11,
+}
+
+impl Dtype {
+    /// Every dtype, in code order.
+    pub const ALL: [Dtype; 11] = [
+        Dtype::Bool,
+        Dtype::I8,
+        Dtype::I16,
+        Dtype::I32,
+        Dtype::I64,
+        Dtype::U8,
+        Dtype::U16,
+        Dtype::U32,
+        Dtype::U64,
+        Dtype::F32,
+        Dtype::F64,
+    ];
+
+    /// Size in bytes, which is also the alignment.
+    pub const fn size(self) -> u32 {
+        match self {
+            Dtype::Bool | Dtype::I8 | Dtype::U8 => 1,
+            Dtype::I16 | Dtype::U16 => 2,
+            Dtype::I32 | Dtype::U32 | Dtype::F32 => 4,
+            Dtype::I64 | Dtype::U64 | Dtype::F64 => 8,
+        }
+    }
+
+    /// The descriptor code.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The dtype for a descriptor code.
+    pub const fn from_code(code: u8) -> Option<Dtype> {
+        if code >= 1 && code <= 11 {
+            Some(Dtype::ALL[code as usize - 1])
+        } else {
+            None
+        }
+    }
+
+    /// The NumPy name (`"float32"`, `"uint8"`, `"bool"`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dtype::Bool => "bool",
+            Dtype::I8 => "int8",
+            Dtype::I16 => "int16",
+            Dtype::I32 => "int32",
+            Dtype::I64 => "int64",
+            Dtype::U8 => "uint8",
+            Dtype::U16 => "uint16",
+            Dtype::U32 => "uint32",
+            Dtype::U64 => "uint64",
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+        }
+    }
+
+    /// The dtype for a NumPy name.
+    pub fn from_name(name: &str) -> Option<Dtype> {
+        Dtype::ALL.iter().copied().find(|d| d.name() == name)
+    }
+
+    /// True for the integer dtypes.
+    pub const fn is_integer(self) -> bool {
+        !matches!(self, Dtype::Bool | Dtype::F32 | Dtype::F64)
+    }
+
+    /// True for f32 and f64.
+    pub const fn is_float(self) -> bool {
+        matches!(self, Dtype::F32 | Dtype::F64)
+    }
+}
+
+/// The dimensions of an array field, C order, at most [`MAX_DIMS`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Dims {
+    len: u8,
+    dims: [u32; MAX_DIMS],
+}
+
+impl Dims {
+    /// Dimensions from a slice; `None` if it is empty, longer than [`MAX_DIMS`], or holds
+    /// a dimension of 0 or above [`MAX_EXTENT`].
+    pub const fn new(dims: &[u32]) -> Option<Dims> {
+        if dims.is_empty() || dims.len() > MAX_DIMS {
+            return None;
+        }
+        let mut out = [0u32; MAX_DIMS];
+        let mut i = 0;
+        while i < dims.len() {
+            if dims[i] == 0 || dims[i] > MAX_EXTENT {
+                return None;
+            }
+            out[i] = dims[i];
+            i += 1;
+        }
+        Some(Dims {
+            len: dims.len() as u8,
+            dims: out,
+        })
+    }
+
+    /// Dimensions from a length and an array (const-friendly twin of [`Dims::new`]).
+    pub const fn from_array(len: usize, dims: [u32; MAX_DIMS]) -> Option<Dims> {
+        if len == 0 || len > MAX_DIMS {
+            return None;
+        }
+        let mut i = 0;
+        while i < MAX_DIMS {
+            if (i < len && (dims[i] == 0 || dims[i] > MAX_EXTENT)) || (i >= len && dims[i] != 0) {
+                return None;
+            }
+            i += 1;
+        }
+        Some(Dims {
+            len: len as u8,
+            dims,
+        })
+    }
+
+    /// The dimensions as a slice.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.dims[..self.len as usize]
+    }
+
+    /// Number of dimensions.
+    pub const fn ndim(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The first dimension (the number of rows).
+    pub const fn rows(&self) -> u32 {
+        self.dims[0]
+    }
+
+    /// Elements in one row (product of all dimensions but the first), if it fits in u32.
+    pub const fn row_elems(&self) -> Option<u32> {
+        let mut n: u32 = 1;
+        let mut i = 1;
+        while i < self.len as usize {
+            n = match n.checked_mul(self.dims[i]) {
+                Some(v) => v,
+                None => return None,
+            };
+            i += 1;
+        }
+        Some(n)
+    }
+
+    /// A copy with `d` prepended as the new first dimension (used by the typed API for
+    /// nested Rust arrays).
+    pub const fn prepend(self, d: u32) -> Option<Dims> {
+        if self.len as usize >= MAX_DIMS || d == 0 || d > MAX_EXTENT {
+            return None;
+        }
+        let mut out = [0u32; MAX_DIMS];
+        out[0] = d;
+        let mut i = 0;
+        while i < self.len as usize {
+            out[i + 1] = self.dims[i];
+            i += 1;
+        }
+        Some(Dims {
+            len: self.len + 1,
+            dims: out,
+        })
+    }
+}
+
+impl fmt::Debug for Dims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// The type of one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kind {
+    /// One value of a dtype.
+    Scalar(Dtype),
+    /// UTF-8 text of up to `chars` Unicode code points, stored in `4 * chars` bytes.
+    Str {
+        /// Capacity in code points.
+        chars: u32,
+    },
+    /// A C-order array; the first dimension may be filled partially (its used length is
+    /// stored with the value).
+    Array {
+        /// Element type.
+        dtype: Dtype,
+        /// Capacity in each dimension.
+        dims: Dims,
+    },
+}
+
+impl Kind {
+    /// A string of up to `chars` code points; panics in const context if `chars` is 0 or
+    /// too large.
+    pub const fn str(chars: u32) -> Kind {
+        assert!(chars > 0 && chars <= MAX_EXTENT / 4, "str capacity out of range");
+        Kind::Str { chars }
+    }
+
+    /// An array kind; panics in const context if the dimensions are invalid.
+    pub const fn array(dtype: Dtype, dims: &[u32]) -> Kind {
+        match Dims::new(dims) {
+            Some(dims) => Kind::Array { dtype, dims },
+            None => panic!("array dimensions must be 1..=4 values in 1..2^30"),
+        }
+    }
+
+    /// Bytes the field's value occupies in a slot, or `None` on overflow / bad capacity.
+    pub const fn data_size(&self) -> Option<u32> {
+        match self {
+            Kind::Scalar(d) => Some(d.size()),
+            Kind::Str { chars } => {
+                if *chars == 0 || *chars > MAX_EXTENT / 4 {
+                    None
+                } else {
+                    Some(*chars * 4)
+                }
+            }
+            Kind::Array { dtype, dims } => match dims.row_elems() {
+                Some(r) => match r.checked_mul(dims.rows()) {
+                    Some(n) => match n.checked_mul(dtype.size()) {
+                        Some(b) if b <= MAX_EXTENT => Some(b),
+                        _ => None,
+                    },
+                    None => None,
+                },
+                None => None,
+            },
+        }
+    }
+
+    /// Alignment of the field's value inside a slot.
+    pub const fn align(&self) -> u32 {
+        match self {
+            Kind::Scalar(d) | Kind::Array { dtype: d, .. } => d.size(),
+            Kind::Str { .. } => 1,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::Scalar(d) => f.write_str(d.name()),
+            Kind::Str { chars } => write!(f, "str[{chars}]"),
+            Kind::Array { dtype, dims } => {
+                write!(f, "{}[", dtype.name())?;
+                for (i, d) in dims.as_slice().iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{d}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// A field name: valid UTF-8, 1..=[`MAX_NAME_LEN`] bytes, no NUL. Stored inline so that
+/// schemas and errors need no allocator.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name {
+    len: u8,
+    bytes: [u8; MAX_NAME_LEN],
+}
+
+impl Name {
+    /// The empty name (used in errors where there is no field).
+    pub const EMPTY: Name = Name {
+        len: 0,
+        bytes: [0; MAX_NAME_LEN],
+    };
+
+    /// A name from a string; panics (at compile time in a `const`) if it is invalid.
+    pub const fn new(name: &str) -> Name {
+        match Name::try_new(name) {
+            Some(n) => n,
+            None => panic!("field names must be 1..=44 bytes without NUL"),
+        }
+    }
+
+    /// A name from a string, or `None` if it is empty, too long or contains NUL.
+    pub const fn try_new(name: &str) -> Option<Name> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > MAX_NAME_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_NAME_LEN];
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == 0 {
+                return None;
+            }
+            bytes[i] = b[i];
+            i += 1;
+        }
+        Some(Name {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// A name for error messages: the string cut to at most [`MAX_NAME_LEN`] bytes at a
+    /// character boundary (never fails).
+    pub fn lossy(name: &str) -> Name {
+        let mut end = name.len().min(MAX_NAME_LEN);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; MAX_NAME_LEN];
+        bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+        Name {
+            len: end as u8,
+            bytes,
+        }
+    }
+
+    /// Length in bytes (const-friendly).
+    pub const fn len_const(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Byte `k` of the name (const-friendly).
+    pub const fn byte(&self, k: usize) -> u8 {
+        self.bytes[k]
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        // Every constructor checks UTF-8 (try_new takes a &str, lossy cuts at a char
+        // boundary, decode validates); fall back to "" rather than trusting that blindly.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Name {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
+}
+
+/// One declared field: a name and a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FieldDef {
+    /// The field's name.
+    pub name: Name,
+    /// The field's type.
+    pub kind: Kind,
+}
+
+impl FieldDef {
+    /// A field declaration (const-friendly; panics at compile time on an invalid name).
+    pub const fn new(name: &str, kind: Kind) -> FieldDef {
+        FieldDef {
+            name: Name::new(name),
+            kind,
+        }
+    }
+}
+
+/// Bytes of the descriptor for `n` fields.
+pub const fn descriptor_len(n: usize) -> usize {
+    DESCRIPTOR_PREAMBLE + n * FIELD_ENTRY_LEN
+}
+
+/// Writes the descriptor of `fields` into `out`, which must be exactly
+/// `descriptor_len(fields.len())` bytes. The encoding is specified in docs/PROTOCOL.md.
+pub fn encode_descriptor(fields: &[FieldDef], out: &mut [u8]) -> Result<(), Error> {
+    if out.len() != descriptor_len(fields.len()) {
+        return Err(Error::BufferTooSmall {
+            needed: descriptor_len(fields.len()),
+        });
+    }
+    out.fill(0);
+    out[0..4].copy_from_slice(&(fields.len() as u32).to_le_bytes());
+    for (i, f) in fields.iter().enumerate() {
+        let e = &mut out[DESCRIPTOR_PREAMBLE + i * FIELD_ENTRY_LEN..][..FIELD_ENTRY_LEN];
+        encode_entry(f, e);
+    }
+    Ok(())
+}
+
+/// Encodes one field entry into 64 bytes.
+pub fn encode_entry(f: &FieldDef, e: &mut [u8]) {
+    let (code, ndim, dims): (u8, u8, [u32; MAX_DIMS]) = match f.kind {
+        Kind::Scalar(d) => (d.code(), 0, [0; MAX_DIMS]),
+        Kind::Str { chars } => (STR_CODE, 0, [chars, 0, 0, 0]),
+        Kind::Array { dtype, dims } => (dtype.code(), dims.len, dims.dims),
+    };
+    e[0] = code;
+    e[1] = ndim;
+    e[2] = f.name.len;
+    e[3] = 0;
+    for (k, d) in dims.iter().enumerate() {
+        e[4 + 4 * k..8 + 4 * k].copy_from_slice(&d.to_le_bytes());
+    }
+    e[20..20 + MAX_NAME_LEN].copy_from_slice(&f.name.bytes);
+}
+
+/// Reads the field count from a descriptor's preamble.
+pub fn descriptor_field_count(bytes: &[u8]) -> Result<usize, Error> {
+    let pre: [u8; 4] = bytes
+        .get(0..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::CorruptHeader {
+            what: "schema descriptor shorter than its preamble",
+        })?;
+    Ok(u32::from_le_bytes(pre) as usize)
+}
+
+/// Decodes field `i` of a descriptor. Every byte is checked; a corrupt entry is an error.
+pub fn decode_entry(bytes: &[u8], i: usize) -> Result<FieldDef, Error> {
+    let e: &[u8; FIELD_ENTRY_LEN] = bytes
+        .get(DESCRIPTOR_PREAMBLE + i * FIELD_ENTRY_LEN..)
+        .and_then(|b| b.get(..FIELD_ENTRY_LEN))
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::CorruptHeader {
+            what: "schema descriptor shorter than its field count",
+        })?;
+    decode_field_entry(e)
+}
+
+/// Decodes one 64-byte field entry. Every byte is checked; a corrupt entry is an error.
+pub fn decode_field_entry(e: &[u8; FIELD_ENTRY_LEN]) -> Result<FieldDef, Error> {
+    let corrupt = |what| Error::CorruptHeader { what };
+    let name_len = e[2] as usize;
+    if name_len == 0 || name_len > MAX_NAME_LEN || e[3] != 0 {
+        return Err(corrupt("schema field name length"));
+    }
+    let name_bytes = &e[20..20 + name_len];
+    let name_str = core::str::from_utf8(name_bytes).map_err(|_| corrupt("schema field name"))?;
+    let name = Name::try_new(name_str).ok_or(corrupt("schema field name"))?;
+    if e[20 + name_len..].iter().any(|&b| b != 0) {
+        return Err(corrupt("schema field name padding"));
+    }
+    let mut dims = [0u32; MAX_DIMS];
+    for (k, d) in dims.iter_mut().enumerate() {
+        *d = u32::from_le_bytes([e[4 + 4 * k], e[5 + 4 * k], e[6 + 4 * k], e[7 + 4 * k]]);
+    }
+    let ndim = e[1] as usize;
+    let kind = if e[0] == STR_CODE {
+        if ndim != 0 || dims[1..].iter().any(|&d| d != 0) {
+            return Err(corrupt("schema string entry"));
+        }
+        if dims[0] == 0 || dims[0] > MAX_EXTENT / 4 {
+            return Err(corrupt("schema string capacity"));
+        }
+        Kind::Str { chars: dims[0] }
+    } else {
+        let dtype = Dtype::from_code(e[0]).ok_or(corrupt("schema field type code"))?;
+        if ndim == 0 {
+            if dims.iter().any(|&d| d != 0) {
+                return Err(corrupt("schema scalar entry"));
+            }
+            Kind::Scalar(dtype)
+        } else {
+            if ndim > MAX_DIMS || dims[ndim..].iter().any(|&d| d != 0) {
+                return Err(corrupt("schema array dimensions"));
+            }
+            let dims = Dims::new(&dims[..ndim]).ok_or(corrupt("schema array dimensions"))?;
+            if (Kind::Array { dtype, dims }).data_size().is_none() {
+                return Err(corrupt("schema array too large"));
+            }
+            Kind::Array { dtype, dims }
+        }
+    };
+    Ok(FieldDef { name, kind })
+}
+
+/// 64-bit FNV-1a hash; the layout hash is this hash of the schema descriptor.
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// The layout hash of a schema: FNV-1a 64 of its descriptor, computed without a buffer.
+pub fn layout_hash(fields: &[FieldDef]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(&(fields.len() as u32).to_le_bytes());
+    let mut e = [0u8; FIELD_ENTRY_LEN];
+    for f in fields {
+        encode_entry(f, &mut e);
+        feed(&e);
+    }
+    h
+}

@@ -1,0 +1,225 @@
+//! Values a writer stores and values a reader decodes, with the conversion rules.
+//!
+//! Validation ([`check`]) happens entirely before the region is touched, so a write whose
+//! values do not all fit changes nothing.
+
+use crate::error::Error;
+use crate::layout::{INFO_TRUNCATED, INFO_WRITTEN};
+use crate::schema::{Dtype, FieldDef, Kind, MAX_DIMS};
+
+/// A value to write into one field.
+///
+/// Integers convert to any integer or float field when they are in range; floats convert
+/// to f32 or f64 fields; booleans only fit bool fields; strings fit string fields
+/// (truncated to the capacity in code points); arrays must match the field's dtype and
+/// trailing dimensions exactly (a frontend converts first, e.g. with NumPy's same-kind
+/// casting).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A float.
+    Float(f64),
+    /// Text.
+    Str(&'a str),
+    /// An array in C order.
+    Array(ArrayRef<'a>),
+}
+
+/// A borrowed C-order array: dtype, shape (first dimension = rows) and the elements'
+/// bytes in native byte order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArrayRef<'a> {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Number of dimensions used in `shape`.
+    pub ndim: usize,
+    /// The shape; entries past `ndim` are ignored.
+    pub shape: [usize; MAX_DIMS],
+    /// The elements, native byte order, C order, `product(shape) * dtype.size()` bytes.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> ArrayRef<'a> {
+    /// An array from a shape slice; `None` if it has more than [`MAX_DIMS`] dimensions.
+    pub fn new(dtype: Dtype, shape: &[usize], bytes: &'a [u8]) -> Option<ArrayRef<'a>> {
+        if shape.is_empty() || shape.len() > MAX_DIMS {
+            return None;
+        }
+        let mut s = [0usize; MAX_DIMS];
+        s[..shape.len()].copy_from_slice(shape);
+        Some(ArrayRef {
+            dtype,
+            ndim: shape.len(),
+            shape: s,
+            bytes,
+        })
+    }
+}
+
+/// What `check` decided about one value: how much is stored and the info word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    /// Bytes of the value stored (strings and arrays; scalars use their dtype size).
+    pub used: usize,
+    /// The field info word (written bit, truncated bit, used length).
+    pub info: u32,
+}
+
+fn int_fits(d: Dtype, v: i128) -> bool {
+    let (lo, hi): (i128, i128) = match d {
+        Dtype::I8 => (i8::MIN as i128, i8::MAX as i128),
+        Dtype::I16 => (i16::MIN as i128, i16::MAX as i128),
+        Dtype::I32 => (i32::MIN as i128, i32::MAX as i128),
+        Dtype::I64 => (i64::MIN as i128, i64::MAX as i128),
+        Dtype::U8 => (0, u8::MAX as i128),
+        Dtype::U16 => (0, u16::MAX as i128),
+        Dtype::U32 => (0, u32::MAX as i128),
+        Dtype::U64 => (0, u64::MAX as i128),
+        _ => return false,
+    };
+    lo <= v && v <= hi
+}
+
+/// Byte index where the first `chars` code points of `s` end, and whether `s` is longer.
+pub(crate) fn cut_chars(s: &str, chars: usize) -> (usize, bool) {
+    match s.char_indices().nth(chars) {
+        Some((idx, _)) => (idx, true),
+        None => (s.len(), false),
+    }
+}
+
+/// Validates `v` for field `f`; nothing is written.
+pub(crate) fn check(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
+    let wrong = || Error::WrongKind {
+        field: f.name,
+        expected: f.kind,
+    };
+    match (f.kind, v) {
+        (Kind::Scalar(d), _) => {
+            match (d, v) {
+                (Dtype::Bool, Value::Bool(_)) => {}
+                (d, Value::Int(i)) if d.is_integer() => {
+                    if !int_fits(d, *i as i128) {
+                        return Err(Error::OutOfRange { field: f.name });
+                    }
+                }
+                (d, Value::UInt(u)) if d.is_integer() => {
+                    if !int_fits(d, *u as i128) {
+                        return Err(Error::OutOfRange { field: f.name });
+                    }
+                }
+                (d, Value::Float(_) | Value::Int(_) | Value::UInt(_)) if d.is_float() => {}
+                _ => return Err(wrong()),
+            }
+            Ok(Plan {
+                used: d.size() as usize,
+                info: INFO_WRITTEN,
+            })
+        }
+        (Kind::Str { chars }, Value::Str(s)) => {
+            let (end, trunc) = cut_chars(s, chars as usize);
+            Ok(Plan {
+                used: end,
+                info: INFO_WRITTEN | if trunc { INFO_TRUNCATED } else { 0 } | end as u32,
+            })
+        }
+        (Kind::Array { dtype, dims }, Value::Array(a)) => {
+            let field_dims = dims.as_slice();
+            if a.dtype != dtype || a.ndim != field_dims.len() {
+                return Err(Error::ShapeMismatch { field: f.name });
+            }
+            if a.shape[1..a.ndim]
+                .iter()
+                .zip(&field_dims[1..])
+                .any(|(&x, &y)| x != y as usize)
+            {
+                return Err(Error::ShapeMismatch { field: f.name });
+            }
+            let row_bytes = dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize;
+            let rows = a.shape[0];
+            if rows.checked_mul(row_bytes) != Some(a.bytes.len()) {
+                return Err(Error::ShapeMismatch { field: f.name });
+            }
+            let cap = dims.rows() as usize;
+            let stored = rows.min(cap);
+            Ok(Plan {
+                used: stored * row_bytes,
+                info: INFO_WRITTEN | if rows > cap { INFO_TRUNCATED } else { 0 } | stored as u32,
+            })
+        }
+        _ => Err(wrong()),
+    }
+}
+
+/// The little-endian bytes of a scalar value converted to `d` (after `check`).
+pub(crate) fn scalar_bytes(d: Dtype, v: &Value<'_>) -> ([u8; 8], usize) {
+    let mut out = [0u8; 8];
+    let (i, u, fl): (i128, u64, f64) = match *v {
+        Value::Bool(b) => (b as i128, b as u64, b as u8 as f64),
+        Value::Int(i) => (i as i128, i as u64, i as f64),
+        Value::UInt(u) => (u as i128, u, u as f64),
+        Value::Float(x) => (0, 0, x),
+        _ => (0, 0, 0.0),
+    };
+    let n = d.size() as usize;
+    match d {
+        Dtype::Bool => out[0] = (i != 0) as u8,
+        Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64 => {
+            out.copy_from_slice(&(i as i64).to_le_bytes())
+        }
+        Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => {
+            let v = if matches!(v, Value::UInt(_)) { u } else { i as u64 };
+            out.copy_from_slice(&v.to_le_bytes())
+        }
+        Dtype::F32 => out[..4].copy_from_slice(&(fl as f32).to_le_bytes()),
+        Dtype::F64 => out.copy_from_slice(&fl.to_le_bytes()),
+    }
+    (out, n)
+}
+
+/// A decoded field value, borrowing a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    /// A bool field.
+    Bool(bool),
+    /// Signed integer fields (i8..i64), widened.
+    Int(i64),
+    /// Unsigned integer fields (u8..u64), widened.
+    UInt(u64),
+    /// f32 and f64 fields, widened.
+    Float(f64),
+    /// A string field.
+    Str(&'a str),
+    /// An array field: `rows` rows are stored (the first dimension's used length);
+    /// `bytes` holds them in little-endian element order, C order.
+    Array {
+        /// Element type.
+        dtype: Dtype,
+        /// Rows stored (<= the first dimension).
+        rows: usize,
+        /// The stored elements' bytes (little-endian).
+        bytes: &'a [u8],
+    },
+}
+
+/// Decodes a scalar from its little-endian bytes.
+pub(crate) fn decode_scalar(d: Dtype, b: &[u8]) -> FieldValue<'static> {
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    let u = u64::from_le_bytes(w);
+    match d {
+        Dtype::Bool => FieldValue::Bool(b[0] != 0),
+        Dtype::I8 => FieldValue::Int(b[0] as i8 as i64),
+        Dtype::I16 => FieldValue::Int(u as u16 as i16 as i64),
+        Dtype::I32 => FieldValue::Int(u as u32 as i32 as i64),
+        Dtype::I64 => FieldValue::Int(u as i64),
+        Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => FieldValue::UInt(u),
+        Dtype::F32 => FieldValue::Float(f32::from_bits(u as u32) as f64),
+        Dtype::F64 => FieldValue::Float(f64::from_bits(u)),
+    }
+}
