@@ -173,9 +173,17 @@ pub(crate) fn initialize<S: AsRef<[FieldDef]>>(
         schema::descriptor_len(fields.len()) as u32,
         Ordering::Relaxed,
     );
-    region.store(H_SLOTS_OFFSET, layout.slots_offset() as u32, Ordering::Relaxed);
+    region.store(
+        H_SLOTS_OFFSET,
+        layout.slots_offset() as u32,
+        Ordering::Relaxed,
+    );
     region.store(H_SLOT_SIZE, layout.slot_size() as u32, Ordering::Relaxed);
-    region.store(H_SLOT_STRIDE, layout.slot_stride() as u32, Ordering::Relaxed);
+    region.store(
+        H_SLOT_STRIDE,
+        layout.slot_stride() as u32,
+        Ordering::Relaxed,
+    );
     region.store(H_TOTAL_SIZE, total as u32, Ordering::Relaxed);
     region.write_bytes(DESCRIPTOR_OFFSET, &(fields.len() as u32).to_le_bytes());
     let mut e = [0u8; FIELD_ENTRY_LEN];

@@ -59,8 +59,7 @@ pub use error::Error;
 pub use header::{read_schema, Mode, SchemaBuf, MAGIC, MAX_SLOTS, VERSION};
 pub use layout::{Layout, MAX_FIELDS};
 pub use reader::{
-    decode_field, raw_field, FieldStatus, ReadInfo, ReadOptions, Reader, Snapshot,
-    DEFAULT_RETRIES,
+    decode_field, raw_field, FieldStatus, ReadInfo, ReadOptions, Reader, Snapshot, DEFAULT_RETRIES,
 };
 pub use region::{Region, REGION_ALIGN};
 pub use schema::{Dims, Dtype, FieldDef, Kind, Name, MAX_DIMS, MAX_NAME_LEN};

@@ -8,8 +8,8 @@
 use crate::error::Error;
 use crate::header::{self, Geometry, Mode, SchemaBuf, H_HEAD};
 use crate::layout::{
-    capacity_len, meta_offset, Layout, FLAG_COMMITTED, INFO_LEN_MASK, INFO_TRUNCATED,
-    INFO_WRITTEN, MAX_FIELDS, SLOT_COMMIT, SLOT_FLAGS, SLOT_SEQ,
+    capacity_len, meta_offset, Layout, FLAG_COMMITTED, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN,
+    MAX_FIELDS, SLOT_COMMIT, SLOT_FLAGS, SLOT_SEQ,
 };
 use crate::primitive::{fence, Ordering};
 use crate::region::Region;
@@ -357,7 +357,10 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             let m = meta_offset(i);
             let winfo = word(buf, m + 4);
             let len = winfo & INFO_LEN_MASK;
-            let bad = |what| Error::CorruptRecord { field: f.name, what };
+            let bad = |what| Error::CorruptRecord {
+                field: f.name,
+                what,
+            };
             if winfo & INFO_WRITTEN == 0 {
                 if winfo != 0 {
                     return Err(bad("status bits set on an unwritten field"));
@@ -505,12 +508,12 @@ pub fn decode_field<'b, S: AsRef<[FieldDef]>>(
     let f = &layout.fields()[i];
     Ok(match f.kind {
         Kind::Scalar(d) => decode_scalar(d, raw),
-        Kind::Str { .. } => FieldValue::Str(core::str::from_utf8(raw).map_err(|_| {
-            Error::CorruptRecord {
+        Kind::Str { .. } => {
+            FieldValue::Str(core::str::from_utf8(raw).map_err(|_| Error::CorruptRecord {
                 field: f.name,
                 what: "string is not valid UTF-8",
-            }
-        })?),
+            })?)
+        }
         Kind::Array { dtype, dims } => FieldValue::Array {
             dtype,
             rows: raw.len() / (dims.row_elems().unwrap_or(1) as usize * dtype.size() as usize),

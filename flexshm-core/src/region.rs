@@ -86,7 +86,10 @@ impl<'a> Region<'a> {
     /// The word at byte offset `off`.
     #[inline(always)]
     fn word(&self, off: usize) -> &AtomicU32 {
-        assert!(off % 4 == 0 && off + 4 <= self.len, "region access out of bounds");
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len,
+            "region access out of bounds"
+        );
         // SAFETY:
         // - in bounds and 4-aligned: checked just above, and the base is REGION_ALIGN-aligned;
         // - valid for 'a and only ever accessed atomically: the contract of
@@ -104,9 +107,7 @@ impl<'a> Region<'a> {
         );
         // SAFETY: as in `word`, for every word of the range, which lies inside the region
         // (checked just above).
-        unsafe {
-            core::slice::from_raw_parts(self.ptr.as_ptr().add(off) as *const AtomicU32, n)
-        }
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().add(off) as *const AtomicU32, n) }
     }
 }
 

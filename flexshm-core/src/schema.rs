@@ -251,7 +251,10 @@ impl Kind {
     /// A string of up to `chars` code points; panics in const context if `chars` is 0 or
     /// too large.
     pub const fn str(chars: u32) -> Kind {
-        assert!(chars > 0 && chars <= MAX_EXTENT / 4, "str capacity out of range");
+        assert!(
+            chars > 0 && chars <= MAX_EXTENT / 4,
+            "str capacity out of range"
+        );
         Kind::Str { chars }
     }
 
@@ -472,12 +475,13 @@ pub fn encode_entry(f: &FieldDef, e: &mut [u8]) {
 
 /// Reads the field count from a descriptor's preamble.
 pub fn descriptor_field_count(bytes: &[u8]) -> Result<usize, Error> {
-    let pre: [u8; 4] = bytes
-        .get(0..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(Error::CorruptHeader {
-            what: "schema descriptor shorter than its preamble",
-        })?;
+    let pre: [u8; 4] =
+        bytes
+            .get(0..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(Error::CorruptHeader {
+                what: "schema descriptor shorter than its preamble",
+            })?;
     Ok(u32::from_le_bytes(pre) as usize)
 }
 

@@ -191,7 +191,8 @@ impl<const B: usize> FieldType for heapless::String<B> {
         match v {
             FieldValue::Str(s) => {
                 self.clear();
-                self.push_str(s).map_err(|_| "string longer than its capacity")
+                self.push_str(s)
+                    .map_err(|_| "string longer than its capacity")
             }
             _ => Err("stored value has another type"),
         }
@@ -260,7 +261,10 @@ leaf_part!(bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
 const fn prepend(n: usize, dims: [u32; MAX_DIMS], ndim: usize) -> [u32; MAX_DIMS] {
     assert!(ndim < MAX_DIMS, "arrays have at most 4 dimensions");
-    assert!(n > 0 && n <= crate::schema::MAX_EXTENT as usize, "array dimension out of range");
+    assert!(
+        n > 0 && n <= crate::schema::MAX_EXTENT as usize,
+        "array dimension out of range"
+    );
     let mut out = [0u32; MAX_DIMS];
     out[0] = n as u32;
     let mut i = 0;
@@ -304,7 +308,10 @@ impl<A: ArrayPart, const N: usize> FieldType for [A; N] {
         // SAFETY: the leaves are primitives (no padding, every byte initialised); viewing
         // them as bytes is always valid.
         let bytes = unsafe {
-            core::slice::from_raw_parts(leaves.as_ptr() as *const u8, core::mem::size_of_val(leaves))
+            core::slice::from_raw_parts(
+                leaves.as_ptr() as *const u8,
+                core::mem::size_of_val(leaves),
+            )
         };
         let mut shape = [0usize; MAX_DIMS];
         for (s, d) in shape.iter_mut().zip(<[A; N]>::DIMS) {
@@ -433,8 +440,10 @@ impl<'r, R: Record> TypedReader<'r, R> {
         let layout = self.inner.layout();
         for (i, f) in R::FIELDS.iter().enumerate() {
             let v = decode_field(buf, layout, i)?;
-            out.set_field(i, v)
-                .map_err(|what| Error::CorruptRecord { field: f.name, what })?;
+            out.set_field(i, v).map_err(|what| Error::CorruptRecord {
+                field: f.name,
+                what,
+            })?;
         }
         Ok(())
     }

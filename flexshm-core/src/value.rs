@@ -173,7 +173,11 @@ pub(crate) fn scalar_bytes(d: Dtype, v: &Value<'_>) -> ([u8; 8], usize) {
             out.copy_from_slice(&(i as i64).to_le_bytes())
         }
         Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => {
-            let v = if matches!(v, Value::UInt(_)) { u } else { i as u64 };
+            let v = if matches!(v, Value::UInt(_)) {
+                u
+            } else {
+                i as u64
+            };
             out.copy_from_slice(&v.to_le_bytes())
         }
         Dtype::F32 => out[..4].copy_from_slice(&(fl as f32).to_le_bytes()),

@@ -8,8 +8,8 @@
 use crate::error::Error;
 use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
-    meta_offset, Layout, FIELD_META_LEN, FLAG_COMMITTED, INFO_WRITTEN, MAX_FIELDS,
-    SLOT_COMMIT, SLOT_FLAGS, SLOT_HEADER_LEN, SLOT_SEQ,
+    meta_offset, Layout, FIELD_META_LEN, FLAG_COMMITTED, INFO_WRITTEN, MAX_FIELDS, SLOT_COMMIT,
+    SLOT_FLAGS, SLOT_HEADER_LEN, SLOT_SEQ,
 };
 use crate::primitive::{fence, Ordering};
 use crate::region::Region;
@@ -138,7 +138,9 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         let mut mask = 0u64;
         let fields = self.layout.fields();
         for (i, v) in values.clone() {
-            let f = fields.get(i).ok_or(Error::UnknownField { name: Name::EMPTY })?;
+            let f = fields
+                .get(i)
+                .ok_or(Error::UnknownField { name: Name::EMPTY })?;
             if mask & (1 << i) != 0 {
                 return Err(Error::DuplicateField { field: f.name });
             }
