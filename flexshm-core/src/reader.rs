@@ -267,7 +267,17 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
         for _ in 0..self.retries {
             let head = self.load_head()?;
             if self.copy_slot(head, buf).is_ok() {
-                return Ok(head);
+                // The copy can hold a newer record than `head`: if the writer published
+                // twice between our load of head and our load of seq, the same buffer now
+                // holds commit head + 2 (consistently). Report the record actually copied,
+                // so `commit` and `modified` describe it.
+                let commit = word(buf, SLOT_COMMIT);
+                if commit >= self.geo.modulus || self.geo.slot(commit) != self.geo.slot(head) {
+                    return Err(Error::CorruptHeader {
+                        what: "slot commit number does not belong to the head's buffer",
+                    });
+                }
+                return Ok(commit);
             }
             core::hint::spin_loop();
         }
@@ -483,9 +493,11 @@ pub fn raw_field<'b, S: AsRef<[FieldDef]>>(
     let used = match f.kind {
         Kind::Scalar(d) => d.size() as usize,
         Kind::Str { .. } => len as usize,
-        Kind::Array { dtype, dims } => {
-            len as usize * dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize
-        }
+        // Checked: `len` is untrusted when the bytes did not come from a validated read,
+        // and the product can overflow a 32-bit usize.
+        Kind::Array { dtype, dims } => (len as usize)
+            .checked_mul(dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize)
+            .unwrap_or(usize::MAX),
     };
     let off = layout.offset(i);
     let corrupt = Error::CorruptRecord {
