@@ -51,6 +51,9 @@ pub mod typed;
 mod value;
 mod writer;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 #[doc(hidden)]
 pub use heapless;
 

@@ -1,0 +1,213 @@
+//! Model-checked tests of the seqlock and of the FIFO index protocol.
+//!
+//! Run with `make loom` (`RUSTFLAGS="--cfg loom" cargo test -p flexshm-core --release
+//! --lib loom`). The region is a slice of loom atomics, so every load, store and fence
+//! of the writer and the reader is explored by loom under the C11 memory model, with
+//! the preemption bound below keeping each model to a few minutes at most.
+
+use std::sync::Arc;
+use std::vec::Vec;
+
+use loom::sync::atomic::AtomicU32;
+
+use crate::schema::{Dtype, FieldDef, Kind};
+use crate::{Error, FieldValue, Mode, ReadOptions, Reader, Region, Value, Writer};
+
+/// Two u32 fields that every write sets to the same value: the commit number.
+const PAIR: &[FieldDef] = &[
+    FieldDef::new("a", Kind::Scalar(Dtype::U32)),
+    FieldDef::new("b", Kind::Scalar(Dtype::U32)),
+];
+
+/// One u32 field holding the commit number of the record it was written in.
+const ONE: &[FieldDef] = &[FieldDef::new("n", Kind::Scalar(Dtype::U32))];
+
+fn builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        // Enough to interleave a whole commit inside a reader's copy (the races that
+        // matter); LOOM_MAX_PREEMPTIONS overrides it.
+        b.preemption_bound = Some(2);
+    }
+    b
+}
+
+/// A zeroed segment of `fields` in `mode`, as loom atomics.
+fn segment(fields: &'static [FieldDef], mode: Mode) -> Arc<Vec<AtomicU32>> {
+    let layout = crate::Layout::new(fields).unwrap();
+    let len = layout.segment_size(mode.slots()).unwrap();
+    let words: Vec<AtomicU32> = (0..len / 4).map(|_| AtomicU32::new(0)).collect();
+    let words = Arc::new(words);
+    Writer::create(Region::from_loom_words(&words), fields, mode).unwrap();
+    words
+}
+
+fn as_u64(v: FieldValue<'_>) -> u64 {
+    match v {
+        FieldValue::UInt(u) => u,
+        other => panic!("expected an unsigned field, got {other:?}"),
+    }
+}
+
+/// Seqlock, single-slot mode: the writer commits records whose two fields both hold the
+/// commit number; a reader must never accept a copy in which they disagree, nor report
+/// a commit number other than the one the record was written with, and the commits it
+/// sees never go backwards.
+#[test]
+fn loom_seqlock_single_never_torn() {
+    builder().check(|| {
+        let words = segment(PAIR, Mode::Single);
+        let w = words.clone();
+        let writer = loom::thread::spawn(move || {
+            let mut sut = Writer::attach(Region::from_loom_words(&w), PAIR).unwrap();
+            for k in 1..=2u64 {
+                sut.write(&[(0, Value::UInt(k)), (1, Value::UInt(k))])
+                    .unwrap();
+            }
+        });
+        let region = Region::from_loom_words(&words);
+        let mut reader = Reader::open(region, PAIR).unwrap();
+        reader.set_retries(2);
+        let mut buf = [0u8; 64];
+        let mut last = 0u32;
+        for _ in 0..2 {
+            match reader.try_read(&mut buf, ReadOptions::default()) {
+                Ok(snap) => {
+                    let a = as_u64(snap.get(0).unwrap());
+                    let b = as_u64(snap.get(1).unwrap());
+                    assert_eq!(a, b, "torn record accepted");
+                    assert_eq!(a, snap.commit() as u64, "commit number of another record");
+                    assert!(snap.commit() >= last, "commits went backwards");
+                    last = snap.commit();
+                }
+                Err(Error::Contended) => {}
+                Err(e) => panic!("unexpected error {e:?}"),
+            }
+        }
+        writer.join().unwrap();
+        // Once the writer is done, the newest record is readable and complete.
+        let snap = reader.try_read(&mut buf, ReadOptions::default()).unwrap();
+        assert_eq!(snap.commit(), 2);
+        assert_eq!(as_u64(snap.get(0).unwrap()), 2);
+        assert_eq!(as_u64(snap.get(1).unwrap()), 2);
+    });
+}
+
+/// Seqlock with a partial write: field `b` is carried over from the previous buffer
+/// while `a` is rewritten. A reader sees either the old record (a=1, b=1) or the new one
+/// (a=2, b=1), never a mix with a half-copied carry-over.
+#[test]
+fn loom_seqlock_single_carry_over() {
+    builder().check(|| {
+        let words = segment(PAIR, Mode::Single);
+        {
+            let mut w = Writer::attach(Region::from_loom_words(&words), PAIR).unwrap();
+            w.write(&[(0, Value::UInt(1)), (1, Value::UInt(1))])
+                .unwrap();
+        }
+        let w = words.clone();
+        let writer = loom::thread::spawn(move || {
+            let mut sut = Writer::attach(Region::from_loom_words(&w), PAIR).unwrap();
+            sut.write(&[(0, Value::UInt(2))]).unwrap();
+        });
+        let mut reader = Reader::open(Region::from_loom_words(&words), PAIR).unwrap();
+        reader.set_retries(2);
+        let mut buf = [0u8; 64];
+        match reader.try_read(&mut buf, ReadOptions::default()) {
+            Ok(snap) => {
+                let a = as_u64(snap.get(0).unwrap());
+                let b = as_u64(snap.get(1).unwrap());
+                assert_eq!(b, 1);
+                assert_eq!(a, snap.commit() as u64);
+                assert_eq!(snap.status(0).modified, true);
+                assert_eq!(snap.status(1).modified, a == 1);
+            }
+            Err(Error::Contended) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+        writer.join().unwrap();
+    });
+}
+
+/// FIFO index protocol: a ring of 2 slots (3 buffers), a writer committing 4 records
+/// (field = commit number), a reader taking the next unread record. Every record it
+/// accepts is intact and in order, and whenever it was lapped the loss count says
+/// exactly how many records it skipped: commit == previous + 1 + lost.
+#[test]
+fn loom_fifo_lapped_loss_counts() {
+    builder().check(|| {
+        let words = segment(ONE, Mode::Fifo { slots: 2 });
+        let w = words.clone();
+        let writer = loom::thread::spawn(move || {
+            let mut sut = Writer::attach(Region::from_loom_words(&w), ONE).unwrap();
+            for k in 1..=4u64 {
+                sut.write(&[(0, Value::UInt(k))]).unwrap();
+                let c = sut.finalize();
+                assert_eq!(c as u64, k);
+            }
+        });
+        let mut reader = Reader::open(Region::from_loom_words(&words), ONE).unwrap();
+        reader.set_retries(2);
+        let mut buf = [0u8; 64];
+        let mut prev: Option<u32> = None;
+        let mut lost_sum = 0u64;
+        for _ in 0..3 {
+            match reader.try_read(&mut buf, ReadOptions::default()) {
+                Ok(snap) => {
+                    let n = as_u64(snap.get(0).unwrap());
+                    assert_eq!(n, snap.commit() as u64, "record does not match its commit");
+                    assert!(snap.status(0).modified);
+                    if let Some(p) = prev {
+                        assert_eq!(snap.commit(), p + 1 + snap.lost(), "loss count wrong");
+                    } else {
+                        assert_eq!(snap.lost(), 0, "a new reader loses nothing");
+                    }
+                    lost_sum += snap.lost() as u64;
+                    prev = Some(snap.commit());
+                }
+                Err(Error::Contended | Error::NoRecord) => {}
+                Err(e) => panic!("unexpected error {e:?}"),
+            }
+        }
+        assert_eq!(reader.lost_total(), lost_sum);
+        writer.join().unwrap();
+    });
+}
+
+/// FIFO `latest`: the newest record is returned intact, reading it never counts a loss,
+/// and the commits a reader gets never go backwards.
+#[test]
+fn loom_fifo_latest() {
+    builder().check(|| {
+        let words = segment(ONE, Mode::Fifo { slots: 2 });
+        let w = words.clone();
+        let writer = loom::thread::spawn(move || {
+            let mut sut = Writer::attach(Region::from_loom_words(&w), ONE).unwrap();
+            for k in 1..=3u64 {
+                sut.write(&[(0, Value::UInt(k))]).unwrap();
+                sut.finalize();
+            }
+        });
+        let mut reader = Reader::open(Region::from_loom_words(&words), ONE).unwrap();
+        reader.set_retries(2);
+        let mut buf = [0u8; 64];
+        let latest = ReadOptions {
+            latest: true,
+            ..ReadOptions::default()
+        };
+        let mut last = 0;
+        for _ in 0..2 {
+            match reader.try_read(&mut buf, latest) {
+                Ok(snap) => {
+                    assert_eq!(as_u64(snap.get(0).unwrap()), snap.commit() as u64);
+                    assert_eq!(snap.lost(), 0);
+                    assert!(snap.commit() > last);
+                    last = snap.commit();
+                }
+                Err(Error::Contended | Error::NoRecord) => {}
+                Err(e) => panic!("unexpected error {e:?}"),
+            }
+        }
+        writer.join().unwrap();
+    });
+}
