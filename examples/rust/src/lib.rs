@@ -1,0 +1,1 @@
+//! Shared pieces of the flexshm examples: record types and command-line flags.

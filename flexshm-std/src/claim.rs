@@ -1,0 +1,189 @@
+//! The writer claim: which process is a segment's one writer, and is it still alive.
+//!
+//! # The std frontend's words in the header (bytes 64..128)
+//!
+//! The core reserves header bytes 64..128 for a frontend: it zeroes them when it creates
+//! a segment and never touches them again. flexshm-std keeps these words there, all
+//! little-endian, all accessed only with atomics:
+//!
+//! ```text
+//! offset  size  word          who writes                 meaning
+//! 64      8     claim         writers, compare-and-swap  0: no writer; else bits 0..32 =
+//!                                                        process id, bits 32..64 = low 32
+//!                                                        bits of the process start time
+//!                                                        (clock ticks since boot, field 22
+//!                                                        of /proc/<pid>/stat; 0 if unknown)
+//! 72      4     wake_seq      writer (fetch_add)         futex word: bumped on a commit that
+//!                                                        has waiters (see `wake`)
+//! 76      4     waiters       readers (fetch_add/sub)    readers asleep (or about to sleep)
+//!                                                        on wake_seq
+//! 80..128       reserved      -                          0
+//! ```
+//!
+//! The claim is one 64-bit word so that a single compare-and-swap takes it: a process id
+//! together with its start time names a process uniquely even after the id is reused.
+//! These words are std-only: an MCU peer (no compare-and-swap) must not rely on them.
+//!
+//! Processes in different PID namespaces (containers) sharing `/dev/shm` see each
+//! other's ids as meaningless: run a segment's writer and readers in one namespace.
+
+use std::sync::atomic::Ordering;
+
+use crate::error::Error;
+use crate::segment::Segment;
+
+/// Offset of the 64-bit claim word.
+pub(crate) const CLAIM: usize = 64;
+
+/// A process identity as stored in the claim word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claimant {
+    pub pid: u32,
+    /// Low 32 bits of the start time in clock ticks; 0 if it could not be read.
+    pub start: u32,
+}
+
+impl Claimant {
+    fn pack(self) -> u64 {
+        (self.start as u64) << 32 | self.pid as u64
+    }
+
+    fn unpack(w: u64) -> Option<Claimant> {
+        if w == 0 {
+            None
+        } else {
+            Some(Claimant {
+                pid: w as u32,
+                start: (w >> 32) as u32,
+            })
+        }
+    }
+
+    /// This process.
+    pub(crate) fn current() -> Claimant {
+        let pid = std::process::id();
+        let start = proc_stat(pid).map(|s| s.start as u32).unwrap_or(0);
+        Claimant { pid, start }
+    }
+
+    /// True if this process is still running (and is the same process that claimed,
+    /// not a later one that got the same id).
+    pub(crate) fn is_alive(self) -> bool {
+        match proc_stat(self.pid) {
+            Some(s) => !s.zombie && (self.start == 0 || s.start as u32 == self.start),
+            None if proc_mounted() => false,
+            // No /proc to ask: fall back to "does a process with this id exist".
+            None => match rustix::process::Pid::from_raw(self.pid as i32) {
+                Some(p) => !matches!(
+                    rustix::process::test_kill_process(p),
+                    Err(rustix::io::Errno::SRCH)
+                ),
+                None => false,
+            },
+        }
+    }
+}
+
+struct ProcStat {
+    start: u64,
+    zombie: bool,
+}
+
+fn proc_mounted() -> bool {
+    std::path::Path::new("/proc/self/stat").exists()
+}
+
+/// Reads the state and start time of process `pid` from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return None;
+    }
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after
+    // the last ')'. Fields after it start with field 3 (state); starttime is field 22.
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut it = rest.split_ascii_whitespace();
+    let state = it.next()?;
+    let start = it.nth(22 - 4)?.parse().ok()?;
+    Some(ProcStat {
+        start,
+        zombie: state == "Z" || state == "X",
+    })
+}
+
+/// The process that claims the segment's writer role, if any.
+pub(crate) fn claimant(seg: &Segment) -> Option<Claimant> {
+    // Pairs with the AcqRel compare-and-swap in `take` and the Release store in
+    // `release`: we see the latest claim or release.
+    Claimant::unpack(u64::from_le(seg.word64(CLAIM).load(Ordering::Acquire)))
+}
+
+/// Whether the segment's writer is alive: `None` if no writer claims it.
+pub(crate) fn writer_alive(seg: &Segment) -> Option<bool> {
+    claimant(seg).map(Claimant::is_alive)
+}
+
+/// Claims the writer role for this process: succeeds if no writer holds it or its
+/// holder is dead; `WriterAlive` if a running process holds it.
+pub(crate) fn take(seg: &Segment) -> Result<Claimant, Error> {
+    let me = Claimant::current();
+    let word = seg.word64(CLAIM);
+    let mut seen = word.load(Ordering::Acquire);
+    loop {
+        if let Some(holder) = Claimant::unpack(u64::from_le(seen)) {
+            if holder.is_alive() {
+                return Err(Error::WriterAlive { pid: holder.pid });
+            }
+        }
+        // Acquire pairs with the Release of the previous holder's `release` (or its own
+        // claim), so everything it published is visible before we attach; Release
+        // publishes our claim to the next claimant.
+        match word.compare_exchange(seen, me.pack().to_le(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(me),
+            // Someone claimed (or released) in between: judge the new holder.
+            Err(now) => seen = now,
+        }
+    }
+}
+
+/// Gives up the writer role if `me` still holds it.
+pub(crate) fn release(seg: &Segment, me: Claimant) {
+    // Release pairs with the Acquire of the next claimant's compare-and-swap in `take`:
+    // our last commit happens-before its attach.
+    let _ = seg.word64(CLAIM).compare_exchange(
+        me.pack().to_le(),
+        0,
+        Ordering::Release,
+        Ordering::Relaxed,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_id_is_not() {
+        let me = Claimant::current();
+        assert_eq!(me.pid, std::process::id());
+        assert_ne!(me.start, 0, "/proc/self/stat gives a start time");
+        assert!(me.is_alive());
+        let other_start = Claimant {
+            start: me.start.wrapping_add(1),
+            ..me
+        };
+        assert!(!other_start.is_alive());
+        assert_eq!(Claimant::unpack(me.pack()), Some(me));
+    }
+
+    #[test]
+    fn a_reaped_child_is_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let c = Claimant {
+            pid: child.id(),
+            start: proc_stat(child.id()).map(|s| s.start as u32).unwrap_or(0),
+        };
+        child.wait().unwrap();
+        assert!(!c.is_alive());
+    }
+}
