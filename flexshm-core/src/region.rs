@@ -217,9 +217,14 @@ impl Region<'_> {
             self.write_bytes(a, &[0u8; 4][..n]);
             a += n;
         }
+        // `a` is 4-aligned here unless the head loop already reached `end` (a range
+        // inside one word); then there are no full words and `words` must not be asked
+        // for an unaligned offset.
         let full = (end - a) / 4;
-        for w in self.words(a, full) {
-            w.store(0, Ordering::Relaxed);
+        if full > 0 {
+            for w in self.words(a, full) {
+                w.store(0, Ordering::Relaxed);
+            }
         }
         a += full * 4;
         if a < end {

@@ -387,3 +387,30 @@ fn typed_and_runtime_writes_give_the_same_bytes() {
         assert!(info.field(Everything::name).valid());
     }
 }
+
+/// Regression: a string whose unused tail lies inside one word and ends at an offset that
+/// is not 4-aligned (here `s` spans bytes 42..50 of the slot and "🌍世", 7 bytes, leaves
+/// byte 49).
+/// Zeroing that tail used to hit the region's alignment assertion.
+#[test]
+fn string_tail_inside_one_unaligned_word() {
+    const F: &[FieldDef] = &[
+        FieldDef::new("b1", Kind::Scalar(Dtype::U8)),
+        FieldDef::new("b2", Kind::Scalar(Dtype::U8)),
+        FieldDef::new("s", Kind::str(2)),
+    ];
+    assert_eq!(Layout::new(F).unwrap().offset(2), 42);
+    let mem = Mem::for_schema(F, Mode::Single);
+    let mut w = Writer::create(mem.region(), F, Mode::Single).unwrap();
+    let mut r = Reader::open(mem.region(), F).unwrap();
+    let mut buf = vec![0u8; r.snapshot_len()];
+    for s in ["🌍世", "🌍🌍", "ab", "é", "🌍", ""] {
+        w.write(&[(1, Value::UInt(7)), (2, Value::Str(s))]).unwrap();
+        let snap = r.try_read(&mut buf, PLAIN).unwrap();
+        assert_eq!(snap.get(2).unwrap(), FieldValue::Str(s));
+        assert_eq!(snap.get(1).unwrap(), FieldValue::UInt(7));
+        // The bytes after the value inside the field are zero.
+        let raw = &buf[42..50];
+        assert!(raw[s.len()..].iter().all(|&b| b == 0), "{s:?}: {raw:?}");
+    }
+}
