@@ -1,0 +1,51 @@
+//! Test bookkeeping and output over semihosting.
+
+use cortex_m_semihosting::hprintln;
+
+/// A test's one-line result detail.
+pub type Msg = heapless::String<256>;
+
+/// Formats a [`Msg`] (cut if too long).
+#[macro_export]
+macro_rules! msg {
+    ($($t:tt)*) => {{
+        let mut m = $crate::harness::Msg::new();
+        let _ = core::fmt::Write::write_fmt(&mut m, format_args!($($t)*));
+        m
+    }};
+}
+
+/// Returns `Err(msg!(...))` from the enclosing test unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($t:tt)*) => {
+        if !$cond {
+            return Err($crate::msg!($($t)*));
+        }
+    };
+}
+
+/// Counts passed and failed tests and prints one line per test.
+#[derive(Default)]
+pub struct Harness {
+    /// Tests that passed.
+    pub passed: u32,
+    /// Tests that failed.
+    pub failed: u32,
+}
+
+impl Harness {
+    /// Runs one test and prints `test NAME ... ok (detail)` or `... FAILED: why`.
+    pub fn run(&mut self, name: &str, test: impl FnOnce() -> Result<Msg, Msg>) {
+        match test() {
+            Ok(detail) => {
+                self.passed += 1;
+                hprintln!("test {} ... ok ({})", name, detail);
+            }
+            Err(why) => {
+                self.failed += 1;
+                hprintln!("test {} ... FAILED: {}", name, why);
+            }
+        }
+    }
+}

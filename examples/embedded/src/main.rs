@@ -1,0 +1,81 @@
+//! flexshm-core on a Cortex-M under QEMU: golden vectors, writer and reader preempting
+//! each other (SysTick interrupt vs. main loop), blocking reads with a timeout.
+//!
+//! Prints one line per test and a closing `N passed, N failed`, then exits through
+//! semihosting with a failure status if anything failed. See `docs/EMBEDDED.md`.
+#![no_std]
+#![no_main]
+// Tests return `Result<Msg, Msg>` with a fixed-capacity message (no allocator here);
+// the size of the error variant is the point, not an accident.
+#![allow(clippy::result_large_err)]
+
+mod blocking;
+mod harness;
+mod preempt;
+mod probe;
+mod shared;
+
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::{debug, hprintln};
+
+use harness::Harness;
+
+#[cfg(machine = "lm3s6965evb")]
+const MACHINE: &str = "lm3s6965evb (Cortex-M3, thumbv7m)";
+#[cfg(machine = "microbit")]
+const MACHINE: &str = "microbit (Cortex-M0, thumbv6m, no compare-and-swap)";
+
+#[entry]
+fn main() -> ! {
+    let cp = cortex_m::Peripherals::take().expect("peripherals are taken once, here");
+    let mut syst = cp.SYST;
+    hprintln!("flexshm firmware on {}", MACHINE);
+    let mut h = Harness::default();
+
+    h.run("preempt::single_writer_in_isr", || {
+        preempt::single_writer_isr(&mut syst)
+    });
+    h.run("preempt::single_reader_in_isr", || {
+        preempt::single_reader_isr(&mut syst)
+    });
+    h.run("preempt::fifo_writer_in_isr_lapped_reader", || {
+        preempt::fifo_writer_isr(&mut syst)
+    });
+    h.run("preempt::fifo_reader_in_isr", || {
+        preempt::fifo_reader_isr(&mut syst)
+    });
+    h.run("blocking::success", || blocking::success(&mut syst));
+    // The SysTick `Delay` takes SYST by value and gives it back.
+    let (_syst, res) = blocking::timeout(syst);
+    h.run("blocking::timeout", || res);
+
+    hprintln!("{} passed, {} failed", h.passed, h.failed);
+    debug::exit(if h.failed == 0 {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("panic: {}", info);
+    hprintln!("0 passed, 1 failed");
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    hprintln!("hard fault: {:?}", ef);
+    hprintln!("0 passed, 1 failed");
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}

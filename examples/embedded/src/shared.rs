@@ -1,0 +1,207 @@
+//! What the main loop and the SysTick interrupt share: the region, the object the
+//! interrupt works with, and a few counters.
+//!
+//! Sharing rules:
+//! - The region's bytes are only ever touched through flexshm's 32-bit atomics, from
+//!   both contexts (`Region` is `Copy + Sync`). Nothing here locks around them: the
+//!   point of the tests is that the interrupt preempts a copy or a write half-way.
+//! - The writer or reader object the interrupt uses lives in [`JOB`], a
+//!   `critical_section::Mutex<RefCell<_>>`. The main loop only touches `JOB` to hand an
+//!   object over or take it back (and to peek at the interrupt's statistics); it never
+//!   holds it while the interrupt is expected to run.
+//! - Counters the interrupt publishes are atomics with a single writer (the interrupt),
+//!   so plain load + store suffices; thumbv6m has no read-modify-write atomics.
+
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use cortex_m::peripheral::{syst::SystClkSource, SYST};
+use cortex_m_rt::exception;
+use critical_section::Mutex;
+use flexshm_core::{AlignedBuf, ReadOptions, Region, TypedReader, TypedWriter};
+
+use crate::probe::{Probe, Stats};
+
+/// Bytes of the static region the tests use (fits the nRF51's 16 KiB of RAM).
+pub const REGION_LEN: usize = 4096;
+
+/// The region's memory. Only reached through [`region`] and [`with_plain_bytes`].
+static mut REGION_MEM: AlignedBuf<REGION_LEN> = AlignedBuf::new();
+
+/// A flexshm handle on the static region.
+pub fn region() -> Region<'static> {
+    // SAFETY:
+    // - REGION_MEM is a static: valid for reads and writes of REGION_LEN bytes for
+    //   'static, and 64-aligned by AlignedBuf.
+    // - Every other access to it is either flexshm's own 32-bit atomics (through any
+    //   number of Region copies, in main or in the interrupt) or `with_plain_bytes`,
+    //   which runs only while no flexshm handle is in use (see there).
+    unsafe { Region::from_raw_parts(&raw mut REGION_MEM.0 as *mut u8, REGION_LEN) }
+        .expect("a static AlignedBuf is aligned")
+}
+
+/// Runs `f` on the region's bytes as a plain slice.
+///
+/// # Safety
+///
+/// No flexshm handle (Writer, Reader, Region) may be used during `f`, from main or the
+/// interrupt: the caller must have stopped the timer and hold no handle it uses inside
+/// `f`. Plain accesses racing with flexshm's atomics would be a data race.
+#[allow(dead_code)] // used by the golden-vector test once flexshm-vectors is in the tree
+pub unsafe fn with_plain_bytes<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    // SAFETY: by this function's contract nothing else accesses REGION_MEM while `f`
+    // runs, so the exclusive reference is unique for its lifetime.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(&raw mut REGION_MEM as *mut u8, REGION_LEN) };
+    f(bytes)
+}
+
+/// What the SysTick interrupt does on each tick.
+pub enum Job {
+    /// Nothing.
+    Idle,
+    /// Single-slot writer: commit record `n + 1`.
+    SingleWriter {
+        w: TypedWriter<'static, Probe>,
+        n: u32,
+    },
+    /// FIFO writer: stage and finalize record `n + 1`.
+    FifoWriter {
+        w: TypedWriter<'static, Probe>,
+        n: u32,
+    },
+    /// FIFO writer that commits record 1 on tick `at` and nothing else.
+    OneShot {
+        w: TypedWriter<'static, Probe>,
+        at: u32,
+        ticks: u32,
+    },
+    /// Single-slot reader: one snapshot per tick.
+    SingleReader(ReaderJob),
+    /// FIFO reader: up to [`FIFO_READS_PER_TICK`] records per tick.
+    FifoReader(ReaderJob),
+}
+
+/// A reader working in the interrupt, with what it observed.
+pub struct ReaderJob {
+    /// The reader.
+    pub r: TypedReader<'static, Probe>,
+    /// Snapshot buffer.
+    pub buf: [u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN],
+    /// Decoded record.
+    pub out: Probe,
+    /// Observations.
+    pub stats: Stats,
+}
+
+impl ReaderJob {
+    /// A reader job over `r`.
+    pub fn new(r: TypedReader<'static, Probe>) -> Self {
+        ReaderJob {
+            r,
+            buf: [0; <Probe as flexshm_core::Record>::SNAPSHOT_LEN],
+            out: Probe::default(),
+            stats: Stats::default(),
+        }
+    }
+}
+
+/// Records a FIFO reader in the interrupt takes per tick at most.
+pub const FIFO_READS_PER_TICK: u32 = 4;
+
+/// The interrupt's job; see the module docs for who touches it when.
+pub static JOB: Mutex<RefCell<Job>> = Mutex::new(RefCell::new(Job::Idle));
+
+/// SysTick interrupts taken since reset (written by the interrupt only).
+pub static TICKS: AtomicU32 = AtomicU32::new(0);
+/// Records the interrupt's writer has committed in the current test (interrupt only).
+pub static COMMITTED: AtomicU32 = AtomicU32::new(0);
+/// Set by main around each read or write it does; the interrupt counts the ticks that
+/// land inside one in [`PREEMPTED`].
+pub static IN_OP: AtomicBool = AtomicBool::new(false);
+/// Ticks that preempted main in the middle of a read or write (interrupt only).
+pub static PREEMPTED: AtomicU32 = AtomicU32::new(0);
+
+/// Hands `job` to the interrupt and returns the previous one.
+pub fn set_job(job: Job) -> Job {
+    critical_section::with(|cs| JOB.replace(cs, job))
+}
+
+/// Runs `f` on the interrupt's job with interrupts masked (for a quick peek).
+pub fn peek_job<R>(f: impl FnOnce(&Job) -> R) -> R {
+    critical_section::with(|cs| f(&JOB.borrow_ref(cs)))
+}
+
+/// Resets the per-test counters. Call with the timer stopped.
+pub fn reset_counters() {
+    COMMITTED.store(0, Ordering::Relaxed);
+    PREEMPTED.store(0, Ordering::Relaxed);
+    IN_OP.store(false, Ordering::Relaxed);
+}
+
+/// Starts the SysTick interrupt every `reload + 1` core cycles.
+pub fn start_timer(syst: &mut SYST, reload: u32) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(reload);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+}
+
+/// Stops the SysTick interrupt. When this returns no further tick handler runs.
+pub fn stop_timer(syst: &mut SYST) {
+    syst.disable_interrupt();
+    syst.disable_counter();
+    // A tick that became pending just before is dropped, not run later.
+    cortex_m::peripheral::SCB::clear_pendst();
+}
+
+#[exception]
+fn SysTick() {
+    // Single writer (this handler) for TICKS, COMMITTED and PREEMPTED.
+    TICKS.store(
+        TICKS.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    if IN_OP.load(Ordering::Relaxed) {
+        PREEMPTED.store(PREEMPTED.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+    critical_section::with(|cs| {
+        let mut job = JOB.borrow_ref_mut(cs);
+        match &mut *job {
+            Job::Idle => {}
+            Job::SingleWriter { w, n } => {
+                *n += 1;
+                if w.write(&Probe::make(*n)).is_ok() {
+                    COMMITTED.store(*n, Ordering::Relaxed);
+                }
+            }
+            Job::FifoWriter { w, n } => {
+                *n += 1;
+                if w.write(&Probe::make(*n)).is_ok() {
+                    w.finalize();
+                    COMMITTED.store(*n, Ordering::Relaxed);
+                }
+            }
+            Job::OneShot { w, at, ticks } => {
+                *ticks += 1;
+                if *ticks == *at && w.write(&Probe::make(1)).is_ok() {
+                    w.finalize();
+                    COMMITTED.store(1, Ordering::Relaxed);
+                }
+            }
+            Job::SingleReader(j) => {
+                let res = j.r.try_read(&mut j.buf, ReadOptions::default(), &mut j.out);
+                j.stats.single(res, &j.out);
+            }
+            Job::FifoReader(j) => {
+                for _ in 0..FIFO_READS_PER_TICK {
+                    let res = j.r.try_read(&mut j.buf, ReadOptions::default(), &mut j.out);
+                    if !j.stats.fifo(res, &j.out) {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
