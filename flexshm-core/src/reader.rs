@@ -496,8 +496,7 @@ pub fn raw_field<'b, S: AsRef<[FieldDef]>>(
         // Checked: `len` is untrusted when the bytes did not come from a validated read,
         // and the product can overflow a 32-bit usize.
         Kind::Array { dtype, dims } => (len as usize)
-            .checked_mul(dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize)
-            .unwrap_or(usize::MAX),
+            .saturating_mul(dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize),
     };
     let off = layout.offset(i);
     let corrupt = Error::CorruptRecord {
