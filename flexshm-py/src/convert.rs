@@ -1,0 +1,317 @@
+//! Python values to field values, checked before anything is written.
+//!
+//! `stage` turns one keyword argument of `write()` into an owned [`Staged`] value,
+//! raising an exception that names the field if it does not fit. Only when every argument
+//! has been staged does the writer touch shared memory, so a write is all-or-nothing.
+
+use flexshm_core::{ArrayRef, Dtype, FieldDef, Kind, Value, MAX_DIMS};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyString};
+
+/// A value ready to be written: scalars by value, strings as UTF-8, arrays as a
+/// C-contiguous NumPy array of exactly the field's dtype (kept alive here).
+pub enum Staged<'py> {
+    /// A bool field.
+    Bool(bool),
+    /// An integer (signed fields, or unsigned fields with a value below 2^63).
+    Int(i64),
+    /// An unsigned integer of 2^63 or more.
+    UInt(u64),
+    /// A float field.
+    Float(f64),
+    /// A string field.
+    Str(String),
+    /// An array field.
+    Array {
+        /// The contiguous array of the field's dtype.
+        array: Bound<'py, PyUntypedArray>,
+        /// Its dtype.
+        dtype: Dtype,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+}
+
+impl Staged<'_> {
+    /// Bytes the value occupies (used to decide whether to release the GIL while copying).
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Staged::Str(s) => s.len(),
+            Staged::Array { array, dtype, .. } => array.len() * dtype.size() as usize,
+            _ => 8,
+        }
+    }
+
+    /// The core's view of the value, borrowing from `self`.
+    pub fn value(&self) -> Value<'_> {
+        match self {
+            Staged::Bool(b) => Value::Bool(*b),
+            Staged::Int(i) => Value::Int(*i),
+            Staged::UInt(u) => Value::UInt(*u),
+            Staged::Float(x) => Value::Float(*x),
+            Staged::Str(s) => Value::Str(s),
+            Staged::Array {
+                array,
+                dtype,
+                shape,
+            } => {
+                let nbytes = array.len() * dtype.size() as usize;
+                let bytes: &[u8] = if nbytes == 0 {
+                    &[]
+                } else {
+                    // SAFETY:
+                    // - `array` is a C-contiguous NumPy array of `dtype` (checked in
+                    //   `stage_array`), so its data pointer addresses `nbytes` readable bytes;
+                    // - `self` holds a reference to it, so it is neither freed nor resized
+                    //   (NumPy refuses to resize an array that others reference) while the
+                    //   returned slice, which borrows `self`, lives;
+                    // - other Python threads could still store into it concurrently, as
+                    //   they can with any buffer NumPy hands out; that tears values but
+                    //   the bytes are plain data of which every pattern is allowed.
+                    unsafe {
+                        let fields = numpy::npyffi::_PyArray_GET_ITEM_DATA(array.as_array_ptr());
+                        let data = (*fields).data as *const u8;
+                        std::slice::from_raw_parts(data, nbytes)
+                    }
+                };
+                // The shape has at most MAX_DIMS entries (checked in stage_array).
+                let value = ArrayRef::new(*dtype, shape, bytes);
+                debug_assert!(value.is_some());
+                value.map(Value::Array).unwrap_or(Value::Bool(false))
+            }
+        }
+    }
+}
+
+fn numpy_fn<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("numpy")?.getattr(name)?.unbind())
+    })
+    .map(|f| f.bind(py).clone())
+}
+
+/// `numpy.asarray`.
+pub fn np_asarray(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(py, &F, "asarray")
+}
+
+/// `numpy.can_cast`.
+fn np_can_cast(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(py, &F, "can_cast")
+}
+
+/// `numpy.ascontiguousarray`.
+fn np_ascontiguousarray(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(py, &F, "ascontiguousarray")
+}
+
+/// The NumPy dtype object of a field dtype.
+pub fn descr(py: Python<'_>, d: Dtype) -> Bound<'_, PyArrayDescr> {
+    match d {
+        Dtype::Bool => numpy::dtype::<bool>(py),
+        Dtype::I8 => numpy::dtype::<i8>(py),
+        Dtype::I16 => numpy::dtype::<i16>(py),
+        Dtype::I32 => numpy::dtype::<i32>(py),
+        Dtype::I64 => numpy::dtype::<i64>(py),
+        Dtype::U8 => numpy::dtype::<u8>(py),
+        Dtype::U16 => numpy::dtype::<u16>(py),
+        Dtype::U32 => numpy::dtype::<u32>(py),
+        Dtype::U64 => numpy::dtype::<u64>(py),
+        Dtype::F32 => numpy::dtype::<f32>(py),
+        Dtype::F64 => numpy::dtype::<f64>(py),
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn int_range(d: Dtype) -> (i128, i128) {
+    match d {
+        Dtype::I8 => (i8::MIN.into(), i8::MAX.into()),
+        Dtype::I16 => (i16::MIN.into(), i16::MAX.into()),
+        Dtype::I32 => (i32::MIN.into(), i32::MAX.into()),
+        Dtype::I64 => (i64::MIN.into(), i64::MAX.into()),
+        Dtype::U8 => (0, u8::MAX.into()),
+        Dtype::U16 => (0, u16::MAX.into()),
+        Dtype::U32 => (0, u32::MAX.into()),
+        _ => (0, u64::MAX.into()),
+    }
+}
+
+/// Converts `obj` for field `f`, or raises an exception naming the field.
+pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
+    let name = f.name.as_str();
+    let wrong = |expected: &str| {
+        PyTypeError::new_err(format!(
+            "field '{name}' is {}: expected {expected}, got {} {}",
+            f.kind,
+            type_name(obj),
+            obj.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    };
+    match f.kind {
+        Kind::Scalar(Dtype::Bool) => obj
+            .extract::<bool>()
+            .map(Staged::Bool)
+            .map_err(|_| wrong("a bool")),
+        Kind::Scalar(d) if d.is_float() => {
+            if obj.is_instance_of::<PyString>() {
+                return Err(wrong("a number"));
+            }
+            obj.extract::<f64>().map(Staged::Float).map_err(|e| {
+                if e.is_instance_of::<PyOverflowError>(obj.py()) {
+                    PyOverflowError::new_err(format!("field '{name}': {e}"))
+                } else {
+                    wrong("a number")
+                }
+            })
+        }
+        Kind::Scalar(d) => stage_int(name, d, obj).map_err(|e| {
+            if e.is_instance_of::<PyOverflowError>(obj.py()) {
+                e
+            } else {
+                wrong("an integer")
+            }
+        }),
+        Kind::Str { .. } => {
+            let s = obj.cast::<PyString>().map_err(|_| wrong("a str"))?;
+            match s.to_cow() {
+                Ok(text) => Ok(Staged::Str(text.into_owned())),
+                Err(e) => {
+                    let err = PyValueError::new_err(format!(
+                        "field '{name}': the string cannot be stored as UTF-8 ({})",
+                        e.value(obj.py())
+                    ));
+                    err.set_cause(obj.py(), Some(e));
+                    Err(err)
+                }
+            }
+        }
+        Kind::Array { dtype, dims } => stage_array(f, dtype, dims.as_slice(), obj),
+    }
+}
+
+fn stage_int<'py>(name: &str, d: Dtype, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err("not an integer"));
+    }
+    let (lo, hi) = int_range(d);
+    let out_of_range = |shown: String| {
+        PyOverflowError::new_err(format!(
+            "field '{name}': {shown} is out of range for {} ({lo}..={hi})",
+            d.name()
+        ))
+    };
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Staged::Int(b.is_true() as i64));
+    }
+    match obj.extract::<i64>() {
+        Ok(v) if (lo..=hi).contains(&(v as i128)) => Ok(Staged::Int(v)),
+        Ok(v) => Err(out_of_range(v.to_string())),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => match obj.extract::<u64>() {
+            Ok(v) if (v as i128) <= hi => Ok(Staged::UInt(v)),
+            _ => Err(out_of_range(
+                obj.str().map(|s| s.to_string()).unwrap_or_default(),
+            )),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", parts.join(", "))
+}
+
+fn stage_array<'py>(
+    f: &FieldDef,
+    dtype: Dtype,
+    dims: &[u32],
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Staged<'py>> {
+    let py = obj.py();
+    let name = f.name.as_str();
+    let target = descr(py, dtype);
+    let mut arr = match obj.cast::<PyUntypedArray>() {
+        Ok(a) => a.clone(),
+        Err(_) => {
+            if obj.is_instance_of::<PyString>() {
+                return Err(PyTypeError::new_err(format!(
+                    "field '{name}' is {}: expected an array, got str",
+                    f.kind
+                )));
+            }
+            let converted = np_asarray(py)?.call1((obj,)).map_err(|e| {
+                let err = PyTypeError::new_err(format!(
+                    "field '{name}' is {}: cannot make an array of {}: {}",
+                    f.kind,
+                    type_name(obj),
+                    e.value(py)
+                ));
+                err.set_cause(py, Some(e));
+                err
+            })?;
+            converted.cast_into::<PyUntypedArray>()?
+        }
+    };
+    let shape = arr.shape().to_vec();
+    let trailing_ok = shape.len() == dims.len()
+        && shape[1..]
+            .iter()
+            .zip(&dims[1..])
+            .all(|(&a, &b)| a == b as usize);
+    if !trailing_ok || shape.len() > MAX_DIMS {
+        let mut want: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+        want[0] = format!("<= {}", dims[0]);
+        return Err(PyValueError::new_err(format!(
+            "field '{name}' is {}: expected shape ({}), got {}",
+            f.kind,
+            want.join(", "),
+            shape_text(&shape)
+        )));
+    }
+    let src = arr.dtype();
+    if !src.is_equiv_to(&target) {
+        let ok: bool = np_can_cast(py)?
+            .call1((src.clone(), target.clone(), "same_kind"))?
+            .extract()?;
+        if !ok {
+            return Err(PyTypeError::new_err(format!(
+                "field '{name}' is {}: cannot convert an array of {} to {} (same-kind casting)",
+                f.kind,
+                src.str().map(|s| s.to_string()).unwrap_or_default(),
+                dtype.name()
+            )));
+        }
+        arr = arr
+            .call_method1("astype", (target.clone(),))?
+            .cast_into::<PyUntypedArray>()?;
+    }
+    if !arr.is_c_contiguous()
+        || !arr.is_aligned()
+        || arr.dtype().is_native_byteorder() == Some(false)
+    {
+        arr = np_ascontiguousarray(py)?
+            .call1((arr, target))?
+            .cast_into::<PyUntypedArray>()?;
+    }
+    Ok(Staged::Array {
+        array: arr,
+        dtype,
+        shape,
+    })
+}

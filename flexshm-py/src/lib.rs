@@ -1,0 +1,33 @@
+//! `flexible_shared_memory._native`: the extension module behind the Python package.
+//!
+//! The Python API (see `python/flexible_shared_memory/__init__.py` and the README):
+//! `SharedMemory(RecordClass, name=..., create=True, slots=None)` with `write(**fields)`,
+//! `finalize()`, `read(timeout=None, latest=False, reset_modified=False)`, `close()` and
+//! `unlink()`; `read()` returns a [`record::Record`] whose attributes are
+//! [`record::Field`]s. Logic lives in plain Rust (`spec`, `convert`, flexshm-core and
+//! flexshm-std); the `#[pymethods]` are thin wrappers.
+
+pub mod convert;
+pub mod errors;
+pub mod handle;
+pub mod record;
+pub mod schema;
+pub mod spec;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+mod _native {
+    #[pymodule_export]
+    use crate::handle::SharedMemory;
+    #[pymodule_export]
+    use crate::record::{Field, Record};
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+}

@@ -1,0 +1,466 @@
+//! What `read()` returns: a [`Record`] owning one private copy of a slot, and [`Field`]s
+//! decoded from it only when touched.
+//!
+//! Array values are NumPy arrays that view the record's buffer (read-only, with the record
+//! as their base object), so reading an image copies it exactly once: out of shared
+//! memory, into the record.
+
+use std::sync::{Arc, Mutex};
+
+use flexshm_core::{decode_field, Dtype, FieldValue, Kind, ReadInfo};
+use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
+use numpy::PyArrayDescrMethods;
+use pyo3::exceptions::{PyAttributeError, PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::convert::{descr, np_asarray};
+use crate::schema::{FieldDefault, Schema};
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "flexshm-py views little-endian record bytes with native NumPy dtypes; big-endian hosts are not supported yet"
+);
+
+/// A snapshot buffer: 8-byte aligned, so array fields (aligned to their element size
+/// inside a slot) are aligned NumPy arrays.
+pub struct SnapBuf {
+    words: Box<[u64]>,
+    len: usize,
+}
+
+impl SnapBuf {
+    /// A zeroed buffer of at least `len` bytes.
+    pub fn new(len: usize) -> SnapBuf {
+        SnapBuf {
+            words: vec![0u64; len.div_ceil(8)].into_boxed_slice(),
+            len,
+        }
+    }
+
+    /// The first `len` bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `words` holds `words.len() * 8 >= len` initialised bytes; u8 has no
+        // alignment or validity requirements; the slice borrows `self`.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    /// The first `len` bytes, mutable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and the exclusive borrow of `self` makes the slice the
+        // only access to the buffer while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+/// One spare snapshot buffer per handle: a record gives its buffer back when it is freed,
+/// and the next read reuses it instead of allocating (and page-faulting) a new one.
+pub type Pool = Arc<Mutex<Option<SnapBuf>>>;
+
+/// Takes the spare buffer if it has the right size, else allocates one.
+pub fn take_buf(pool: &Pool, len: usize) -> SnapBuf {
+    if let Ok(mut spare) = pool.try_lock() {
+        if let Some(buf) = spare.take() {
+            if buf.len == len {
+                return buf;
+            }
+        }
+    }
+    SnapBuf::new(len)
+}
+
+/// A record returned by `SharedMemory.read()`: one consistent copy of a slot.
+///
+/// Fields are attributes (`record.temperature`), items (`record["temperature"]`) and
+/// what iteration yields; each is a `Field` with a value and status flags.
+#[pyclass(frozen, module = "flexible_shared_memory", name = "Record")]
+pub struct Record {
+    buf: Option<SnapBuf>,
+    info: ReadInfo,
+    schema: Arc<Schema>,
+    pool: Pool,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        // Give the buffer back for the next read; never wait for the pool.
+        if let (Some(buf), Ok(mut spare)) = (self.buf.take(), self.pool.try_lock()) {
+            *spare = Some(buf);
+        }
+    }
+}
+
+impl Record {
+    /// A record over a filled snapshot buffer.
+    pub fn new(buf: SnapBuf, info: ReadInfo, schema: Arc<Schema>, pool: Pool) -> Record {
+        Record {
+            buf: Some(buf),
+            info,
+            schema,
+            pool,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.as_ref().map(SnapBuf::bytes).unwrap_or(&[])
+    }
+
+    fn index_of(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> Option<usize> {
+        let index = self.schema.index.bind(py);
+        match index.get_item(name) {
+            Ok(Some(i)) => i.extract().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The value of field `i` of `rec`: decoded from the snapshot, or the record class's
+/// default if the field was never written.
+pub fn field_value<'py>(rec: &Bound<'py, Record>, i: usize) -> PyResult<Bound<'py, PyAny>> {
+    let py = rec.py();
+    let r = rec.get();
+    let schema = &r.schema;
+    if !r.info.status(i).written {
+        return match &schema.defaults[i] {
+            FieldDefault::Value(v) => Ok(v.bind(py).clone()),
+            FieldDefault::Factory(f) => f.bind(py).call0(),
+            FieldDefault::Zero => zero_value(py, schema, i),
+        };
+    }
+    let value = decode_field(r.bytes(), &schema.layout, i)
+        .map_err(|e| PyValueError::new_err(format!("segment '{}': {e}", schema.segment)))?;
+    let obj = match value {
+        FieldValue::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        FieldValue::Int(v) => v.into_pyobject(py)?.into_any(),
+        FieldValue::UInt(v) => v.into_pyobject(py)?.into_any(),
+        FieldValue::Float(v) => v.into_pyobject(py)?.into_any(),
+        FieldValue::Str(s) => PyString::new(py, s).into_any(),
+        FieldValue::Array { dtype, rows, bytes } => {
+            let Kind::Array { dims, .. } = schema.layout.fields()[i].kind else {
+                return Err(PyValueError::new_err("array value in a non-array field"));
+            };
+            let mut shape: Vec<usize> = dims.as_slice().iter().map(|&d| d as usize).collect();
+            shape[0] = rows;
+            return array_view(rec, dtype, &shape, bytes.as_ptr());
+        }
+    };
+    match &schema.scalar_types[i] {
+        Some(t) => t.bind(py).call1((obj,)),
+        None => Ok(obj),
+    }
+}
+
+/// The value an unwritten field without a default reads as: the type's zero.
+fn zero_value<'py>(py: Python<'py>, schema: &Schema, i: usize) -> PyResult<Bound<'py, PyAny>> {
+    let obj = match schema.layout.fields()[i].kind {
+        Kind::Scalar(Dtype::Bool) => false.into_pyobject(py)?.to_owned().into_any(),
+        Kind::Scalar(d) if d.is_float() => 0.0f64.into_pyobject(py)?.into_any(),
+        Kind::Scalar(_) => 0i64.into_pyobject(py)?.into_any(),
+        Kind::Str { .. } => PyString::new(py, "").into_any(),
+        Kind::Array { dtype, dims } => {
+            let shape: Vec<usize> = dims.as_slice().iter().map(|&d| d as usize).collect();
+            let np = py.import("numpy")?;
+            return np.call_method1("zeros", (PyTuple::new(py, shape)?, descr(py, dtype)));
+        }
+    };
+    match &schema.scalar_types[i] {
+        Some(t) => t.bind(py).call1((obj,)),
+        None => Ok(obj),
+    }
+}
+
+/// A read-only NumPy array of `shape` over `data`, which points into `rec`'s snapshot;
+/// the array holds a reference to `rec`, which keeps the bytes alive.
+fn array_view<'py>(
+    rec: &Bound<'py, Record>,
+    dtype: Dtype,
+    shape: &[usize],
+    data: *const u8,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = rec.py();
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    let descr_ptr = descr(py, dtype).into_dtype_ptr();
+    // SAFETY:
+    // - `data` points at `product(shape) * dtype.size()` bytes inside `rec`'s snapshot
+    //   buffer (`decode_field` checked the stored length against the field's capacity and
+    //   the buffer), aligned to the element size (slot offsets are, the buffer is 8-aligned);
+    // - the buffer is never written after the read that filled it and is freed only when
+    //   `rec` is dropped; the base object set below keeps `rec` alive as long as the array;
+    // - flags 0 makes the array read-only, so NumPy never writes through `data`;
+    // - `PyArray_NewFromDescr` steals the dtype reference and `PyArray_SetBaseObject`
+    //   steals the record reference (also on failure), so no reference leaks.
+    unsafe {
+        let arr = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, NpyTypes::PyArray_Type),
+            descr_ptr,
+            dims.len() as std::os::raw::c_int,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data as *mut std::os::raw::c_void,
+            0,
+            std::ptr::null_mut(),
+        );
+        if arr.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let arr = Bound::from_owned_ptr(py, arr);
+        let base = rec.clone().into_any().into_ptr();
+        if PY_ARRAY_API.PyArray_SetBaseObject(py, arr.as_ptr().cast(), base) != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(arr)
+    }
+}
+
+#[pymethods]
+impl Record {
+    /// Commit number of this record (0: the empty record of a fresh single-slot segment).
+    #[getter]
+    fn commit(&self) -> u32 {
+        self.info.commit
+    }
+
+    /// FIFO mode: records this reader lost to a lapping writer just before this one
+    /// (they were overwritten before it read them). Always 0 in single-slot mode.
+    #[getter]
+    fn lost(&self) -> u32 {
+        self.info.lost
+    }
+
+    fn __getattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<Field> {
+        let py = slf.py();
+        match slf.get().index_of(py, name.as_any()) {
+            Some(index) => Ok(Field {
+                record: slf.clone().unbind(),
+                index,
+            }),
+            None => Err(PyAttributeError::new_err(format!(
+                "{} record has no field {}",
+                slf.get().schema.type_name,
+                name.repr()?
+            ))),
+        }
+    }
+
+    fn __getitem__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Field> {
+        match slf.get().index_of(slf.py(), name) {
+            Some(index) => Ok(Field {
+                record: slf.clone().unbind(),
+                index,
+            }),
+            None => Err(PyKeyError::new_err(name.clone().unbind())),
+        }
+    }
+
+    fn __contains__(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> bool {
+        self.index_of(py, name).is_some()
+    }
+
+    fn __len__(&self) -> usize {
+        self.schema.layout.len()
+    }
+
+    /// The fields in declaration order.
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let fields: Vec<Field> = (0..slf.get().schema.layout.len())
+            .map(|index| Field {
+                record: slf.clone().unbind(),
+                index,
+            })
+            .collect();
+        PyList::new(slf.py(), fields)?
+            .try_iter()
+            .map(|i| i.into_any())
+    }
+
+    fn __dir__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
+        let py = slf.py();
+        let names = PyList::new(py, ["commit", "lost", "as_dict", "as_dataclass"])?;
+        for n in &slf.get().schema.names {
+            names.append(n.bind(py))?;
+        }
+        Ok(names)
+    }
+
+    /// `{field name: value}` for every field (unwritten fields give their default).
+    fn as_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        let d = PyDict::new(py);
+        for (i, n) in slf.get().schema.names.iter().enumerate() {
+            d.set_item(n.bind(py), field_value(slf, i)?)?;
+        }
+        Ok(d)
+    }
+
+    /// An instance of the record class the handle was opened with, built from the
+    /// field values (unwritten fields give their default).
+    fn as_dataclass<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let kwargs = Record::as_dict(slf)?;
+        slf.get()
+            .schema
+            .record_type
+            .bind(slf.py())
+            .call((), Some(&kwargs))
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let r = slf.get();
+        let mut parts = Vec::new();
+        for i in 0..r.schema.layout.len() {
+            parts.push(format!(
+                "{}={}",
+                r.schema.layout.fields()[i].name,
+                Field::describe(slf, i)?
+            ));
+        }
+        let lost = if r.schema.fifo {
+            format!(", lost={}", r.info.lost)
+        } else {
+            String::new()
+        };
+        Ok(format!(
+            "<{} record #{}{lost}: {}>",
+            r.schema.type_name,
+            r.info.commit,
+            parts.join(", ")
+        ))
+    }
+}
+
+/// One field of a record: its value and status.
+#[pyclass(frozen, module = "flexible_shared_memory", name = "Field")]
+pub struct Field {
+    record: Py<Record>,
+    index: usize,
+}
+
+impl Field {
+    fn status(&self) -> flexshm_core::FieldStatus {
+        self.record.get().info.status(self.index)
+    }
+
+    /// The value, shortened for reprs, and the flags that are not the happy case.
+    fn describe(rec: &Bound<'_, Record>, i: usize) -> PyResult<String> {
+        let st = rec.get().info.status(i);
+        let value = field_value(rec, i)?;
+        let shown = if let Kind::Array { dtype, .. } = rec.get().schema.layout.fields()[i].kind {
+            match value.getattr("shape") {
+                Ok(shape) => format!("{}{}", dtype.name(), shape.repr()?),
+                Err(_) => value.repr()?.to_string(),
+            }
+        } else {
+            value.repr()?.to_string()
+        };
+        let mut flags = Vec::new();
+        if !st.written {
+            flags.push("unwritten");
+        }
+        if st.truncated {
+            flags.push("truncated");
+        }
+        if st.modified {
+            flags.push("modified");
+        }
+        Ok(if flags.is_empty() {
+            shown
+        } else {
+            format!("{shown} ({})", flags.join(", "))
+        })
+    }
+}
+
+#[pymethods]
+impl Field {
+    /// The field's name.
+    #[getter]
+    fn name<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        self.record.get().schema.names[self.index].bind(py).clone()
+    }
+
+    /// The value: float, int, bool, str, a NumPy scalar for fields annotated with a dtype
+    /// name, or a read-only NumPy array viewing the record. An unwritten field gives the
+    /// record class's default.
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        field_value(self.record.bind(py), self.index)
+    }
+
+    /// Written and not truncated: the value is exactly what the writer wrote.
+    #[getter]
+    fn valid(&self) -> bool {
+        self.status().valid()
+    }
+
+    /// Written in the record read (with `reset_modified=True`: since this handle's
+    /// previous such read).
+    #[getter]
+    fn modified(&self) -> bool {
+        self.status().modified
+    }
+
+    /// The last value written did not fit (too many characters or rows) and was cut.
+    #[getter]
+    fn truncated(&self) -> bool {
+        self.status().truncated
+    }
+
+    /// Never written since the segment was created.
+    #[getter]
+    fn unwritten(&self) -> bool {
+        self.status().unwritten()
+    }
+
+    fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
+        self.value(py)?.extract()
+    }
+
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.get_type::<pyo3::types::PyInt>()
+            .call1((self.value(py)?,))
+    }
+
+    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.value(py)?.is_truthy()
+    }
+
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        &self,
+        py: Python<'py>,
+        dtype: Option<Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let value = self.value(py)?;
+        match copy {
+            Some(true) => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("dtype", dtype)?;
+                kwargs.set_item("copy", true)?;
+                py.import("numpy")?
+                    .getattr("array")?
+                    .call((value,), Some(&kwargs))
+            }
+            _ => np_asarray(py)?.call1((value, dtype)),
+        }
+    }
+
+    fn __str__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.value(py)?.str()?.to_string())
+    }
+
+    fn __format__(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+        self.value(py)?
+            .call_method1("__format__", (spec,))?
+            .extract::<String>()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let rec = self.record.bind(py);
+        Ok(format!(
+            "<Field {}={}>",
+            rec.get().schema.layout.fields()[self.index].name,
+            Field::describe(rec, self.index)?
+        ))
+    }
+}

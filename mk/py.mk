@@ -1,0 +1,39 @@
+# flexshm-py: the Python package `flexible_shared_memory` (PyO3 + NumPy, built by maturin).
+TEST_TARGETS += test-py
+
+# The interpreter .venv is created from (any CPython >= 3.9).
+PYTHON ?= python3
+PY_PKG := $(ROOT)/flexshm-py
+PY_SRC := $(PY_PKG)/python $(PY_PKG)/tests $(ROOT)/examples/python
+PY_WHEELS := $(ROOT)/target/py-wheels
+
+.PHONY: venv build-py test-py lint-py
+
+# Created only when missing; a failed setup removes the half-made venv so the next run
+# starts over.
+$(VENV):
+	trap 'rm -rf "$(VENV)"' ERR
+	$(PYTHON) -m venv "$(VENV)"
+	"$(VENV)/bin/python" -m pip install --quiet --upgrade pip
+	"$(VENV)/bin/python" -m pip install --quiet "maturin>=1.9.4,<2" "numpy>=1.26" pytest mypy ruff
+	echo "created $(VENV) with maturin, numpy, pytest, mypy, ruff"
+
+venv: $(VENV) ## create .venv (maturin, numpy, pytest, mypy, ruff) if it is missing
+
+build-py: $(VENV) ## build the flexible-shared-memory wheel from scratch and install it into .venv
+	rm -rf "$(PY_WHEELS)"
+	nice -n 10 "$(VENV)/bin/maturin" build --release --quiet -m "$(PY_PKG)/Cargo.toml" \
+	  -i "$(PY)" --out "$(PY_WHEELS)"
+	"$(PY)" -m pip install --quiet --force-reinstall --no-deps "$(PY_WHEELS)"/*.whl
+	"$(PY)" -c 'import flexible_shared_memory as m; print("installed", m.__name__, m.__version__, "from", m.__file__)'
+
+lint-py: build-py ## ruff, mypy and stubtest (stubs against the built module)
+	"$(VENV)/bin/ruff" check $(PY_SRC)
+	"$(VENV)/bin/ruff" format --check $(PY_SRC)
+	"$(PY)" -m mypy.stubtest flexible_shared_memory flexible_shared_memory._native
+	"$(PY)" -m mypy --strict $(PY_PKG)/python/flexible_shared_memory
+	"$(PY)" -m mypy $(PY_PKG)/tests $(ROOT)/examples/python
+
+test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the pytest suite
+	cd "$(PY_PKG)"
+	"$(PY)" -m pytest tests -q -p no:cacheprovider
