@@ -273,7 +273,9 @@ fn type_codes_match_dtype() {
         let code = num(&r[0]) as u8;
         if r[1] == "str[N]" {
             assert_eq!(code, STR_CODE);
-            assert!(r[2].starts_with("size 4N"));
+            assert_eq!(r[2], "size 4N, alignment 1");
+            let k = Kind::str(7);
+            assert_eq!((k.data_size(), k.align()), (Some(28), 1));
             continue;
         }
         let d = Dtype::from_code(code).unwrap_or_else(|| panic!("code {code} is not a dtype"));
@@ -501,4 +503,31 @@ fn sensordata_hex_dumps_match_a_real_segment() {
             );
         }
     }
+}
+
+#[test]
+fn padding_example_matches_layout() {
+    const FIELDS: &[FieldDef] = &[
+        FieldDef::new("flag", Kind::Scalar(Dtype::Bool)),
+        FieldDef::new("label", Kind::str(3)),
+        FieldDef::new("count", Kind::Scalar(Dtype::I16)),
+        FieldDef::new("value", Kind::Scalar(Dtype::F64)),
+        FieldDef::new("raw", Kind::array(Dtype::U8, &[2, 3])),
+    ];
+    let l = Layout::new(FIELDS).unwrap();
+    let mut expected: Vec<(String, usize, Option<usize>)> = FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.to_string(), l.offset(i), Some(l.size(i))))
+        .collect();
+    expected.push(("slot_size".into(), l.slot_size(), None));
+    expected.push(("slot_stride".into(), l.slot_stride(), None));
+    let found: Vec<(String, usize, Option<usize>)> = table("padding-example")
+        .iter()
+        .map(|r| {
+            let size = (!r[2].is_empty()).then(|| num(&r[2]) as usize);
+            (r[0].clone(), num(&r[1]) as usize, size)
+        })
+        .collect();
+    assert_eq!(found, expected);
 }
