@@ -1,6 +1,6 @@
 //! The single writer: stages values into the spare buffer and publishes it.
 //!
-//! Protocol (docs/PROTOCOL.md, "Writing"): the segment holds `slots + 1` buffers and the
+//! Protocol (docs/PROTOCOL.md §§11-13): the segment holds `slots + 1` buffers and the
 //! record with commit number `c` lives in buffer `c % (slots + 1)`. The writer fills the
 //! buffer after the newest one (never a buffer readers are directed to), guarded by that
 //! buffer's seqlock counter, then publishes it by storing `head`.
