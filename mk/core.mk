@@ -1,13 +1,36 @@
-# flexshm-core: lint, unit/property/stress tests, MCU builds.
+# flexshm-core and flexshm-vectors: lint, MCU builds, unit / property / stress / fuzz /
+# golden-vector tests; loom and Miri have their own targets (they take minutes).
 TEST_TARGETS += test-core
 
-.PHONY: test-core build-mcu
-build-mcu: setup-rust ## build flexshm-core for the MCU targets, with and without defmt
+# Loom builds the core with `--cfg loom` in its own target dir, so switching between
+# `make loom` and the normal build does not rebuild everything each time.
+LOOM_TARGET_DIR ?= $(ROOT)/target/loom
+# Preemption bound of the loom models (see flexshm-core/src/loom_tests.rs).
+LOOM_MAX_PREEMPTIONS ?= 2
+
+.PHONY: test-core build-mcu vectors loom miri
+build-mcu: setup-rust ## build flexshm-core (plain and defmt) and flexshm-vectors for the MCU targets
 	for t in $(MCU_TARGETS); do
 	  $(CARGO) build -p flexshm-core --target $$t
 	  $(CARGO) build -p flexshm-core --target $$t --features defmt
-	  echo "built flexshm-core for $$t (plain and defmt)"
+	  $(CARGO) build -p flexshm-vectors --target $$t
+	  echo "built flexshm-core (plain and defmt) and flexshm-vectors for $$t"
 	done
 
-test-core: lint build-mcu ## flexshm-core tests (unit, property, stress, vectors)
-	$(CARGO) test -p flexshm-core
+test-core: lint build-mcu ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors
+	$(CARGO) test -p flexshm-core -p flexshm-vectors
+	echo "test-core: loom and Miri are not part of this target (minutes each): run 'make loom' and 'make miri'"
+
+vectors: ## regenerate tests/vectors/*.bin from flexshm-vectors (deliberate protocol changes only)
+	BLESS=1 $(CARGO) test -p flexshm-vectors --test golden vectors_match -- --nocapture
+	git -C $(ROOT) status --short -- tests/vectors
+
+loom: ## model-check the seqlock and the FIFO index protocol with loom (release build, a few minutes)
+	LOOM_MAX_PREEMPTIONS=$(LOOM_MAX_PREEMPTIONS) RUSTFLAGS="--cfg loom" \
+	  CARGO_TARGET_DIR=$(LOOM_TARGET_DIR) \
+	  $(CARGO) test -p flexshm-core --release --lib loom
+
+miri: ## run the flexshm-core tests under Miri (nightly; iteration counts shrink under cfg(miri))
+	rustup component list --toolchain nightly --installed | grep -q '^miri' \
+	  || rustup component add --toolchain nightly miri rust-src
+	$(CARGO) +nightly miri test -p flexshm-core

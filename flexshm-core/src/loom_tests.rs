@@ -119,7 +119,7 @@ fn loom_seqlock_single_carry_over() {
                 let b = as_u64(snap.get(1).unwrap());
                 assert_eq!(b, 1);
                 assert_eq!(a, snap.commit() as u64);
-                assert_eq!(snap.status(0).modified, true);
+                assert!(snap.status(0).modified);
                 assert_eq!(snap.status(1).modified, a == 1);
             }
             Err(Error::Contended) => {}

@@ -322,7 +322,7 @@ fn region_too_small_or_misaligned() {
         let err = mem.region_at(skip).unwrap_err();
         assert!(matches!(err, Error::Misaligned { .. }), "{err:?}");
     }
-    let mut raw = vec![0u8; 64];
+    let mut raw = [0u8; 64];
     let off = raw.as_ptr().align_offset(8) + 1;
     assert!(matches!(
         Region::new(&mut raw[off..]),
@@ -363,7 +363,8 @@ fn corrupt_header() {
         w.finalize();
     }
     let good = mem.bytes();
-    let cases: Vec<(usize, u32, fn(&Error) -> bool)> = vec![
+    type Check = fn(&Error) -> bool;
+    let cases: Vec<(usize, u32, Check)> = vec![
         (0, 0, |e| matches!(e, Error::BadMagic { found: 0 })),
         (4, 2, |e| {
             matches!(
