@@ -5,9 +5,7 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use flexshm_core::{
-    record, AlignedBuf, Mode, ReadOptions, Record, Region, TypedReader, TypedWriter,
-};
+use flexshm_core::{record, AlignedBuf, Region};
 
 record! {
     /// The seed's SensorData.
@@ -22,12 +20,14 @@ record! {
 
 static mut MEM: AlignedBuf<1024> = AlignedBuf::new();
 
-fn run() -> Option<SensorData> {
+fn region() -> Option<Region<'static>> {
     // SAFETY: MEM is a static, valid and 64-aligned for 'static, and only ever accessed
     // through the Region handles made here (atomics only).
-    let region = unsafe { Region::from_raw_parts(&raw mut MEM.0 as *mut u8, 1024) }.ok()?;
-    let mut w = TypedWriter::<SensorData>::create(region, Mode::Single).ok()?;
-    let mut r = TypedReader::<SensorData>::open(region).ok()?;
+    unsafe { Region::from_raw_parts(&raw mut MEM.0 as *mut u8, 1024) }.ok()
+}
+
+#[cfg(not(feature = "size-reader-only"))]
+fn sample() -> Option<SensorData> {
     let mut rec = SensorData {
         temperature: 23.5,
         pressure: 1013.25,
@@ -35,7 +35,40 @@ fn run() -> Option<SensorData> {
         ..Default::default()
     };
     rec.status_msg.push_str("OK").ok()?;
+    Some(rec)
+}
+
+/// Writer and reader (the measured configuration).
+#[cfg(not(any(feature = "size-writer-only", feature = "size-reader-only")))]
+fn run() -> Option<SensorData> {
+    use flexshm_core::{Mode, ReadOptions, Record, TypedReader, TypedWriter};
+    let region = region()?;
+    let mut w = TypedWriter::<SensorData>::create(region, Mode::Single).ok()?;
+    let mut r = TypedReader::<SensorData>::open(region).ok()?;
+    w.write(&sample()?).ok()?;
+    let mut buf = [0u8; SensorData::SNAPSHOT_LEN];
+    let mut out = SensorData::default();
+    let info = r
+        .try_read(&mut buf, ReadOptions::default(), &mut out)
+        .ok()?;
+    info.field(SensorData::pressure).valid().then_some(out)
+}
+
+/// Only the writer side (what a producer core links).
+#[cfg(feature = "size-writer-only")]
+fn run() -> Option<SensorData> {
+    use flexshm_core::{Mode, TypedWriter};
+    let mut w = TypedWriter::<SensorData>::create(region()?, Mode::Single).ok()?;
+    let rec = sample()?;
     w.write(&rec).ok()?;
+    Some(rec)
+}
+
+/// Only the reader side (what a consumer core links); the segment comes from elsewhere.
+#[cfg(feature = "size-reader-only")]
+fn run() -> Option<SensorData> {
+    use flexshm_core::{ReadOptions, Record, TypedReader};
+    let mut r = TypedReader::<SensorData>::open(region()?).ok()?;
     let mut buf = [0u8; SensorData::SNAPSHOT_LEN];
     let mut out = SensorData::default();
     let info = r
