@@ -4,6 +4,7 @@
 //!   nRF51822 map for thumbv6m.
 //! - `vectors.rs`: one `(name, bytes)` entry per `tests/vectors/<name>.bin`, the bytes
 //!   produced on x86_64, embedded with `include_bytes!` so the firmware can compare.
+//!   `FLEXSHM_VECTORS_DIR` overrides the directory.
 
 use std::env;
 use std::fmt::Write as _;
@@ -29,7 +30,12 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={memory}");
 
-    let dir = manifest.join("../../tests/vectors");
+    // FLEXSHM_VECTORS_DIR points at another copy of the vectors (e.g. a deliberately
+    // broken one, to see the firmware fail).
+    println!("cargo:rerun-if-env-changed=FLEXSHM_VECTORS_DIR");
+    let dir = env::var_os("FLEXSHM_VECTORS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../../tests/vectors"));
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<(String, PathBuf)> = fs::read_dir(&dir)
         .map(|rd| {

@@ -14,6 +14,7 @@ mod harness;
 mod preempt;
 mod probe;
 mod shared;
+mod vectors;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
@@ -31,6 +32,8 @@ fn main() -> ! {
     let mut syst = cp.SYST;
     hprintln!("flexshm firmware on {}", MACHINE);
     let mut h = Harness::default();
+
+    vectors::run_all(&mut h);
 
     h.run("preempt::single_writer_in_isr", || {
         preempt::single_writer_isr(&mut syst)

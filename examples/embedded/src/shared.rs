@@ -28,15 +28,22 @@ pub const REGION_LEN: usize = 4096;
 /// The region's memory. Only reached through [`region`] and [`with_plain_bytes`].
 static mut REGION_MEM: AlignedBuf<REGION_LEN> = AlignedBuf::new();
 
-/// A flexshm handle on the static region.
+/// A flexshm handle on the whole static region.
 pub fn region() -> Region<'static> {
+    region_of(REGION_LEN)
+}
+
+/// A flexshm handle on the first `len` bytes of the static region (at most
+/// [`REGION_LEN`]).
+pub fn region_of(len: usize) -> Region<'static> {
+    let len = len.min(REGION_LEN);
     // SAFETY:
-    // - REGION_MEM is a static: valid for reads and writes of REGION_LEN bytes for
-    //   'static, and 64-aligned by AlignedBuf.
+    // - REGION_MEM is a static: valid for reads and writes of REGION_LEN >= len bytes
+    //   for 'static, and 64-aligned by AlignedBuf.
     // - Every other access to it is either flexshm's own 32-bit atomics (through any
     //   number of Region copies, in main or in the interrupt) or `with_plain_bytes`,
     //   which runs only while no flexshm handle is in use (see there).
-    unsafe { Region::from_raw_parts(&raw mut REGION_MEM.0 as *mut u8, REGION_LEN) }
+    unsafe { Region::from_raw_parts(&raw mut REGION_MEM.0 as *mut u8, len) }
         .expect("a static AlignedBuf is aligned")
 }
 
@@ -47,7 +54,6 @@ pub fn region() -> Region<'static> {
 /// No flexshm handle (Writer, Reader, Region) may be used during `f`, from main or the
 /// interrupt: the caller must have stopped the timer and hold no handle it uses inside
 /// `f`. Plain accesses racing with flexshm's atomics would be a data race.
-#[allow(dead_code)] // used by the golden-vector test once flexshm-vectors is in the tree
 pub unsafe fn with_plain_bytes<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     // SAFETY: by this function's contract nothing else accesses REGION_MEM while `f`
     // runs, so the exclusive reference is unique for its lifetime.
