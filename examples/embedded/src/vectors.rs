@@ -76,9 +76,9 @@ fn check(case: &Case) -> Result<Msg, Msg> {
         })
     };
     match diff {
-        None => Ok(msg!("PASS: {} bytes identical to the x86_64 vector", len)),
+        None => Ok(msg!("{} bytes identical to the x86_64 vector", len)),
         Some((off, got, want)) => Err(msg!(
-            "FAIL: first differing offset {} ({:#x}): this CPU wrote {:#04x}, x86_64 {:#04x}",
+            "first differing offset {} ({:#x}): this CPU wrote {:#04x}, x86_64 {:#04x}",
             off,
             off,
             got,
