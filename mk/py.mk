@@ -28,12 +28,13 @@ build-py: $(VENV) ## build the flexible-shared-memory wheel from scratch and ins
 	"$(PY)" -c 'import flexible_shared_memory as m; print("installed", m.__name__, m.__version__, "from", m.__file__)'
 
 lint-py: build-py ## ruff, mypy and stubtest (stubs against the built module)
-	"$(VENV)/bin/ruff" check $(PY_SRC)
-	"$(VENV)/bin/ruff" format --check $(PY_SRC)
+	"$(VENV)/bin/ruff" check --config "$(PY_PKG)/pyproject.toml" $(PY_SRC)
+	"$(VENV)/bin/ruff" format --check --config "$(PY_PKG)/pyproject.toml" $(PY_SRC)
 	"$(PY)" -m mypy.stubtest flexible_shared_memory flexible_shared_memory._native
 	"$(PY)" -m mypy --strict $(PY_PKG)/python/flexible_shared_memory
-	"$(PY)" -m mypy $(PY_PKG)/tests $(ROOT)/examples/python
 
 test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the pytest suite
+	# The cross-language tests run the Rust example binaries against Python.
+	nice -n 10 $(CARGO) build -p flexshm-examples --bins
 	cd "$(PY_PKG)"
-	"$(PY)" -m pytest tests -q -p no:cacheprovider
+	FLEXSHM_EXAMPLES_BIN="$(ROOT)/target/debug" "$(PY)" -m pytest tests -p no:cacheprovider -rs

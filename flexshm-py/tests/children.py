@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from flexible_shared_memory import SharedMemory
 from records import Counter, MathData, Scene, SensorData, Tracked, counter_values
 

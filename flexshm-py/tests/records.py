@@ -34,9 +34,7 @@ class Counter:
     n: "int64" = 0
     neg: "int64" = 0
     text: "str[24]" = ""
-    block: "uint32[64,16]" = field(
-        default_factory=lambda: np.zeros((64, 16), np.uint32)
-    )
+    block: "uint32[64,16]" = field(default_factory=lambda: np.zeros((64, 16), np.uint32))
 
 
 def counter_values(n: int) -> "dict[str, Any]":

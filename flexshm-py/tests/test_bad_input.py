@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from flexible_shared_memory import SharedMemory
 
 
@@ -102,7 +101,7 @@ def test_bad_staged_fifo_value_leaves_pending_record_unchanged(shm_name: str) ->
 def test_write_on_reader_handle_says_it_is_a_reader(shm_name: str) -> None:
     writer = SharedMemory(Everything, name=shm_name)
     reader = SharedMemory(Everything, name=shm_name, create=False)
-    with pytest.raises(io.UnsupportedOperation, match="create=False.*reader"):
+    with pytest.raises(io.UnsupportedOperation, match=r"create=False.*reader"):
         reader.write(temperature=1.0)
     with pytest.raises(io.UnsupportedOperation, match="reader"):
         reader.finalize()

@@ -2,9 +2,8 @@
 
 import threading
 
-import pytest
-
 import children
+import pytest
 from conftest import SPAWN, join_ok
 from flexible_shared_memory import SharedMemory
 from records import SensorData

@@ -5,7 +5,6 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-
 from flexible_shared_memory import SharedMemory
 from records import SensorData
 

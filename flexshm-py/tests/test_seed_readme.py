@@ -3,10 +3,9 @@ separate processes (spawn) where the block describes two sides."""
 
 import time
 
+import children
 import numpy as np
 import pytest
-
-import children
 from conftest import SPAWN, join_ok
 from flexible_shared_memory import SharedMemory
 from records import MathData, SensorData, Tracked

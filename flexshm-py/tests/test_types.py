@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-
 from flexible_shared_memory import Field, Record, SharedMemory
 from records import SensorData
 
@@ -98,7 +97,7 @@ def test_partial_rows_read_back_exactly(shm_name: str) -> None:
     [
         "Hello, world",  # ASCII
         "Привет, мир",  # Cyrillic
-        "你好，世界",  # Chinese
+        "你好，世界",  # Chinese  # noqa: RUF001 (the full-width comma is Chinese text)
         "こんにちは世界、カタカナ",  # Japanese
         "🎉🚀👍🏽🇩🇪",  # emoji (incl. modifiers and flags: several code points each)
         "",
@@ -134,7 +133,7 @@ def test_str_capacity_is_characters_not_bytes(shm_name: str) -> None:
 
 
 def test_python_scalars_map_to_f64_i32_bool(shm_name: str) -> None:
-    writer, reader = _pair(SensorData, shm_name)
+    writer, _reader = _pair(SensorData, shm_name)
     assert writer.layout == {
         "temperature": "float64",
         "pressure": "float64",
@@ -180,7 +179,7 @@ def test_defaults_are_what_unwritten_fields_read_as(shm_name: str) -> None:
         s: "str[3]"
         a: "uint8[2,3]"
 
-    writer, reader = _pair(Defaults, shm_name)
+    _writer, reader = _pair(Defaults, shm_name)
     data = reader.read()
     assert all(f.unwritten and not f.valid and not f.modified for f in data)
     assert data.temperature.value == -273.15
@@ -315,7 +314,7 @@ def test_future_annotations_and_numpy_types_are_understood(
         "class Late:\n"
         "    a: float = 0.0\n"
         "    b: 'str[4]' = ''\n"
-        "    c: \"uint8[2]\" = None\n"
+        '    c: "uint8[2]" = None\n'
         "    d: np.float32 = 0.0\n",
         namespace,
     )

@@ -1,7 +1,6 @@
 """Type stubs of the native extension module (checked with ``python -m mypy.stubtest``)."""
 
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any, Optional
 
 import numpy as np

@@ -22,8 +22,19 @@ FieldSpec = tuple[str, str, bool, bool, Any, Optional[Callable[[], Any]]]
 _PYTHON_SCALARS = {"float": "float64", "int": "int32", "bool": "bool"}
 _PYTHON_TYPES = {float: "float64", int: "int32", bool: "bool"}
 _DTYPE_NAMES = frozenset(
-    ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
-    + ["float32", "float64"]
+    [
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float32",
+        "float64",
+    ]
 )
 
 
@@ -85,4 +96,3 @@ def describe(record_type: object) -> tuple[str, list[FieldSpec]]:
     if not out:
         raise TypeError(f"{owner} declares no fields")
     return owner, out
-
