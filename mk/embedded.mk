@@ -81,14 +81,21 @@ test-embedded: lint-embedded build-embedded ## run the firmware under QEMU on lm
 	done
 	if [ -n "$$failed" ]; then echo "embedded FAILED on:$$failed"; exit 1; fi
 
-size-embedded: build-embedded ## .text/.rodata/.bss of the size probes (SensorData with and without flexshm)
+size-embedded: build-embedded ## .text/.rodata/.bss of the size probes: SensorData without flexshm, with writer+reader, writer only, reader only
 	@cd $(EMBEDDED_DIR)
-	size=$$(command -v llvm-size || command -v arm-none-eabi-size || true)
-	if [ -z "$$size" ]; then echo "no llvm-size or arm-none-eabi-size on PATH"; exit 1; fi
+	tool=$$(command -v llvm-size || command -v arm-none-eabi-size || true)
+	if [ -z "$$tool" ]; then echo "no llvm-size or arm-none-eabi-size on PATH"; exit 1; fi
+	text() { "$$tool" -A "$$1" | awk '$$1==".text"{print $$2}'; }
+	sections() { "$$tool" -A "$$1" | awk '$$1==".text"||$$1==".rodata"||$$1==".bss"{printf "%s=%s ", $$1, $$2}'; }
 	for run in $(EMBEDDED_RUNS); do
-	  target="$${run%%:*}"
-	  for bin in size-base size-flexshm; do
-	    printf '%-20s %-14s ' "$$target" "$$bin"
-	    "$$size" -A "target/$$target/release/$$bin" | awk '$$1==".text"||$$1==".rodata"||$$1==".bss"||$$1==".data"{printf "%s=%s ", $$1, $$2} END{print ""}'
+	  target="$${run%%:*}"; dir="target/$$target/release"
+	  base=$$(text $$dir/size-base)
+	  printf '%-20s %-30s %s\n' "$$target" "size-base" "$$(sections $$dir/size-base)"
+	  for f in "" size-writer-only size-reader-only; do
+	    $(CARGO) build -q --release --target "$$target" --bin size-flexshm $${f:+--features $$f}
+	    t=$$(text $$dir/size-flexshm)
+	    printf '%-20s %-30s %s flexshm .text: +%s B\n' "$$target" "size-flexshm $${f:-(writer+reader)}" "$$(sections $$dir/size-flexshm)" "$$((t - base))"
 	  done
+	  # Leave the default probe built.
+	  $(CARGO) build -q --release --target "$$target" --bin size-flexshm
 	done
