@@ -14,6 +14,7 @@ mod harness;
 mod preempt;
 mod probe;
 mod shared;
+mod stack;
 mod vectors;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
@@ -28,6 +29,7 @@ const MACHINE: &str = "microbit (Cortex-M0, thumbv6m, no compare-and-swap)";
 
 #[entry]
 fn main() -> ! {
+    stack::paint();
     let cp = cortex_m::Peripherals::take().expect("peripherals are taken once, here");
     let mut syst = cp.SYST;
     hprintln!("flexshm firmware on {}", MACHINE);
@@ -52,6 +54,8 @@ fn main() -> ! {
     let (_syst, res) = blocking::timeout(syst);
     h.run("blocking::timeout", || res);
 
+    let (used, avail) = stack::high_water();
+    hprintln!("stack high-water mark: {} of {} bytes", used, avail);
     hprintln!("{} passed, {} failed", h.passed, h.failed);
     debug::exit(if h.failed == 0 {
         debug::EXIT_SUCCESS
