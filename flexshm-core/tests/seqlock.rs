@@ -309,12 +309,20 @@ fn writer_abandoned_mid_write_fifo() {
 }
 
 /// Single-slot mode: a writer that died while filling the spare buffer (seq odd, payload
-/// half overwritten) is simulated by poking the buffer. Readers keep reading the last
-/// record; a new writer rebuilds the buffer completely before publishing it.
+/// or payload and metadata half overwritten) is simulated by poking the buffer. Readers
+/// keep reading the last record; a new writer rebuilds the buffer completely before
+/// publishing it, including fields whose metadata still looks unchanged.
 #[test]
 fn writer_abandoned_mid_write_single() {
+    for garble_meta in [false, true] {
+        abandoned_single(garble_meta);
+    }
+}
+
+fn abandoned_single(garble_meta: bool) {
     let mode = Mode::Single;
     let g = Geo::new(SENSOR, mode);
+    let layout = flexshm_core::Layout::new(SENSOR).unwrap();
     let history = |mem: &Mem| {
         let mut w = Writer::create(mem.region(), SENSOR, mode).unwrap();
         w.write_named(&[
@@ -328,12 +336,15 @@ fn writer_abandoned_mid_write_single() {
     };
     let mem = Mem::for_schema(SENSOR, mode);
     history(&mem);
-    // Commit 2 is in buffer 0; the dead writer was filling buffer 1 for commit 3.
+    // Commit 2 is in buffer 0; the dead writer was filling buffer 1 for commit 3. That
+    // buffer still holds commit 1, whose pressure and status_msg metadata equal commit
+    // 2's: only a full rebuild replaces their garbled payload.
     let spare = g.buffer(1);
     let seq = mem.u32_at(spare + SLOT_SEQ);
     assert_eq!(seq & 1, 0);
     mem.set_u32(spare + SLOT_SEQ, seq | 1);
-    for off in (spare + 16..spare + g.stride).step_by(4) {
+    let from = if garble_meta { 16 } else { layout.offset(0) };
+    for off in (spare + from..spare + g.stride).step_by(4) {
         mem.set_u32(off, 0xABAB_ABAB);
     }
 
@@ -359,12 +370,13 @@ fn writer_abandoned_mid_write_single() {
         .unwrap()
         .write_named(&[("timestamp", Value::Float(9.0))])
         .unwrap();
-    // Everything but the trailing padding of the garbage buffer must match: the writer
+    // Everything but the trailing padding of the garbled buffer must match: the writer
     // rebuilds the record (slot_size bytes), not the padding to the 64-byte stride.
-    let slot_size = flexshm_core::Layout::new(SENSOR).unwrap().slot_size();
+    let slot_size = layout.slot_size();
     let (a, b) = (mem.bytes(), clean.bytes());
     assert_eq!(
         first_diff(&a[..spare + slot_size], &b[..spare + slot_size]),
-        None
+        None,
+        "garble_meta {garble_meta}"
     );
 }
