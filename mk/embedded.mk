@@ -36,10 +36,11 @@ qemu-arm: ## install qemu-system-arm with apt if it is missing (needs root)
 	echo "################################################################################"
 	exit 1
 
-build-embedded: setup-rust ## build both firmwares (and the size probes) in release mode
+build-embedded: setup-rust ## build both firmwares, the size probes and the defmt demo (release)
 	@cd $(EMBEDDED_DIR)
 	for run in $(EMBEDDED_RUNS); do
 	  $(CARGO) build --release --target "$${run%%:*}" --bins
+	  $(CARGO) build --release --target "$${run%%:*}" --features defmt --bin defmt-demo
 	done
 
 lint-embedded: setup-rust ## rustfmt --check and clippy -D warnings on the firmware crate
@@ -47,6 +48,7 @@ lint-embedded: setup-rust ## rustfmt --check and clippy -D warnings on the firmw
 	$(CARGO) fmt --check
 	for run in $(EMBEDDED_RUNS); do
 	  $(CARGO) clippy --release --target "$${run%%:*}" --bins -- -D warnings
+	  $(CARGO) clippy --release --target "$${run%%:*}" --features defmt --bin defmt-demo -- -D warnings
 	done
 
 test-embedded: lint-embedded build-embedded ## run the firmware under QEMU on lm3s6965evb (M3) and microbit (M0)

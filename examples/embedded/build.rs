@@ -33,6 +33,11 @@ fn main() {
     // FLEXSHM_VECTORS_DIR points at another copy of the vectors (e.g. a deliberately
     // broken one, to see the firmware fail).
     println!("cargo:rerun-if-env-changed=FLEXSHM_VECTORS_DIR");
+    // defmt's linker script, for the one binary that logs with defmt.
+    if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
+        println!("cargo:rustc-link-arg-bin=defmt-demo=-Tdefmt.x");
+    }
+
     let dir = env::var_os("FLEXSHM_VECTORS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../tests/vectors"));
