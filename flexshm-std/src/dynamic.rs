@@ -258,6 +258,21 @@ impl DynWriter {
         Ok(())
     }
 
+    /// Readers currently asleep in [`DynReader::read`] or [`DynReader::wait_commit`]
+    /// (plus any that were killed while waiting): while it is 0 a commit makes no system
+    /// call.
+    ///
+    /// ```
+    /// # let name = format!("flexshm-doc-wwaiters-{}", std::process::id());
+    /// # let w = flexshm_std::DynWriter::create(&name, vec![flexshm_std::FieldDef::new("x", flexshm_std::Kind::Scalar(flexshm_std::Dtype::U8))], &Default::default())?;
+    /// assert_eq!(w.waiters(), 0);
+    /// # flexshm_std::unlink(&name)?;
+    /// # Ok::<(), flexshm_std::Error>(())
+    /// ```
+    pub fn waiters(&self) -> u32 {
+        wake::waiters(&self.seg)
+    }
+
     pub(crate) fn segment(&self) -> &Arc<Segment> {
         &self.seg
     }

@@ -55,6 +55,11 @@ pub(crate) fn notify(seg: &Segment) {
     }
 }
 
+/// Readers waiting on the segment now (a snapshot).
+pub(crate) fn waiters(seg: &Segment) -> u32 {
+    seg.word(WAITERS).load(Ordering::Relaxed)
+}
+
 /// Reader side: the adaptive spin budget of one reader handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Waiter {
