@@ -20,9 +20,7 @@ def _run(script: str, *args: str) -> str:
     return result.stdout
 
 
-def _writer_then_reader(
-    writer: list[str], reader: list[str], ready_prefix: str
-) -> tuple[str, str]:
+def _writer_then_reader(writer: list[str], reader: list[str], ready_prefix: str) -> tuple[str, str]:
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / writer[0]), *writer[1:]],
         stdout=subprocess.PIPE,

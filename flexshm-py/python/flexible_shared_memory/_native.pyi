@@ -1,13 +1,15 @@
 """Type stubs of the native extension module (checked with ``python -m mypy.stubtest``)."""
 
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Optional, final
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__ = ["Field", "Record", "SharedMemory", "__version__"]
 
+@final
 class SharedMemory:
     """A shared-memory segment holding records of a dataclass.
 
@@ -52,6 +54,7 @@ class SharedMemory:
         *_exc: object,
     ) -> bool: ...
 
+@final
 class Record:
     """One consistent copy of a record; fields are attributes, items and the iteration."""
 
@@ -59,14 +62,16 @@ class Record:
     def commit(self) -> int: ...
     @property
     def lost(self) -> int: ...
+    # Fields are attributes (resolved at run time through the type's getattro slot).
     def __getattr__(self, name: str) -> Field: ...
-    def __getitem__(self, name: str) -> Field: ...
-    def __contains__(self, name: object) -> bool: ...
+    def __getitem__(self, name: str, /) -> Field: ...
+    def __contains__(self, name: object, /) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[Field]: ...
     def as_dict(self) -> dict[str, Any]: ...
     def as_dataclass(self) -> Any: ...
 
+@final
 class Field:
     """One field of a record: its value and status flags."""
 
