@@ -179,29 +179,42 @@ impl Region<'_> {
         if src.is_empty() {
             return;
         }
-        let start_word = off & !3;
-        let end = off + src.len();
-        let nwords = (end - start_word).div_ceil(4);
-        let words = self.words(start_word, nwords);
-        let mut pos = 0; // bytes of src consumed
-        let mut addr = off;
-        for w in words {
-            let base = addr & !3;
-            let lo = addr - base;
-            let take = (4 - lo).min(src.len() - pos);
-            if lo == 0 && take == 4 {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&src[pos..pos + 4]);
-                w.store(u32::from_ne_bytes(b), Ordering::Relaxed);
-            } else {
-                let mut b = w.load(Ordering::Relaxed).to_ne_bytes();
-                b[lo..lo + take].copy_from_slice(&src[pos..pos + take]);
-                w.store(u32::from_ne_bytes(b), Ordering::Relaxed);
-            }
-            pos += take;
-            addr += take;
+        // Unaligned head: the bytes up to the next word boundary, merged.
+        let head = ((4 - off % 4) % 4).min(src.len());
+        if head > 0 {
+            self.merge_word(off, &src[..head]);
         }
-        debug_assert_eq!(pos, src.len());
+        // Whole words: a straight loop of word stores (the bulk of an array or string).
+        let body = &src[head..];
+        if body.is_empty() {
+            return;
+        }
+        let start = off + head;
+        let full = body.len() / 4;
+        let words = self.words(start, full);
+        for (w, b) in words.iter().zip(body.chunks_exact(4)) {
+            w.store(
+                u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                Ordering::Relaxed,
+            );
+        }
+        // Tail shorter than a word, merged.
+        let tail = &body[full * 4..];
+        if !tail.is_empty() {
+            self.merge_word(start + full * 4, tail);
+        }
+    }
+
+    /// Stores `bytes` (at most up to the end of the word holding `off`) into that word,
+    /// keeping its other bytes.
+    fn merge_word(&self, off: usize, bytes: &[u8]) {
+        let base = off & !3;
+        let lo = off - base;
+        debug_assert!(lo + bytes.len() <= 4);
+        let w = self.word(base);
+        let mut b = w.load(Ordering::Relaxed).to_ne_bytes();
+        b[lo..lo + bytes.len()].copy_from_slice(bytes);
+        w.store(u32::from_ne_bytes(b), Ordering::Relaxed);
     }
 
     /// Sets `len` bytes at `off` (any alignment) to zero.

@@ -152,10 +152,11 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         let commit = self.geo.add(self.head, 1);
         let base = self.geo.slot(commit);
         for (i, v) in values {
-            let f = self.layout.fields()[i];
+            // By reference: copying the FieldDef here cost more than storing a scalar.
+            let f = &self.layout.fields()[i];
             // Cannot fail: checked above.
-            if let Ok(plan) = value::check(&f, &v) {
-                self.store_field(base, i, &f, &v, plan, commit);
+            if let Ok(plan) = value::check(f, &v) {
+                self.store_field(base, i, f, &v, plan, commit);
             }
         }
         if !self.geo.mode.is_fifo() {
