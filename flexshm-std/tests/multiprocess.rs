@@ -1,7 +1,7 @@
 //! Multi-process tests: every writer here is a child process (this test binary
+//! re-executed in a role, see `common`), readers are the test process itself.
 
 #![allow(missing_docs)]
-//! re-executed in a role, see `common`), readers are the test process itself.
 
 mod common;
 
