@@ -45,13 +45,13 @@ pub fn success(syst: &mut SYST) -> Result<Msg, Msg> {
     ensure!(first == Err(Error::NoRecord), "empty FIFO gave {first:?}");
     set_job(Job::OneShot { w, at: 3, ticks: 0 });
     start_timer(syst, TICK_CYCLES);
-    // A generous bound (10 s of delay): the record comes after three ticks.
+    // A generous bound (2 s of delay): the record comes after three ticks.
     let res = r.read_blocking(
         &mut buf,
         ReadOptions::default(),
         &mut out,
         &mut CycleDelay,
-        10_000_000,
+        2_000_000,
     );
     stop_timer(syst);
     set_job(Job::Idle);

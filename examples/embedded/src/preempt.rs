@@ -24,7 +24,7 @@ const MIN_DISTINCT: u32 = 1_000;
 /// Records a FIFO reader must read at least.
 const MIN_FIFO_READS: u32 = 300;
 /// Hard cap on main-loop iterations of any test.
-const MAX_ITERATIONS: u32 = 1_500_000;
+const MAX_ITERATIONS: u32 = 4_000_000;
 /// Cap on the spins of one wait for the interrupt.
 const MAX_WAIT_SPINS: u32 = 20_000_000;
 /// FIFO ring size in these tests.
@@ -32,6 +32,17 @@ pub const SLOTS: u32 = 4;
 
 fn mode_fifo() -> Mode {
     Mode::Fifo { slots: SLOTS }
+}
+
+/// Iterations after which a timer that has not ticked once counts as dead.
+const DEAD_TIMER_ITERATIONS: u32 = 200_000;
+
+/// True while the loop may go on: under the cap, and the timer has ticked at least once
+/// within the first [`DEAD_TIMER_ITERATIONS`] (so a dead timer fails in a second, not
+/// after the whole cap).
+fn keep_going(it: u32, ticks_at_start: u32) -> bool {
+    it < MAX_ITERATIONS
+        && (it < DEAD_TIMER_ITERATIONS || TICKS.load(Ordering::Relaxed) != ticks_at_start)
 }
 
 /// Marks main as inside a read or write while `f` runs (for the preemption count).
@@ -54,7 +65,8 @@ pub fn single_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
     let mut st = Stats::default();
     start_timer(syst, TICK_CYCLES);
     let mut it = 0;
-    while it < MAX_ITERATIONS && (st.reads < MIN_READS || st.distinct < MIN_DISTINCT) {
+    let t0 = TICKS.load(Ordering::Relaxed);
+    while keep_going(it, t0) && (st.reads < MIN_READS || st.distinct < MIN_DISTINCT) {
         let res = in_op(|| r.try_read(&mut buf, ReadOptions::default(), &mut out));
         st.single(res, &out);
         it += 1;
@@ -95,7 +107,8 @@ pub fn single_reader_isr(syst: &mut SYST) -> Result<Msg, Msg> {
     let mut rec = Probe::default();
     let mut n = 0u32;
     start_timer(syst, TICK_CYCLES);
-    while n < MAX_ITERATIONS {
+    let t0 = TICKS.load(Ordering::Relaxed);
+    while keep_going(n, t0) {
         n += 1;
         rec.set(n);
         in_op(|| w.write(&rec)).map_err(|e| msg!("write {n}: {e}"))?;
@@ -198,7 +211,8 @@ pub fn fifo_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
     let mut laps = 0u32;
     start_timer(syst, TICK_CYCLES);
     let mut it = 0;
-    while it < MAX_ITERATIONS && (st.reads < MIN_FIFO_READS || laps < 5) {
+    let t0 = TICKS.load(Ordering::Relaxed);
+    while keep_going(it, t0) && (st.reads < MIN_FIFO_READS || laps < 5) {
         it += 1;
         let res = in_op(|| r.try_read(&mut buf, ReadOptions::default(), &mut out));
         let got = st.fifo(res, &out);
@@ -272,7 +286,8 @@ pub fn fifo_reader_isr(syst: &mut SYST) -> Result<Msg, Msg> {
     let mut rec = Probe::default();
     let mut n = 1u32;
     start_timer(syst, TICK_CYCLES);
-    while n < MAX_ITERATIONS {
+    let t0 = TICKS.load(Ordering::Relaxed);
+    while keep_going(n, t0) {
         n += 1;
         rec.set(n);
         in_op(|| {
