@@ -267,17 +267,21 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
         for _ in 0..self.retries {
             let head = self.load_head()?;
             if self.copy_slot(head, buf).is_ok() {
-                // The copy can hold a newer record than `head`: if the writer published
-                // twice between our load of head and our load of seq, the same buffer now
-                // holds commit head + 2 (consistently). Report the record actually copied,
-                // so `commit` and `modified` describe it.
                 let commit = word(buf, SLOT_COMMIT);
                 if commit >= self.geo.modulus || self.geo.slot(commit) != self.geo.slot(head) {
                     return Err(Error::CorruptHeader {
                         what: "slot commit number does not belong to the head's buffer",
                     });
                 }
-                return Ok(commit);
+                if commit == head {
+                    return Ok(commit);
+                }
+                // The writer published twice between our load of head and our load of
+                // seq, and the copy is a consistent copy of a newer record (head + 2)
+                // whose own store of head may not be visible to us yet. Returning it
+                // would let this reader's next read, still seeing an older head, go
+                // back in time (and if the writer died before storing head, the record
+                // was never published at all). Retry: head has moved on already.
             }
             core::hint::spin_loop();
         }
