@@ -184,8 +184,9 @@ impl fmt::Display for Error {
             Error::InvalidOptions { reason } => write!(f, "invalid create options: {reason}"),
             Error::PermissionDenied { name } => write!(
                 f,
-                "permission denied opening segment '{name}': it belongs to another user (segments \
-                 are created with mode 0600 unless CreateOptions::permissions says otherwise)"
+                "permission denied opening segment '{name}': it belongs to another user; readers \
+                 and writers both need read-write access (segments are created with mode 0600 \
+                 unless CreateOptions::permissions says otherwise, e.g. 0o660 for a group)"
             ),
             Error::Timeout {
                 no_record,

@@ -85,7 +85,9 @@ pub struct CreateOptions {
     /// Single-slot (latest value) or FIFO with a number of slots.
     pub mode: Mode,
     /// File mode bits of a new segment (`0o600`: only this user), applied exactly (the
-    /// umask does not reduce them). An existing segment keeps its own.
+    /// umask does not reduce them). An existing segment keeps its own. Readers need
+    /// read-write access too (a waiting reader counts itself in the header), so share
+    /// with a group as `0o660`, not `0o640`.
     pub permissions: u32,
 }
 

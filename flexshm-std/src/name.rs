@@ -7,7 +7,16 @@
 
 use crate::error::Error;
 
-/// Longest name in bytes (Linux `NAME_MAX`: the segment is a file in `/dev/shm`).
+/// Longest name in bytes, without the leading `/` (Linux `NAME_MAX`: the segment is a
+/// file in `/dev/shm`).
+///
+/// ```
+/// let long = "x".repeat(flexshm_std::MAX_NAME_BYTES + 1);
+/// assert!(matches!(
+///     flexshm_std::DynReader::open(&long, None),
+///     Err(flexshm_std::Error::InvalidName { .. })
+/// ));
+/// ```
 pub const MAX_NAME_BYTES: usize = 255;
 
 /// A validated segment name.

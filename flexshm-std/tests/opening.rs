@@ -362,3 +362,54 @@ fn handles_are_send() {
     send::<DynReader>();
     send::<SharedMemory<SensorData>>();
 }
+
+/// Runs a Python snippet with the segment name as `sys.argv[1]`.
+fn python(script: &str, name: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, name])
+        .output()
+        .expect("python3 runs (the project's machines have Python 3.11)");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Python's `multiprocessing.shared_memory` and flexshm name the same segment the same
+/// way, in both directions.
+#[test]
+fn names_match_python_multiprocessing() {
+    let seg = written_segment("python");
+    // Python < 3.13 also registers segments it merely attaches to for deletion at exit;
+    // unregister so it leaves ours alone.
+    let out = python(
+        "import sys\n\
+         from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name=sys.argv[1])\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         print(bytes(s.buf[:4]).decode(), s.size)\n\
+         s.close()\n",
+        &seg.name,
+    );
+    assert_eq!(out, format!("FXSM {}", seg.bytes().len()));
+    assert!(flexshm_std::exists(&seg.name));
+
+    // A segment Python created is found by flexshm under the same name (and is not one
+    // of ours).
+    let other = SegGuard::new("python");
+    python(
+        "import sys\n\
+         from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=4096)\n\
+         s.buf[:5] = b'hello'\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         s.close()\n",
+        &other.name,
+    );
+    assert!(flexshm_std::exists(&other.name));
+    all_opens_fail(&other, |e| {
+        assert!(matches!(e, Error::NotFlexshm { .. }), "{e:?}")
+    });
+}
