@@ -516,6 +516,26 @@ impl DynReader {
         claim::claimant(&self.seg).map(|c| c.pid)
     }
 
+    /// True if the segment's name no longer refers to the memory this reader maps: it was
+    /// unlinked (and perhaps created anew by another writer). The reader keeps reading
+    /// the old memory, which no writer will update; open the name again to follow the
+    /// new segment. Makes a system call; check it when reads time out, not on every read.
+    ///
+    /// ```
+    /// use flexshm_std::{DynReader, DynWriter, Dtype, FieldDef, Kind};
+    /// # let name = format!("flexshm-doc-rreplaced-{}", std::process::id());
+    /// let fields = vec![FieldDef::new("x", Kind::Scalar(Dtype::U8))];
+    /// let w = DynWriter::create(&name, fields.clone(), &Default::default())?;
+    /// let r = DynReader::open(&name, None)?;
+    /// assert!(!r.is_replaced());
+    /// flexshm_std::unlink(&name)?;
+    /// assert!(r.is_replaced());
+    /// # Ok::<(), flexshm_std::Error>(())
+    /// ```
+    pub fn is_replaced(&self) -> bool {
+        self.seg.replaced()
+    }
+
     /// Takes a snapshot into `buf` without waiting. Single-slot mode: the newest record
     /// (every field unwritten before the first write). FIFO mode: this reader's next
     /// unread record, or the newest with `opts.latest`; `Error::Core(NoRecord)` if there

@@ -32,6 +32,14 @@ const INIT_WAIT: Duration = Duration::from_millis(200);
 pub(crate) struct Segment {
     name: ShmName,
     map: MmapRaw,
+    /// Device and inode of the object mapped, to tell whether the name still refers to it.
+    id: (u64, u64),
+}
+
+fn file_id(file: &File) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
 }
 
 impl std::fmt::Debug for Segment {
@@ -79,6 +87,7 @@ impl Segment {
             Ok(Segment {
                 name: name.clone(),
                 map,
+                id: file_id(&file)?,
             })
         };
         match setup() {
@@ -119,6 +128,7 @@ impl Segment {
                 let seg = Segment {
                     name: name.clone(),
                     map,
+                    id: file_id(&file)?,
                 };
                 // A header whose magic is not yet published may be one being written
                 // right now by a creating process: give it a moment.
@@ -142,6 +152,17 @@ impl Segment {
                 needed: MIN_SEGMENT,
                 size,
             });
+        }
+    }
+
+    /// True if the name no longer refers to this mapping: unlinked, or unlinked and
+    /// created anew.
+    pub(crate) fn replaced(&self) -> bool {
+        match rustix::shm::open(self.name.posix(), OFlags::RDONLY, FileMode::empty()) {
+            Ok(fd) => file_id(&File::from(fd)).map_or(true, |id| id != self.id),
+            Err(rustix::io::Errno::NOENT) => true,
+            // Cannot tell (e.g. no permission any more): assume it is still ours.
+            Err(_) => false,
         }
     }
 

@@ -307,6 +307,7 @@ fn quick_start_flow() {
     writer.send("done");
     writer.finish();
     assert!(!flexshm_std::exists(&seg.name), "the writer unlinked it");
+    assert!(shm.reader().is_replaced());
     // Our mapping stays valid after the unlink and the writer's exit.
     shm.read(&mut data, ReadOptions::default(), Duration::from_secs(1))
         .unwrap();

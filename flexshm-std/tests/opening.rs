@@ -351,8 +351,14 @@ fn closing_never_unlinks() {
         None,
         "the dropped writer released its claim"
     );
+    assert!(!r.is_replaced());
     flexshm_std::unlink(&seg.name).unwrap();
     assert!(!flexshm_std::exists(&seg.name));
+    assert!(r.is_replaced(), "unlinked");
+    // A new segment under the same name is not the one this reader maps.
+    let _w = DynWriter::create(&seg.name, sensor_fields(), &CreateOptions::default()).unwrap();
+    assert!(r.is_replaced(), "recreated");
+    assert!(!DynReader::open(&seg.name, None).unwrap().is_replaced());
 }
 
 #[test]
