@@ -6,7 +6,7 @@ STD_BIN = $${CARGO_TARGET_DIR:-$(ROOT)/target}/debug
 
 .PHONY: test-std demo
 test-std: ## flexshm-std + examples: unit, multi-process and doc tests, clippy, cargo doc -D warnings
-	$(CARGO) clippy -p flexshm-std -p flexshm-examples --all-targets -- -D warnings
+	$(CARGO) clippy -p flexshm-std -p flexshm-examples --no-deps --all-targets -- -D warnings
 	$(CARGO) test -p flexshm-std -p flexshm-examples
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p flexshm-std --no-deps
 	echo "cargo doc -p flexshm-std: no warnings"

@@ -14,6 +14,13 @@ use crate::segment::Segment;
 use crate::wake::{self, Waiter};
 use crate::CreateOptions;
 
+/// `now + timeout`, capped at a year so that `Duration::MAX` means "wait for ever"
+/// instead of overflowing.
+fn deadline_after(timeout: Duration) -> Instant {
+    const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
+    Instant::now() + timeout.min(FOREVER)
+}
+
 /// How often creating retries when the name appears and disappears under it.
 const CREATE_ATTEMPTS: usize = 16;
 
@@ -586,7 +593,7 @@ impl DynReader {
         opts: ReadOptions,
         timeout: Duration,
     ) -> Result<ReadInfo, Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         loop {
             match self.reader.try_read_info(buf, opts) {
                 Ok(info) => return Ok(info),
@@ -629,7 +636,7 @@ impl DynReader {
     /// # Ok::<(), flexshm_std::Error>(())
     /// ```
     pub fn wait_commit(&mut self, last: u32, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let reader = &self.reader;
         self.waiter
             .wait(&self.seg, deadline, || reader.head() != last)
