@@ -228,19 +228,41 @@ impl Record {
         self.info.lost
     }
 
-    fn __getattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<Field> {
+    /// Fields first (one dict lookup, no exception on the way), then the record's own
+    /// attributes. The record's attribute names (`commit`, `lost`, `as_dict`,
+    /// `as_dataclass`) win; a field named like one is reached with `record["name"]`.
+    fn __getattribute__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match slf.get().index_of(py, name.as_any()) {
-            Some(index) => Ok(Field {
-                record: slf.clone().unbind(),
-                index,
-            }),
-            None => Err(PyAttributeError::new_err(format!(
-                "{} record has no field {}",
-                slf.get().schema.type_name,
-                name.repr()?
-            ))),
+        if let Some(index) = slf.get().index_of(py, name.as_any()) {
+            if !slf.get().schema.reserved[index] {
+                let field = Field {
+                    record: slf.clone().unbind(),
+                    index,
+                };
+                return Ok(Bound::new(py, field)?.into_any());
+            }
         }
+        // SAFETY: both pointers are valid, owned by the Bound references for the call;
+        // PyObject_GenericGetAttr returns a new reference or NULL with an exception set,
+        // which `from_owned_ptr_or_err` takes over.
+        unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                pyo3::ffi::PyObject_GenericGetAttr(slf.as_ptr(), name.as_ptr()),
+            )
+        }
+    }
+
+    /// Called when `__getattribute__` found nothing: say which record lacks the field.
+    fn __getattr__(&self, name: &Bound<'_, PyString>) -> PyResult<()> {
+        Err(PyAttributeError::new_err(format!(
+            "{} record has no field {}",
+            self.schema.type_name,
+            name.repr()?
+        )))
     }
 
     fn __getitem__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Field> {

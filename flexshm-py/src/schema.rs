@@ -53,7 +53,13 @@ pub struct Schema {
     pub fifo: bool,
     /// `name: type` per field, for reprs.
     pub specs: Vec<String>,
+    /// Per field: its name is also a `Record` attribute, which wins over the field.
+    pub reserved: Vec<bool>,
 }
+
+/// `Record` attributes that win over fields of the same name (dunder names never are
+/// fields: Python mangles `__name` in a class body).
+pub const RESERVED: [&str; 4] = ["commit", "lost", "as_dict", "as_dataclass"];
 
 impl Schema {
     /// Reads `record_type`'s fields (through `flexible_shared_memory._schema.describe`)
@@ -69,6 +75,7 @@ impl Schema {
         let mut defaults = Vec::with_capacity(entries.len());
         let mut scalar_types = Vec::with_capacity(entries.len());
         let mut specs = Vec::with_capacity(entries.len());
+        let mut reserved = Vec::with_capacity(entries.len());
         let index = PyDict::new(py);
         for entry in &entries {
             let (fname, spec, py_scalar, has_default, default, factory): Described<'_> =
@@ -94,6 +101,7 @@ impl Schema {
                 _ => None,
             });
             specs.push(format!("{fname_s}: {kind}"));
+            reserved.push(RESERVED.contains(&fname_s.as_str()));
         }
         let layout = Layout::new(fields)
             .map_err(|e| PyTypeError::new_err(format!("{type_name}: cannot be shared: {e}")))?;
@@ -108,6 +116,7 @@ impl Schema {
             scalar_types,
             fifo: false,
             specs,
+            reserved,
         })
     }
 }

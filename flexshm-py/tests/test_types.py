@@ -327,3 +327,19 @@ def test_future_annotations_and_numpy_types_are_understood(
 def test_not_a_record_class() -> None:
     with pytest.raises(TypeError, match="record class"):
         SharedMemory(SensorData(), name="x")  # type: ignore[arg-type]
+
+
+def test_field_named_like_a_record_attribute_is_an_item(shm_name: str) -> None:
+    @dataclass
+    class Clash:
+        lost: int = 0
+        commit: "str[4]" = ""
+        value: float = 0.0
+
+    writer = SharedMemory(Clash, name=shm_name)
+    writer.write(lost=5, commit="abc", value=1.5)
+    rec = writer.read()
+    assert rec.lost == 0 and rec.commit == 1  # the record's own attributes
+    assert rec["lost"].value == 5 and rec["commit"].value == "abc"
+    assert rec.value.value == 1.5  # not a Record attribute: a field
+    writer.close()
