@@ -260,6 +260,20 @@ fn dispatch() -> bool {
             tell("READY");
             hear();
         }
+        // Echoes every sample of segment "A" into segment "B" (names: "A,B"), blocking
+        // in the kernel for each one.
+        "echo" => {
+            let (a, b) = seg.split_once(',').unwrap();
+            let mut back = SharedMemory::<Sample>::create(b, &CreateOptions::fifo(4)).unwrap();
+            let mut fwd = SharedMemory::<Sample>::open(a).unwrap();
+            tell("READY");
+            let mut s = Sample::default();
+            while s.seq < PING_PONGS {
+                fwd.read(&mut s, ReadOptions::default(), LONG).unwrap();
+                back.write(&s).unwrap();
+                back.finalize().unwrap();
+            }
+        }
         // Holds the writer role until told to exit (then releases it by dropping).
         "claim-holder" => {
             let mut shm =
@@ -407,6 +421,36 @@ fn blocking_read_is_woken_by_commit() {
     );
     assert_eq!(w.expect_msg(), "DONE");
     w.finish();
+}
+
+const PING_PONGS: u64 = 2_000;
+
+/// Two processes bounce records through two FIFO segments, each blocking in the kernel
+/// until the other commits: a lost wake-up would stall a read for its whole 10 s
+/// timeout and fail the test.
+#[test]
+fn ping_pong_never_loses_a_wakeup() {
+    if dispatch() {
+        return;
+    }
+    let a = SegGuard::new("ping");
+    let b = SegGuard::new("pong");
+    let mut fwd = SharedMemory::<Sample>::create(&a.name, &CreateOptions::fifo(4)).unwrap();
+    let mut echo = ChildProc::spawn(
+        "ping_pong_never_loses_a_wakeup",
+        "echo",
+        &format!("{},{}", a.name, b.name),
+    );
+    assert_eq!(echo.expect_msg(), "READY");
+    let mut back = SharedMemory::<Sample>::open(&b.name).unwrap();
+    let mut s = Sample::default();
+    for seq in 1..=PING_PONGS {
+        fwd.write(&sample(seq)).unwrap();
+        fwd.finalize().unwrap();
+        let info = back.read(&mut s, ReadOptions::default(), LONG).unwrap();
+        assert_eq!((s.clone(), info.lost), (sample(seq), 0));
+    }
+    echo.finish();
 }
 
 fn hammer(test: &str, role: &str, latest: bool) {
