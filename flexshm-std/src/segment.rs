@@ -27,6 +27,8 @@ pub(crate) const MIN_SEGMENT: usize = DESCRIPTOR_OFFSET + 4;
 /// How long opening waits for a segment that another process is creating right now
 /// (empty, or header not yet published) before calling it "not flexshm".
 const INIT_WAIT: Duration = Duration::from_millis(200);
+/// Pause between looks at such a segment (creating one takes microseconds).
+const INIT_POLL: Duration = Duration::from_micros(100);
 
 /// One mapping of a named segment.
 pub(crate) struct Segment {
@@ -136,7 +138,7 @@ impl Segment {
                     Err(flexshm_core::Error::BadMagic { found: 0 })
                         if start.elapsed() < INIT_WAIT =>
                     {
-                        std::thread::yield_now();
+                        std::thread::sleep(INIT_POLL);
                         continue;
                     }
                     _ => return Ok(seg),
@@ -144,7 +146,7 @@ impl Segment {
             }
             if size == 0 && start.elapsed() < INIT_WAIT {
                 // Created but not yet sized by its creator.
-                std::thread::yield_now();
+                std::thread::sleep(INIT_POLL);
                 continue;
             }
             return Err(Error::TooSmall {

@@ -274,6 +274,18 @@ fn dispatch() -> bool {
                 back.finalize().unwrap();
             }
         }
+        // Races other processes to create the same new segment; reports the outcome and
+        // keeps what it got until stdin closes.
+        "racer" => {
+            hear();
+            let got = SharedMemory::<SensorData>::create(&seg, &CreateOptions::default());
+            match &got {
+                Ok(_) => tell("WRITER"),
+                Err(Error::WriterAlive { pid }) => tell(&format!("ALIVE {pid}")),
+                Err(e) => tell(&format!("ERROR {e}")),
+            }
+            hear();
+        }
         // Holds the writer role until told to exit (then releases it by dropping).
         "claim-holder" => {
             let mut shm =
@@ -631,6 +643,40 @@ fn second_live_writer_is_refused() {
         "the last record is kept across writers"
     );
     assert!(info.field(SensorData::temperature).valid());
+}
+
+/// Processes racing to create one new segment: exactly one becomes its writer, every
+/// other one is told that writer's process id.
+#[test]
+fn creation_race_has_one_winner() {
+    if dispatch() {
+        return;
+    }
+    let seg = SegGuard::new("race");
+    let mut racers: Vec<ChildProc> = (0..4)
+        .map(|_| ChildProc::spawn("creation_race_has_one_winner", "racer", &seg.name))
+        .collect();
+    for r in &mut racers {
+        r.send("go");
+    }
+    let outcomes: Vec<(u32, String)> = racers
+        .iter_mut()
+        .map(|r| (r.pid(), r.expect_msg()))
+        .collect();
+    let winners: Vec<u32> = outcomes
+        .iter()
+        .filter(|(_, m)| m == "WRITER")
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for (pid, m) in &outcomes {
+        if *pid != winners[0] {
+            assert_eq!(m, &format!("ALIVE {}", winners[0]), "{outcomes:?}");
+        }
+    }
+    for r in racers {
+        r.finish();
+    }
 }
 
 /// A slot left odd (mid-write) in the record readers are directed to, with its writer
