@@ -3,6 +3,7 @@
 //! ```text
 //! xproc latency --payload small|image [--blocks N] [--iters M]
 //! xproc fifo    --payload small|image [--blocks N] [--block-ms D]
+//! xproc wake    [--blocks N] [--iters M] [--gap-us G]
 //! ```
 //!
 //! The parent measures and prints a markdown table; it starts a copy of this program as
@@ -36,6 +37,8 @@ fn main() {
         Some("latency-child") => latency_child(&args),
         Some("fifo") => fifo_parent(&args),
         Some("fifo-child") => fifo_child(&args),
+        Some("wake") => wake::parent(&args),
+        Some("wake-child") => wake::child(&args),
         _ => {
             eprintln!("usage: xproc latency|fifo --payload small|image [--blocks N] ...");
             std::process::exit(2);
@@ -1168,4 +1171,334 @@ fn fifo_child(args: &Args) -> Res {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocking wait: wake-up latency of a sleeping reader, and its CPU time while idle.
+
+mod wake {
+    use super::*;
+    use flexshm_std::{CreateOptions, SharedMemory};
+
+    /// Where the child leaves its measurements: one u64 per wake-up.
+    const MAX_SAMPLES: usize = 1 << 16;
+
+    fn results(tag: &str, create: bool) -> Res<ShmFile> {
+        let name = format!("flexshm-bench-{tag}-results");
+        Ok(if create {
+            ShmFile::create(&name, 8 * (MAX_SAMPLES + 16))?
+        } else {
+            ShmFile::open(&name)?
+        })
+    }
+
+    fn slot(f: &ShmFile, i: usize) -> &AtomicU64 {
+        assert!(i < MAX_SAMPLES + 16);
+        // SAFETY: in bounds (checked), 8-aligned in a page-aligned mapping; accessed only
+        // through this atomic by both processes.
+        unsafe { &*(f.ptr().add(8 * i) as *const AtomicU64) }
+    }
+
+    /// The raw baseline: a counter and a timestamp in shared memory, and a shared futex.
+    struct RawFutex {
+        _file: ShmFile,
+        base: *mut u8,
+    }
+
+    impl RawFutex {
+        fn new(tag: &str, create: bool) -> Res<RawFutex> {
+            let name = format!("flexshm-bench-{tag}-futex");
+            let file = if create {
+                ShmFile::create(&name, 4096)?
+            } else {
+                ShmFile::open(&name)?
+            };
+            let base = file.ptr();
+            Ok(RawFutex { _file: file, base })
+        }
+        fn word(&self) -> &std::sync::atomic::AtomicU32 {
+            // SAFETY: first word of the page-aligned mapping, atomics only.
+            unsafe { &*(self.base as *const std::sync::atomic::AtomicU32) }
+        }
+        fn stamp(&self) -> &AtomicU64 {
+            // SAFETY: second line of the mapping, atomics only.
+            unsafe { &*(self.base.add(64) as *const AtomicU64) }
+        }
+        fn post(&self) {
+            self.stamp()
+                .store(flexshm_bench::mono_ns(), Ordering::Relaxed);
+            // Pairs with the Acquire load in `wait`.
+            self.word().fetch_add(1, Ordering::Release);
+            // SAFETY: FUTEX_WAKE on a valid, mapped, aligned u32.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.word().as_ptr(),
+                    libc::FUTEX_WAKE,
+                    i32::MAX,
+                    0,
+                    0,
+                    0,
+                );
+            }
+        }
+        /// Sleeps until the counter moves past `last`; returns (new value, stamp).
+        fn wait(&self, last: u32) -> (u32, u64) {
+            loop {
+                // Pairs with the Release fetch_add in `post`.
+                let v = self.word().load(Ordering::Acquire);
+                if v != last {
+                    return (v, self.stamp().load(Ordering::Relaxed));
+                }
+                // SAFETY: FUTEX_WAIT on a valid, mapped, aligned u32; returns at once if
+                // the word is no longer `last`.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_futex,
+                        self.word().as_ptr(),
+                        libc::FUTEX_WAIT,
+                        last,
+                        ptr::null::<libc::timespec>(),
+                        0,
+                        0,
+                    );
+                }
+            }
+        }
+    }
+
+    struct Plan {
+        blocks: usize,
+        iters: usize,
+        gap: Duration,
+        idle_runs: usize,
+    }
+
+    impl Plan {
+        fn from(args: &Args) -> Plan {
+            Plan {
+                blocks: args.get("blocks", 10),
+                iters: args.get("iters", 50),
+                gap: Duration::from_micros(args.get("gap-us", 2000)),
+                idle_runs: args.get("idle-runs", 3),
+            }
+        }
+    }
+
+    fn seg_name(tag: &str) -> String {
+        format!("flexshm-bench-{tag}-wake")
+    }
+
+    fn idle_name(tag: &str) -> String {
+        format!("flexshm-bench-{tag}-idle")
+    }
+
+    pub fn parent(args: &Args) -> Res {
+        let tag = tag_for(args, "wake");
+        let two = cpus().2;
+        let plan = Plan::from(args);
+        let ctl = Ctl::create(&tag)?;
+        let res = results(&tag, true)?;
+        let raw = RawFutex::new(&tag, true)?;
+        let mut shm =
+            SharedMemory::<SensorData>::create(&seg_name(&tag), &CreateOptions::fifo(16))?;
+        let idle = SharedMemory::<SensorData>::create(&idle_name(&tag), &CreateOptions::fifo(16))?;
+        let mut pair = Pair::start("wake-child", args, &tag, ctl)?;
+        pair.wait_ready()?;
+        pin_parent();
+        let mut rec = sample_sensor(0);
+        let mut acks = 0u64;
+        // Block b, system s (0 = raw futex, 1 = flexshm), wake-up k: the child writes
+        // its latency to slot ((b * 2 + s) * iters + k).
+        for b in 0..plan.blocks {
+            for k in 0..2 {
+                let s = (b + k) % 2;
+                for _ in 0..plan.iters {
+                    // Long enough for the reader to finish its spin and sleep.
+                    std::thread::sleep(plan.gap);
+                    if s == 0 {
+                        raw.post();
+                    } else {
+                        rec.timestamp = flexshm_bench::mono_ns() as f64;
+                        shm.write(&rec)?;
+                        shm.finalize()?;
+                    }
+                    // The child acknowledges every wake-up, so none coalesce.
+                    acks += 1;
+                    let ack = pair.ctl.word(C_RESULT);
+                    if !spin_until(SETUP_LIMIT, || ack.load(Ordering::Acquire) == acks) {
+                        return Err("the reader did not wake up".into());
+                    }
+                }
+            }
+        }
+        // The child now measures idle waits on the segment nobody writes.
+        pair.finish()?;
+        drop(idle);
+        let _ = flexshm_std::unlink(&seg_name(&tag));
+        let _ = flexshm_std::unlink(&idle_name(&tag));
+        let mut blocks = Blocks::new(&["raw futex wake", "flexshm FIFO read()"]);
+        for b in 0..plan.blocks {
+            for s in 0..2 {
+                let v: Vec<f64> = (0..plan.iters)
+                    .map(|k| {
+                        slot(&res, (b * 2 + s) * plan.iters + k).load(Ordering::Relaxed) as f64
+                    })
+                    .collect();
+                blocks.push(s, v);
+            }
+        }
+        let mut t = Table::new(
+            "Blocking wait: wake-up latency, commit to a sleeping reader's return",
+            &["system", "p50", "p99", "ratio to raw futex"],
+        );
+        for s in 0..2 {
+            t.row(vec![
+                blocks.name(s).to_string(),
+                fmt_ns(blocks.pooled(s, 50.0)),
+                fmt_ns(blocks.pooled(s, 99.0)),
+                blocks.ratio(s, 0).show(),
+            ]);
+        }
+        t.note(format!(
+            "{} blocks × {} wake-ups per system, interleaved; the writer waits {} µs before \
+             each commit, so the reader has finished its adaptive spin and sleeps in the \
+             kernel. Latency = CLOCK_MONOTONIC when read() returns − the timestamp the \
+             writer stored just before committing. The baseline stores a counter and \
+             calls FUTEX_WAKE; its reader sleeps in FUTEX_WAIT.{}",
+            plan.blocks,
+            plan.iters,
+            plan.gap.as_micros(),
+            if two {
+                ""
+            } else {
+                " Only one CPU was available."
+            }
+        ));
+        t.print();
+        let base = MAX_SAMPLES;
+        let mut t = Table::new(
+            "Blocking wait: reader CPU time while idle",
+            &[
+                "system",
+                "wall time",
+                "CPU time (user + sys)",
+                "CPU share of one core",
+            ],
+        );
+        for (s, name) in [
+            (0usize, "raw FUTEX_WAIT (1 s timeout)"),
+            (1, "flexshm FIFO read(timeout = 1 s), nothing written"),
+        ] {
+            let mut cpu = Vec::new();
+            let mut wall = Vec::new();
+            for r in 0..plan.idle_runs {
+                cpu.push(
+                    slot(&res, base + (s * plan.idle_runs + r) * 2).load(Ordering::Relaxed) as f64,
+                );
+                wall.push(
+                    slot(&res, base + (s * plan.idle_runs + r) * 2 + 1).load(Ordering::Relaxed)
+                        as f64,
+                );
+            }
+            let c = flexshm_bench::stats::median(&mut cpu);
+            let w = flexshm_bench::stats::median(&mut wall);
+            t.row(vec![
+                name.to_string(),
+                fmt_ns(w),
+                fmt_ns(c),
+                format!("{:.3} %", 100.0 * c / w),
+            ]);
+        }
+        t.note(format!(
+            "Median of {} runs; CPU time from getrusage(RUSAGE_THREAD) around the call \
+             (its resolution is the kernel's accounting tick).",
+            plan.idle_runs
+        ));
+        t.print();
+        Ok(())
+    }
+
+    pub fn child(args: &Args) -> Res {
+        let tag = tag_for(args, "wake");
+        pin_child(args);
+        let ctl = Ctl::open(&tag)?;
+        let plan = Plan::from(args);
+        let setup = || -> Res<_> {
+            Ok((
+                results(&tag, false)?,
+                RawFutex::new(&tag, false)?,
+                SharedMemory::<SensorData>::open(&seg_name(&tag))?,
+                SharedMemory::<SensorData>::open(&idle_name(&tag))?,
+            ))
+        };
+        let (res, raw, mut shm, mut idle) = match setup() {
+            Ok(s) => s,
+            Err(e) => {
+                ctl.word(C_FAILED).store(1, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let mut last = raw.word().load(Ordering::Acquire);
+        ctl.word(C_READY).store(1, Ordering::Release);
+        let mut out = SensorData::default();
+        let mut acks = 0u64;
+        for b in 0..plan.blocks {
+            for k in 0..2 {
+                let s = (b + k) % 2;
+                for i in 0..plan.iters {
+                    let lat = if s == 0 {
+                        let (v, stamp) = raw.wait(last);
+                        last = v;
+                        flexshm_bench::mono_ns().saturating_sub(stamp)
+                    } else {
+                        shm.read(&mut out, ReadOptions::default(), Duration::from_secs(10))?;
+                        flexshm_bench::mono_ns().saturating_sub(out.timestamp as u64)
+                    };
+                    slot(&res, (b * 2 + s) * plan.iters + i).store(lat, Ordering::Relaxed);
+                    acks += 1;
+                    // Pairs with the parent's Acquire load before its next commit.
+                    ctl.word(C_RESULT).store(acks, Ordering::Release);
+                }
+            }
+        }
+        let base = MAX_SAMPLES;
+        for s in 0..2 {
+            for r in 0..plan.idle_runs {
+                let c0 = flexshm_bench::thread_cpu_time();
+                let t0 = Instant::now();
+                if s == 0 {
+                    let ts = libc::timespec {
+                        tv_sec: 1,
+                        tv_nsec: 0,
+                    };
+                    let v = raw.word().load(Ordering::Acquire);
+                    // SAFETY: FUTEX_WAIT on a valid, mapped, aligned u32 with a timeout.
+                    unsafe {
+                        libc::syscall(
+                            libc::SYS_futex,
+                            raw.word().as_ptr(),
+                            libc::FUTEX_WAIT,
+                            v,
+                            &ts as *const libc::timespec,
+                            0,
+                            0,
+                        );
+                    }
+                } else {
+                    let r = idle.read(&mut out, ReadOptions::default(), Duration::from_secs(1));
+                    if r.is_ok() {
+                        return Err("a record appeared on the idle segment".into());
+                    }
+                }
+                let wall = t0.elapsed();
+                let cpu = flexshm_bench::thread_cpu_time() - c0;
+                slot(&res, base + (s * plan.idle_runs + r) * 2)
+                    .store(cpu.as_nanos() as u64, Ordering::Relaxed);
+                slot(&res, base + (s * plan.idle_runs + r) * 2 + 1)
+                    .store(wall.as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
 }
