@@ -297,6 +297,9 @@ impl SharedMemory {
                 staged.push((i, stage(&self.schema.layout.fields()[i], &value)?));
             }
         }
+        if staged.is_empty() {
+            return Ok(()); // nothing to write: no new commit, nothing staged
+        }
         let total: usize = staged.iter().map(|(_, s)| s.byte_len()).sum();
         let values: Vec<(usize, Value<'_>)> = staged.iter().map(|(i, s)| (*i, s.value())).collect();
         let mut guard = lock(py, &self.writer);

@@ -109,3 +109,12 @@ def test_segment_survives_interpreter_exit(shm_name: str) -> None:
     assert reader.read().temperature.value == 9.5
     # The writer process is gone, so a new writer takes over.
     SharedMemory(SensorData, name=shm_name).close()
+
+
+def test_write_without_fields_commits_nothing(shm_name: str) -> None:
+    writer = SharedMemory(SensorData, name=shm_name)
+    writer.write(temperature=1.0)
+    writer.write()
+    assert writer.finalize() == 1  # single-slot: nothing to finalize, newest commit
+    assert writer.read().commit == 1
+    writer.close()
