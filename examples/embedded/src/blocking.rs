@@ -8,7 +8,7 @@ use flexshm_core::{Error, Mode, ReadOptions, TypedReader, TypedWriter};
 use crate::harness::Msg;
 use crate::preempt::{SLOTS, TICK_CYCLES};
 use crate::probe::Probe;
-use crate::shared::{region, reset_counters, set_job, start_timer, stop_timer, Job};
+use crate::shared::{region, reset_counters, start_timer, stop_timer, with_isr, Job};
 use crate::{ensure, msg};
 
 /// Core clock the QEMU machine reports to SysTick, for `Delay` (12 MHz on the
@@ -43,7 +43,11 @@ pub fn success(syst: &mut SYST) -> Result<Msg, Msg> {
     // Nothing yet: a non-blocking read says so.
     let first = r.try_read(&mut buf, ReadOptions::default(), &mut out);
     ensure!(first == Err(Error::NoRecord), "empty FIFO gave {first:?}");
-    set_job(Job::OneShot { w, at: 3, ticks: 0 });
+    with_isr(|s| {
+        s.writer = Some(w);
+        s.n = 0;
+        s.job = Job::OneShot { at: 3 };
+    });
     start_timer(syst, TICK_CYCLES);
     // A generous bound (2 s of delay): the record comes after three ticks.
     let res = r.read_blocking(
@@ -54,7 +58,10 @@ pub fn success(syst: &mut SYST) -> Result<Msg, Msg> {
         2_000_000,
     );
     stop_timer(syst);
-    set_job(Job::Idle);
+    with_isr(|s| {
+        s.job = Job::Idle;
+        s.writer = None;
+    });
     let info = res.map_err(|e| msg!("blocking read failed: {e}"))?;
     ensure!(
         out.counter == 1 && out.consistent() && info.lost == 0,

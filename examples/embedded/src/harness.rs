@@ -32,19 +32,27 @@ pub struct Harness {
     pub passed: u32,
     /// Tests that failed.
     pub failed: u32,
+    /// The most stack any test used, in bytes.
+    pub max_stack: usize,
 }
 
 impl Harness {
     /// Runs one test and prints `test NAME ... ok (detail)` or `... FAILED: why`.
+    /// The line ends with the stack the test used (high-water mark, including any
+    /// interrupt that preempted it).
     pub fn run(&mut self, name: &str, test: impl FnOnce() -> Result<Msg, Msg>) {
-        match test() {
+        crate::stack::paint();
+        let res = test();
+        let (stack, _) = crate::stack::high_water();
+        self.max_stack = self.max_stack.max(stack);
+        match res {
             Ok(detail) => {
                 self.passed += 1;
-                hprintln!("test {} ... ok ({})", name, detail);
+                hprintln!("test {} ... ok ({}) [stack {} B]", name, detail, stack);
             }
             Err(why) => {
                 self.failed += 1;
-                hprintln!("test {} ... FAILED: {}", name, why);
+                hprintln!("test {} ... FAILED: {} [stack {} B]", name, why, stack);
             }
         }
     }

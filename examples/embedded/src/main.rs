@@ -37,25 +37,31 @@ fn main() -> ! {
 
     vectors::run_all(&mut h);
 
+    // The main loop's side of the preemption tests: one reader state, one record.
+    let mut reader = shared::ReaderState::new();
+    let mut rec = probe::Probe::EMPTY;
     h.run("preempt::single_writer_in_isr", || {
-        preempt::single_writer_isr(&mut syst)
+        preempt::single_writer_isr(&mut syst, &mut reader)
     });
     h.run("preempt::single_reader_in_isr", || {
-        preempt::single_reader_isr(&mut syst)
+        preempt::single_reader_isr(&mut syst, &mut rec)
     });
     h.run("preempt::fifo_writer_in_isr_lapped_reader", || {
-        preempt::fifo_writer_isr(&mut syst)
+        preempt::fifo_writer_isr(&mut syst, &mut reader)
     });
     h.run("preempt::fifo_reader_in_isr", || {
-        preempt::fifo_reader_isr(&mut syst)
+        preempt::fifo_reader_isr(&mut syst, &mut rec)
     });
     h.run("blocking::success", || blocking::success(&mut syst));
-    // The SysTick `Delay` takes SYST by value and gives it back.
-    let (_syst, res) = blocking::timeout(syst);
-    h.run("blocking::timeout", || res);
+    // The SysTick `Delay` takes SYST by value.
+    h.run("blocking::timeout", move || blocking::timeout(syst).1);
 
-    let (used, avail) = stack::high_water();
-    hprintln!("stack high-water mark: {} of {} bytes", used, avail);
+    let (_, avail) = stack::high_water();
+    hprintln!(
+        "stack high-water mark: {} of {} bytes (deepest test, interrupts included)",
+        h.max_stack,
+        avail
+    );
     hprintln!("{} passed, {} failed", h.passed, h.failed);
     debug::exit(if h.failed == 0 {
         debug::EXIT_SUCCESS

@@ -5,13 +5,13 @@
 use core::sync::atomic::Ordering;
 
 use cortex_m::peripheral::SYST;
-use flexshm_core::{Error, Mode, ReadOptions, TypedReader, TypedWriter};
+use flexshm_core::{Error, Mode, TypedReader, TypedWriter};
 
 use crate::harness::Msg;
 use crate::probe::{Probe, Stats};
 use crate::shared::{
-    peek_job, region, reset_counters, set_job, start_timer, stop_timer, Job, ReaderJob, COMMITTED,
-    IN_OP, PREEMPTED, TICKS,
+    region, reset_counters, start_timer, stop_timer, with_isr, Job, ReaderState, COMMITTED, IN_OP,
+    PREEMPTED, TICKS,
 };
 use crate::{ensure, msg};
 
@@ -53,27 +53,103 @@ fn in_op<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+// Stack: the interrupt runs on the same stack as the loops below, at their deepest
+// point, and the nRF51 has 16 KiB of RAM in all. So the interrupt's objects are set up
+// in place in its static state (`with_isr`), and the main side keeps one
+// `ReaderState` or one writer: nothing large is moved through a frame.
+
+/// Creates a segment and its reader for main; the writer goes to the interrupt.
+#[inline(never)]
+fn writer_to_isr(main: &mut ReaderState, mode: Mode) -> Result<(), Msg> {
+    let mut w = TypedWriter::<Probe>::create(region(), mode).map_err(|e| msg!("{e}"))?;
+    main.r = Some(TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?);
+    main.stats = Stats::new();
+    let mut n = 0;
+    if mode.is_fifo() {
+        // Start the reader's cursor on record 1, so from here on every record is either
+        // read or reported lost. (A reader that has never read starts at the oldest
+        // record still in the ring; records overwritten before that are not its losses.)
+        n = 1;
+        w.write(&Probe::make(1)).map_err(|e| msg!("{e}"))?;
+        w.finalize();
+        ensure!(
+            main.read_fifo() && main.out.counter == 1,
+            "first record not read: {:?}",
+            main.stats.first_error
+        );
+    }
+    COMMITTED.store(n, Ordering::Relaxed);
+    with_isr(|s| {
+        s.writer = Some(w);
+        s.n = n;
+        s.job = if mode.is_fifo() {
+            Job::FifoWriter
+        } else {
+            Job::SingleWriter
+        };
+    });
+    Ok(())
+}
+
+/// Creates a segment and its writer for main; the reader goes to the interrupt.
+#[inline(never)]
+fn reader_to_isr(mode: Mode) -> Result<TypedWriter<'static, Probe>, Msg> {
+    let mut w = TypedWriter::<Probe>::create(region(), mode).map_err(|e| msg!("{e}"))?;
+    let r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
+    with_isr(|s| -> Result<(), Msg> {
+        s.reader.r = Some(r);
+        s.reader.stats = Stats::new();
+        if mode.is_fifo() {
+            // As in `writer_to_isr`: the reader's cursor starts on record 1.
+            w.write(&Probe::make(1)).map_err(|e| msg!("{e}"))?;
+            w.finalize();
+            ensure!(
+                s.reader.read_fifo() && s.reader.out.counter == 1,
+                "first record not read: {:?}",
+                s.reader.stats.first_error
+            );
+        }
+        s.job = if mode.is_fifo() {
+            Job::FifoReader
+        } else {
+            Job::SingleReader
+        };
+        Ok(())
+    })?;
+    Ok(w)
+}
+
+/// Stops the interrupt's job and drops its writer; returns the records it committed.
+#[inline(never)]
+fn writer_from_isr() -> u32 {
+    with_isr(|s| {
+        s.job = Job::Idle;
+        s.writer = None;
+        s.n
+    })
+}
+
+/// True once the interrupt's reader has seen `min` distinct records.
+fn isr_reads(min: u32) -> bool {
+    with_isr(|s| s.reader.stats.distinct >= min)
+}
+
 /// Single-slot: writer in SysTick, reader in main.
 #[inline(never)]
-pub fn single_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
+pub fn single_writer_isr(syst: &mut SYST, main: &mut ReaderState) -> Result<Msg, Msg> {
     reset_counters();
-    let w = TypedWriter::<Probe>::create(region(), Mode::Single).map_err(|e| msg!("{e}"))?;
-    let mut r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
-    set_job(Job::SingleWriter { w, n: 0 });
-    let mut buf = [0u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN];
-    let mut out = Probe::default();
-    let mut st = Stats::default();
+    writer_to_isr(main, Mode::Single)?;
     start_timer(syst, TICK_CYCLES);
     let mut it = 0;
     let t0 = TICKS.load(Ordering::Relaxed);
-    while keep_going(it, t0) && (st.reads < MIN_READS || st.distinct < MIN_DISTINCT) {
-        let res = in_op(|| r.try_read(&mut buf, ReadOptions::default(), &mut out));
-        st.single(res, &out);
+    while keep_going(it, t0) && (main.stats.reads < MIN_READS || main.stats.distinct < MIN_DISTINCT)
+    {
+        in_op(|| main.read_single());
         it += 1;
     }
     stop_timer(syst);
-    set_job(Job::Idle);
-    let committed = COMMITTED.load(Ordering::Relaxed);
+    let committed = writer_from_isr();
+    let st = &main.stats;
     let preempted = PREEMPTED.load(Ordering::Relaxed);
     if let Some(p) = st.problems() {
         return Err(p);
@@ -99,89 +175,47 @@ pub fn single_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
 
 /// Single-slot: writer in main, reader in SysTick.
 #[inline(never)]
-pub fn single_reader_isr(syst: &mut SYST) -> Result<Msg, Msg> {
+pub fn single_reader_isr(syst: &mut SYST, rec: &mut Probe) -> Result<Msg, Msg> {
     reset_counters();
-    let mut w = TypedWriter::<Probe>::create(region(), Mode::Single).map_err(|e| msg!("{e}"))?;
-    let r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
-    set_job(Job::SingleReader(ReaderJob::new(r)));
-    let mut rec = Probe::default();
+    let mut w = reader_to_isr(Mode::Single)?;
     let mut n = 0u32;
     start_timer(syst, TICK_CYCLES);
     let t0 = TICKS.load(Ordering::Relaxed);
     while keep_going(n, t0) {
         n += 1;
         rec.set(n);
-        in_op(|| w.write(&rec)).map_err(|e| msg!("write {n}: {e}"))?;
+        in_op(|| w.write(rec)).map_err(|e| msg!("write {n}: {e}"))?;
         if n % 64 == 0 && isr_reads(MIN_DISTINCT) {
             break;
         }
     }
     stop_timer(syst);
-    let Job::SingleReader(j) = set_job(Job::Idle) else {
-        return Err(msg!("interrupt job was replaced"));
-    };
-    let st = j.stats;
-    if let Some(p) = st.problems() {
-        return Err(p);
-    }
-    ensure!(
-        st.distinct >= MIN_DISTINCT,
-        "interrupt saw only {} distinct commits in {} reads ({} written)",
-        st.distinct,
-        st.reads,
-        n
-    );
-    ensure!(
-        st.contended == 0,
-        "a reader that preempts the writer was contended"
-    );
-    Ok(msg!(
-        "isr_reads={} distinct={} written={} ticks_inside_writes={}",
-        st.reads,
-        st.distinct,
-        n,
-        PREEMPTED.load(Ordering::Relaxed)
-    ))
-}
-
-/// True once the interrupt's reader has seen `min` distinct records.
-fn isr_reads(min: u32) -> bool {
-    peek_job(|j| match j {
-        Job::SingleReader(j) | Job::FifoReader(j) => j.stats.distinct >= min,
-        _ => false,
+    with_isr(|s| {
+        s.job = Job::Idle;
+        s.reader.r = None;
+        let st = &s.reader.stats;
+        if let Some(p) = st.problems() {
+            return Err(p);
+        }
+        ensure!(
+            st.distinct >= MIN_DISTINCT,
+            "interrupt saw only {} distinct commits in {} reads ({} written)",
+            st.distinct,
+            st.reads,
+            n
+        );
+        ensure!(
+            st.contended == 0,
+            "a reader that preempts the writer was contended"
+        );
+        Ok(msg!(
+            "isr_reads={} distinct={} written={} ticks_inside_writes={}",
+            st.reads,
+            st.distinct,
+            n,
+            PREEMPTED.load(Ordering::Relaxed)
+        ))
     })
-}
-
-type Started = (
-    TypedWriter<'static, Probe>,
-    TypedReader<'static, Probe>,
-    [u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN],
-    Probe,
-    Stats,
-);
-
-/// A FIFO segment with record 1 committed and already read: the reader's cursor is
-/// started, so from here on every record is either read or reported lost. (A reader
-/// that has never read starts at the oldest record still in the ring, and records
-/// overwritten before that are not its losses.)
-// Inlined: a separate frame holding these objects would nest under the caller's.
-#[inline(always)]
-fn fifo_started() -> Result<Started, Msg> {
-    let mut w = TypedWriter::<Probe>::create(region(), mode_fifo()).map_err(|e| msg!("{e}"))?;
-    let mut r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
-    w.write(&Probe::make(1)).map_err(|e| msg!("{e}"))?;
-    w.finalize();
-    COMMITTED.store(1, Ordering::Relaxed);
-    let mut buf = [0u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN];
-    let mut out = Probe::default();
-    let mut st = Stats::default();
-    let got = st.fifo(r.try_read(&mut buf, ReadOptions::default(), &mut out), &out);
-    ensure!(
-        got && out.counter == 1,
-        "first record not read: {:?}",
-        st.first_error
-    );
-    Ok((w, r, buf, out, st))
 }
 
 /// Spins until `cond` holds; false if it did not within a generous cap (a stopped
@@ -204,22 +238,20 @@ fn wait_for(cond: impl Fn() -> bool) -> bool {
 /// than the ring now and then, and its loss counts must add up to what the writer
 /// committed.
 #[inline(never)]
-pub fn fifo_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
+pub fn fifo_writer_isr(syst: &mut SYST, main: &mut ReaderState) -> Result<Msg, Msg> {
     reset_counters();
-    let (w, mut r, mut buf, mut out, mut st) = fifo_started()?;
-    set_job(Job::FifoWriter { w, n: 1 });
+    writer_to_isr(main, mode_fifo())?;
     let mut laps = 0u32;
     start_timer(syst, TICK_CYCLES);
     let mut it = 0;
     let t0 = TICKS.load(Ordering::Relaxed);
-    while keep_going(it, t0) && (st.reads < MIN_FIFO_READS || laps < 5) {
+    while keep_going(it, t0) && (main.stats.reads < MIN_FIFO_READS || laps < 5) {
         it += 1;
-        let res = in_op(|| r.try_read(&mut buf, ReadOptions::default(), &mut out));
-        let got = st.fifo(res, &out);
-        if got && st.reads % 40 == 0 {
+        let got = in_op(|| main.read_fifo());
+        if got && main.stats.reads % 40 == 0 {
             // Fall behind: wait (for the writer, not for time) until it has committed
             // more than a ring's worth past what we read.
-            let target = st.last + SLOTS + 2;
+            let target = main.stats.last + SLOTS + 2;
             if !wait_for(|| COMMITTED.load(Ordering::Relaxed) >= target) {
                 break;
             }
@@ -227,15 +259,14 @@ pub fn fifo_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
         }
     }
     stop_timer(syst);
-    let Job::FifoWriter { n: committed, .. } = set_job(Job::Idle) else {
-        return Err(msg!("interrupt job was replaced"));
-    };
+    let committed = writer_from_isr();
     // Drain what is left: the writer is stopped, so the reader must reach its last record.
-    while it < MAX_ITERATIONS
-        && st.fifo(r.try_read(&mut buf, ReadOptions::default(), &mut out), &out)
-    {
+    while it < MAX_ITERATIONS && main.read_fifo() {
         it += 1;
     }
+    let lost_total = main.r.as_mut().map_or(0, |r| r.inner().lost_total());
+    main.r = None;
+    let st = &main.stats;
     if let Some(p) = st.problems() {
         return Err(p);
     }
@@ -262,9 +293,9 @@ pub fn fifo_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
         laps
     );
     ensure!(
-        r.inner().lost_total() == st.lost as u64,
+        lost_total == st.lost as u64,
         "reader's lost_total {} != sum of per-read losses {}",
-        r.inner().lost_total(),
+        lost_total,
         st.lost
     );
     Ok(msg!(
@@ -279,11 +310,9 @@ pub fn fifo_writer_isr(syst: &mut SYST) -> Result<Msg, Msg> {
 
 /// FIFO: writer in main, reader in SysTick (lapped all the time by the fast writer).
 #[inline(never)]
-pub fn fifo_reader_isr(syst: &mut SYST) -> Result<Msg, Msg> {
+pub fn fifo_reader_isr(syst: &mut SYST, rec: &mut Probe) -> Result<Msg, Msg> {
     reset_counters();
-    let (mut w, r, buf, out, stats) = fifo_started()?;
-    set_job(Job::FifoReader(ReaderJob { r, buf, out, stats }));
-    let mut rec = Probe::default();
+    let mut w = reader_to_isr(mode_fifo())?;
     let mut n = 1u32;
     start_timer(syst, TICK_CYCLES);
     let t0 = TICKS.load(Ordering::Relaxed);
@@ -291,7 +320,7 @@ pub fn fifo_reader_isr(syst: &mut SYST) -> Result<Msg, Msg> {
         n += 1;
         rec.set(n);
         in_op(|| {
-            w.write(&rec)?;
+            w.write(rec)?;
             w.finalize();
             Ok::<(), Error>(())
         })
@@ -301,44 +330,40 @@ pub fn fifo_reader_isr(syst: &mut SYST) -> Result<Msg, Msg> {
         }
     }
     stop_timer(syst);
-    let Job::FifoReader(mut j) = set_job(Job::Idle) else {
-        return Err(msg!("interrupt job was replaced"));
-    };
-    let isr_reads = j.stats.reads;
-    // The reader moves to main (single-owner handoff) and drains the ring.
-    let mut k = 0;
-    while k < 2 * SLOTS
-        && j.stats.fifo(
-            j.r.try_read(&mut j.buf, ReadOptions::default(), &mut j.out),
-            &j.out,
-        )
-    {
-        k += 1;
-    }
-    let st = &j.stats;
-    if let Some(p) = st.problems() {
-        return Err(p);
-    }
-    ensure!(
-        isr_reads >= MIN_FIFO_READS,
-        "interrupt read only {} records ({} written)",
-        isr_reads,
-        n
-    );
-    ensure!(
-        st.reads + st.lost == n && st.last == n,
-        "read {} + lost {} != written {} (last read {})",
-        st.reads,
-        st.lost,
-        n,
-        st.last
-    );
-    Ok(msg!(
-        "written={} isr_reads={} drained={} lost={} ticks_inside_writes={}",
-        n,
-        isr_reads,
-        k,
-        st.lost,
-        PREEMPTED.load(Ordering::Relaxed)
-    ))
+    with_isr(|s| {
+        s.job = Job::Idle;
+        let isr_reads = s.reader.stats.reads;
+        // The interrupt is stopped; the reader is drained here, in place.
+        let mut k = 0;
+        while k < 2 * SLOTS && s.reader.read_fifo() {
+            k += 1;
+        }
+        s.reader.r = None;
+        let st = &s.reader.stats;
+        if let Some(p) = st.problems() {
+            return Err(p);
+        }
+        ensure!(
+            isr_reads >= MIN_FIFO_READS,
+            "interrupt read only {} records ({} written)",
+            isr_reads,
+            n
+        );
+        ensure!(
+            st.reads + st.lost == n && st.last == n,
+            "read {} + lost {} != written {} (last read {})",
+            st.reads,
+            st.lost,
+            n,
+            st.last
+        );
+        Ok(msg!(
+            "written={} isr_reads={} drained={} lost={} ticks_inside_writes={}",
+            n,
+            isr_reads,
+            k,
+            st.lost,
+            PREEMPTED.load(Ordering::Relaxed)
+        ))
+    })
 }

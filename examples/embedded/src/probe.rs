@@ -26,6 +26,16 @@ fn word(n: u32, k: usize) -> u32 {
 }
 
 impl Probe {
+    /// All zero, as a constant (for statics).
+    pub const EMPTY: Probe = Probe {
+        counter: 0,
+        half: 0.0,
+        neg: 0,
+        words: [0; 24],
+        label: heapless::String::new(),
+        check: 0,
+    };
+
     /// The record committed as number `n`.
     pub fn make(n: u32) -> Probe {
         let mut p = Probe {
@@ -89,6 +99,23 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Nothing observed yet.
+    pub const fn new() -> Self {
+        Stats {
+            reads: 0,
+            distinct: 0,
+            torn: 0,
+            backwards: 0,
+            gap_mismatch: 0,
+            lost: 0,
+            contended: 0,
+            errors: 0,
+            first_error: None,
+            first_mismatch: None,
+            last: 0,
+        }
+    }
+
     fn error(&mut self, e: Error) {
         match e {
             Error::Contended => self.contended += 1,

@@ -5,10 +5,10 @@
 //! - The region's bytes are only ever touched through flexshm's 32-bit atomics, from
 //!   both contexts (`Region` is `Copy + Sync`). Nothing here locks around them: the
 //!   point of the tests is that the interrupt preempts a copy or a write half-way.
-//! - The writer or reader object the interrupt uses lives in [`JOB`], a
-//!   `critical_section::Mutex<RefCell<_>>`. The main loop only touches `JOB` to hand an
-//!   object over or take it back (and to peek at the interrupt's statistics); it never
-//!   holds it while the interrupt is expected to run.
+//! - The writer or reader object the interrupt uses lives in [`ISR`], a
+//!   `critical_section::Mutex<RefCell<_>>`. The main loop only touches it (through
+//!   [`with_isr`]) to hand an object over or take it back, and to peek at the
+//!   interrupt's statistics; it never holds it while the interrupt is expected to run.
 //! - Counters the interrupt publishes are atomics with a single writer (the interrupt),
 //!   so plain load + store suffices; thumbv6m has no read-modify-write atomics.
 
@@ -63,35 +63,29 @@ pub unsafe fn with_plain_bytes<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 }
 
 /// What the SysTick interrupt does on each tick.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     /// Nothing.
     Idle,
     /// Single-slot writer: commit record `n + 1`.
-    SingleWriter {
-        w: TypedWriter<'static, Probe>,
-        n: u32,
-    },
+    SingleWriter,
     /// FIFO writer: stage and finalize record `n + 1`.
-    FifoWriter {
-        w: TypedWriter<'static, Probe>,
-        n: u32,
-    },
+    FifoWriter,
     /// FIFO writer that commits record 1 on tick `at` and nothing else.
     OneShot {
-        w: TypedWriter<'static, Probe>,
+        /// The tick (counted from the job's start) that commits.
         at: u32,
-        ticks: u32,
     },
     /// Single-slot reader: one snapshot per tick.
-    SingleReader(ReaderJob),
+    SingleReader,
     /// FIFO reader: up to [`FIFO_READS_PER_TICK`] records per tick.
-    FifoReader(ReaderJob),
+    FifoReader,
 }
 
-/// A reader working in the interrupt, with what it observed.
-pub struct ReaderJob {
-    /// The reader.
-    pub r: TypedReader<'static, Probe>,
+/// A reader with its snapshot buffer, decoded record and observations.
+pub struct ReaderState {
+    /// The reader (None while it belongs to nobody).
+    pub r: Option<TypedReader<'static, Probe>>,
     /// Snapshot buffer.
     pub buf: [u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN],
     /// Decoded record.
@@ -100,23 +94,69 @@ pub struct ReaderJob {
     pub stats: Stats,
 }
 
-impl ReaderJob {
-    /// A reader job over `r`.
-    pub fn new(r: TypedReader<'static, Probe>) -> Self {
-        ReaderJob {
-            r,
+impl ReaderState {
+    /// No reader yet.
+    pub const fn new() -> Self {
+        ReaderState {
+            r: None,
             buf: [0; <Probe as flexshm_core::Record>::SNAPSHOT_LEN],
-            out: Probe::default(),
-            stats: Stats::default(),
+            out: Probe::EMPTY,
+            stats: Stats::new(),
+        }
+    }
+
+    /// One non-blocking read into `out`; `None` if there is no reader.
+    pub fn read(&mut self) -> Option<Result<flexshm_core::ReadInfo, flexshm_core::Error>> {
+        let r = self.r.as_mut()?;
+        Some(r.try_read(&mut self.buf, ReadOptions::default(), &mut self.out))
+    }
+
+    /// A single-slot read, accounted in `stats`.
+    pub fn read_single(&mut self) {
+        if let Some(res) = self.read() {
+            self.stats.single(res, &self.out);
+        }
+    }
+
+    /// A FIFO read, accounted in `stats`; false if there was no record.
+    pub fn read_fifo(&mut self) -> bool {
+        match self.read() {
+            Some(res) => self.stats.fifo(res, &self.out),
+            None => false,
         }
     }
 }
 
+/// Everything the interrupt works with. It lives in a static and is changed in place,
+/// so no writer, reader or buffer is ever moved through a stack frame (the nRF51 has
+/// 16 KiB of RAM in all).
+pub struct IsrState {
+    /// What to do on a tick.
+    pub job: Job,
+    /// The writer for the writer jobs.
+    pub writer: Option<TypedWriter<'static, Probe>>,
+    /// Writer jobs: records committed so far. OneShot: ticks so far.
+    pub n: u32,
+    /// The reader for the reader jobs.
+    pub reader: ReaderState,
+}
+
+/// The interrupt's state; see the module docs for who touches it when.
+pub static ISR: Mutex<RefCell<IsrState>> = Mutex::new(RefCell::new(IsrState {
+    job: Job::Idle,
+    writer: None,
+    n: 0,
+    reader: ReaderState::new(),
+}));
+
 /// Records a FIFO reader in the interrupt takes per tick at most.
 pub const FIFO_READS_PER_TICK: u32 = 4;
 
-/// The interrupt's job; see the module docs for who touches it when.
-pub static JOB: Mutex<RefCell<Job>> = Mutex::new(RefCell::new(Job::Idle));
+/// Runs `f` on the interrupt's state with interrupts masked: to hand objects over
+/// before starting the timer, take them back after stopping it, or peek briefly.
+pub fn with_isr<R>(f: impl FnOnce(&mut IsrState) -> R) -> R {
+    critical_section::with(|cs| f(&mut ISR.borrow_ref_mut(cs)))
+}
 
 /// SysTick interrupts taken since reset (written by the interrupt only).
 pub static TICKS: AtomicU32 = AtomicU32::new(0);
@@ -127,16 +167,6 @@ pub static COMMITTED: AtomicU32 = AtomicU32::new(0);
 pub static IN_OP: AtomicBool = AtomicBool::new(false);
 /// Ticks that preempted main in the middle of a read or write (interrupt only).
 pub static PREEMPTED: AtomicU32 = AtomicU32::new(0);
-
-/// Hands `job` to the interrupt and returns the previous one.
-pub fn set_job(job: Job) -> Job {
-    critical_section::with(|cs| JOB.replace(cs, job))
-}
-
-/// Runs `f` on the interrupt's job with interrupts masked (for a quick peek).
-pub fn peek_job<R>(f: impl FnOnce(&Job) -> R) -> R {
-    critical_section::with(|cs| f(&JOB.borrow_ref(cs)))
-}
 
 /// Resets the per-test counters. Call with the timer stopped.
 pub fn reset_counters() {
@@ -172,40 +202,31 @@ fn SysTick() {
     if IN_OP.load(Ordering::Relaxed) {
         PREEMPTED.store(PREEMPTED.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
-    critical_section::with(|cs| {
-        let mut job = JOB.borrow_ref_mut(cs);
-        match &mut *job {
-            Job::Idle => {}
-            Job::SingleWriter { w, n } => {
-                *n += 1;
-                if w.write(&Probe::make(*n)).is_ok() {
-                    COMMITTED.store(*n, Ordering::Relaxed);
-                }
-            }
-            Job::FifoWriter { w, n } => {
-                *n += 1;
-                if w.write(&Probe::make(*n)).is_ok() {
+    with_isr(|s| match s.job {
+        Job::Idle => {}
+        Job::SingleWriter | Job::FifoWriter => {
+            let Some(w) = s.writer.as_mut() else { return };
+            s.n += 1;
+            if w.write(&Probe::make(s.n)).is_ok() {
+                if s.job == Job::FifoWriter {
                     w.finalize();
-                    COMMITTED.store(*n, Ordering::Relaxed);
                 }
+                COMMITTED.store(s.n, Ordering::Relaxed);
             }
-            Job::OneShot { w, at, ticks } => {
-                *ticks += 1;
-                if *ticks == *at && w.write(&Probe::make(1)).is_ok() {
-                    w.finalize();
-                    COMMITTED.store(1, Ordering::Relaxed);
-                }
+        }
+        Job::OneShot { at } => {
+            let Some(w) = s.writer.as_mut() else { return };
+            s.n += 1;
+            if s.n == at && w.write(&Probe::make(1)).is_ok() {
+                w.finalize();
+                COMMITTED.store(1, Ordering::Relaxed);
             }
-            Job::SingleReader(j) => {
-                let res = j.r.try_read(&mut j.buf, ReadOptions::default(), &mut j.out);
-                j.stats.single(res, &j.out);
-            }
-            Job::FifoReader(j) => {
-                for _ in 0..FIFO_READS_PER_TICK {
-                    let res = j.r.try_read(&mut j.buf, ReadOptions::default(), &mut j.out);
-                    if !j.stats.fifo(res, &j.out) {
-                        break;
-                    }
+        }
+        Job::SingleReader => s.reader.read_single(),
+        Job::FifoReader => {
+            for _ in 0..FIFO_READS_PER_TICK {
+                if !s.reader.read_fifo() {
+                    break;
                 }
             }
         }

@@ -16,8 +16,8 @@ fn bounds() -> (*mut u32, usize) {
     (low, top)
 }
 
-/// Fills the stack below the current frame with [`PAINT`]. Call first thing in main,
-/// before any interrupt is enabled.
+/// Fills the stack below the current frame with [`PAINT`]. Call with no interrupt
+/// enabled (first thing in main, or between tests with the timer stopped).
 #[inline(never)]
 pub fn paint() {
     let (low, _) = bounds();
@@ -26,8 +26,8 @@ pub fn paint() {
     let mut p = low;
     while (p as usize) < stop {
         // SAFETY: [__sheap, msp - 64) is RAM reserved for stack growth (there is no
-        // heap), below every live stack frame, and no interrupt is enabled yet, so no
-        // Rust object lives there.
+        // heap), below every live stack frame, and no interrupt is running or enabled,
+        // so no Rust object lives there.
         unsafe { p.write_volatile(PAINT) };
         p = p.wrapping_add(1);
     }
