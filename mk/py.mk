@@ -7,7 +7,7 @@ PY_PKG := $(ROOT)/flexshm-py
 PY_SRC := $(PY_PKG)/python $(PY_PKG)/tests $(ROOT)/examples/python
 PY_WHEELS := $(ROOT)/target/py-wheels
 
-.PHONY: venv build-py test-py lint-py
+.PHONY: venv build-py test-py lint-py test-py-numpy1
 
 # Created only when missing; a failed setup removes the half-made venv so the next run
 # starts over.
@@ -39,3 +39,14 @@ test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the pytes
 	nice -n 10 $(CARGO) build -p flexshm-examples --bins
 	cd "$(PY_PKG)"
 	FLEXSHM_EXAMPLES_BIN="$(ROOT)/target/debug" "$(PY)" -m pytest tests -p no:cacheprovider -rs
+
+PY_NP1_VENV := $(ROOT)/target/venv-numpy1
+
+test-py-numpy1: build-py ## run the pytest suite once more against NumPy 1.26 (own venv)
+	[ -d "$(PY_NP1_VENV)" ] || $(PYTHON) -m venv "$(PY_NP1_VENV)"
+	"$(PY_NP1_VENV)/bin/python" -m pip install --quiet "numpy==1.26.*" pytest
+	"$(PY_NP1_VENV)/bin/python" -m pip install --quiet --force-reinstall --no-deps "$(PY_WHEELS)"/*.whl
+	nice -n 10 $(CARGO) build -p flexshm-examples --bins
+	cd "$(PY_PKG)"
+	"$(PY_NP1_VENV)/bin/python" -c 'import numpy; print("NumPy", numpy.__version__)'
+	FLEXSHM_EXAMPLES_BIN="$(ROOT)/target/debug" "$(PY_NP1_VENV)/bin/python" -m pytest tests -p no:cacheprovider -rs

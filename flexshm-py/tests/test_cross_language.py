@@ -10,11 +10,28 @@ import math
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from flexible_shared_memory import SharedMemory
 from records import SensorData
+
+
+@dataclass
+class Frame:
+    """The Rust examples' `Frame` record (examples/rust/src/lib.rs)."""
+
+    frame: "uint64" = 0
+    pixels: "uint8[480,640,3]" = None  # type: ignore[assignment]
+
+
+def _pattern(n: int) -> np.ndarray:
+    """`Frame::pattern` of the Rust examples: (7n + y + 3x + 85c) mod 256."""
+    y, x, c = np.ogrid[0:480, 0:640, 0:3]
+    return ((n * 7 + y + 3 * x + 85 * c) % 256).astype(np.uint8)
+
 
 REPO = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("FLEXSHM_EXAMPLES_BIN", REPO / "target" / "debug"))
@@ -87,4 +104,47 @@ def test_python_writer_rust_reader(shm_name: str) -> None:
     assert "Temperature: 23.50°C" in result.stdout, result.stdout
     assert "pressure=1013.25" in result.stdout
     assert "status_msg=from Python ✓" in result.stdout
+    shm.close()
+
+
+def test_rust_image_writer_python_reader(shm_name: str) -> None:
+    writer = subprocess.Popen(
+        [str(_binary("image-writer")), "--name", shm_name, "--count", "0", "--interval-ms", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().startswith(f"image-writer: segment '{shm_name}' ready")
+        shm = SharedMemory(Frame, name=shm_name, create=False)
+        frames = set()
+        while len(frames) < 5:
+            assert writer.poll() is None, "image-writer exited"
+            data = shm.read(timeout=5.0)
+            if data.pixels.unwritten:
+                continue
+            n = int(data.frame)
+            pixels = data.pixels.value
+            assert pixels.shape == (480, 640, 3) and pixels.dtype == np.uint8
+            assert np.array_equal(pixels, _pattern(n)), f"frame {n} is not whole"
+            frames.add(n)
+        shm.close()
+    finally:
+        writer.terminate()
+        writer.wait(30)
+
+
+def test_python_image_writer_rust_reader(shm_name: str) -> None:
+    shm = SharedMemory(Frame, name=shm_name)
+    shm.write(frame=41, pixels=_pattern(41))
+    result = subprocess.run(
+        [str(_binary("image-reader")), "--name", shm_name, "--count", "1", "--timeout-ms", "5000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "image-reader: frame 41 " in result.stdout and "consistent" in result.stdout, (
+        result.stdout
+    )
     shm.close()
