@@ -22,7 +22,7 @@ venv: $(VENV) ## create .venv (maturin, numpy, pytest, mypy, ruff) if it is miss
 
 build-py: $(VENV) ## build the flexible-shared-memory wheel from scratch and install it into .venv
 	rm -rf "$(PY_WHEELS)"
-	nice -n 10 "$(VENV)/bin/maturin" build --release --quiet -m "$(PY_PKG)/Cargo.toml" \
+	nice -n 10 "$(VENV)/bin/maturin" build --release --strip --quiet -m "$(PY_PKG)/Cargo.toml" \
 	  -i "$(PY)" --out "$(PY_WHEELS)"
 	"$(PY)" -m pip install --quiet --force-reinstall --no-deps "$(PY_WHEELS)"/*.whl
 	"$(PY)" -c 'import flexible_shared_memory as m; print("installed", m.__name__, m.__version__, "from", m.__file__)'

@@ -147,6 +147,8 @@ impl SharedMemory {
                         return Err(self.timeout_error(timeout, &e));
                     }
                     py.check_signals()?;
+                    // Another thread called close(): stop waiting.
+                    self.check_open()?;
                 }
                 Err(e) => return Err(to_pyerr(py, &self.name, e)),
             }

@@ -148,3 +148,27 @@ def test_producer_and_two_consumers_in_separate_processes(shm_name: str) -> None
     join_ok(producer)
     expected = [(i, f"sample {i}", 0) for i in range(count)]
     assert seen == [expected, expected]  # each consumer gets every record, in order
+
+
+def test_close_from_another_thread_ends_a_blocking_read(shm_name: str) -> None:
+    fifo = SharedMemory(SensorData, name=shm_name, slots=4)
+    reader = SharedMemory(SensorData, name=shm_name, create=False)
+    results: list[BaseException] = []
+    waiting = threading.Event()
+
+    def consume() -> None:
+        waiting.set()
+        try:
+            reader.read()  # no timeout
+        except BaseException as e:
+            results.append(e)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    assert waiting.wait(5)
+    reader.close()  # returns once the reading thread has let go of the handle
+    t.join(30)
+    assert not t.is_alive()
+    assert len(results) == 1 and isinstance(results[0], ValueError)
+    assert "closed" in str(results[0])
+    fifo.close()
