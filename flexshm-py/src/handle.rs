@@ -132,7 +132,12 @@ impl SharedMemory {
         if timeout == Some(0.0) {
             return Err(self.timeout_error(None, &first_err));
         }
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t));
+        // A timeout too large to represent waits without limit.
+        let deadline = timeout.and_then(|t| {
+            Duration::try_from_secs_f64(t)
+                .ok()
+                .and_then(|d| Instant::now().checked_add(d))
+        });
         loop {
             let chunk = match deadline {
                 Some(d) => d

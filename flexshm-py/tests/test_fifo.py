@@ -118,6 +118,11 @@ def test_timeout_message_says_what_was_waited_for(shm_name: str) -> None:
         reader.read(timeout=0.05)
     with pytest.raises(ValueError, match="timeout"):
         reader.read(timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        reader.read(timeout=float("nan"))
+    _commit(fifo_again := SharedMemory(SensorData, name=shm_name, slots=4), 1)
+    assert reader.read(timeout=1e300).temperature.value == 1.0  # huge: no limit
+    fifo_again.close()
 
 
 def test_producer_and_two_consumers_in_separate_processes(shm_name: str) -> None:
