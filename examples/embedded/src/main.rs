@@ -30,6 +30,7 @@ const MACHINE: &str = "microbit (Cortex-M0, thumbv6m, no compare-and-swap)";
 #[entry]
 fn main() -> ! {
     stack::paint();
+    shared::init_region();
     let cp = cortex_m::Peripherals::take().expect("peripherals are taken once, here");
     let mut syst = cp.SYST;
     hprintln!("flexshm firmware on {}", MACHINE);

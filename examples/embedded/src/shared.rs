@@ -13,6 +13,7 @@
 //!   so plain load + store suffices; thumbv6m has no read-modify-write atomics.
 
 use core::cell::RefCell;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use cortex_m::peripheral::{syst::SystClkSource, SYST};
@@ -22,11 +23,26 @@ use flexshm_core::{AlignedBuf, ReadOptions, Region, TypedReader, TypedWriter};
 
 use crate::probe::{Probe, Stats};
 
-/// Bytes of the static region the tests use (fits the nRF51's 16 KiB of RAM).
+/// Bytes of the static region the tests use (the whole `SHARED` memory of memory/*.x).
 pub const REGION_LEN: usize = 4096;
 
-/// The region's memory. Only reached through [`region`] and [`with_plain_bytes`].
-static mut REGION_MEM: AlignedBuf<REGION_LEN> = AlignedBuf::new();
+/// The region's memory, in the `.shared` linker section (a NOLOAD section in its own
+/// memory bank, as a dual-port RAM would be): startup code does not zero it, so it is
+/// `MaybeUninit` until [`init_region`] runs. Only reached through the functions below.
+#[link_section = ".shared"]
+static mut REGION_MEM: MaybeUninit<AlignedBuf<REGION_LEN>> = MaybeUninit::uninit();
+
+fn region_ptr() -> *mut u8 {
+    (&raw mut REGION_MEM).cast::<u8>()
+}
+
+/// Zeroes the region. Call once, first thing in main.
+pub fn init_region() {
+    // SAFETY: REGION_MEM is a 'static buffer of REGION_LEN bytes; writing through a raw
+    // pointer creates no reference to the uninitialised bytes, and nothing else runs yet
+    // (no interrupt is enabled, no Region handle exists).
+    unsafe { core::ptr::write_bytes(region_ptr(), 0, REGION_LEN) };
+}
 
 /// A flexshm handle on the whole static region.
 pub fn region() -> Region<'static> {
@@ -39,12 +55,12 @@ pub fn region_of(len: usize) -> Region<'static> {
     let len = len.min(REGION_LEN);
     // SAFETY:
     // - REGION_MEM is a static: valid for reads and writes of REGION_LEN >= len bytes
-    //   for 'static, and 64-aligned by AlignedBuf.
+    //   for 'static, 64-aligned by AlignedBuf, and initialised by `init_region` before
+    //   any test runs.
     // - Every other access to it is either flexshm's own 32-bit atomics (through any
     //   number of Region copies, in main or in the interrupt) or `with_plain_bytes`,
     //   which runs only while no flexshm handle is in use (see there).
-    unsafe { Region::from_raw_parts(&raw mut REGION_MEM.0 as *mut u8, len) }
-        .expect("a static AlignedBuf is aligned")
+    unsafe { Region::from_raw_parts(region_ptr(), len) }.expect("a static AlignedBuf is aligned")
 }
 
 /// Runs `f` on the region's bytes as a plain slice.
@@ -55,10 +71,10 @@ pub fn region_of(len: usize) -> Region<'static> {
 /// interrupt: the caller must have stopped the timer and hold no handle it uses inside
 /// `f`. Plain accesses racing with flexshm's atomics would be a data race.
 pub unsafe fn with_plain_bytes<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    // SAFETY: by this function's contract nothing else accesses REGION_MEM while `f`
-    // runs, so the exclusive reference is unique for its lifetime.
-    let bytes =
-        unsafe { core::slice::from_raw_parts_mut(&raw mut REGION_MEM as *mut u8, REGION_LEN) };
+    // SAFETY: the bytes were initialised by `init_region`, and by this function's
+    // contract nothing else accesses REGION_MEM while `f` runs, so the exclusive
+    // reference is unique for its lifetime.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(region_ptr(), REGION_LEN) };
     f(bytes)
 }
 
