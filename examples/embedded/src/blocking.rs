@@ -11,9 +11,8 @@ use crate::probe::Probe;
 use crate::shared::{region, reset_counters, start_timer, stop_timer, with_isr, Job};
 use crate::{ensure, msg};
 
-/// Core clock the QEMU machine reports to SysTick, for `Delay` (12 MHz on the
-/// LM3S6965 at reset, 16 MHz on the nRF51). Only scales how long a delay is; no test
-/// result depends on it.
+/// Core clock assumed for `Delay` and `CycleDelay` (the boards' nominal clocks). It
+/// only scales how long a delay lasts; no test result depends on it.
 #[cfg(machine = "lm3s6965evb")]
 pub const CORE_HZ: u32 = 12_000_000;
 /// See above.
