@@ -1,6 +1,13 @@
 //! Test bookkeeping and output over semihosting.
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use cortex_m_semihosting::hprintln;
+
+/// Tests passed so far, for the panic and fault handlers' closing line.
+pub static PASSED: AtomicU32 = AtomicU32::new(0);
+/// Tests failed so far, for the panic and fault handlers' closing line.
+pub static FAILED: AtomicU32 = AtomicU32::new(0);
 
 /// A test's one-line result detail.
 pub type Msg = heapless::String<256>;
@@ -48,10 +55,12 @@ impl Harness {
         match res {
             Ok(detail) => {
                 self.passed += 1;
+                PASSED.store(self.passed, Ordering::Relaxed);
                 hprintln!("test {} ... ok ({}) [stack {} B]", name, detail, stack);
             }
             Err(why) => {
                 self.failed += 1;
+                FAILED.store(self.failed, Ordering::Relaxed);
                 hprintln!("test {} ... FAILED: {} [stack {} B]", name, why, stack);
             }
         }

@@ -74,10 +74,21 @@ fn main() -> ! {
     }
 }
 
+/// The closing line when a panic or fault ends the run: the test that was running
+/// counts as failed.
+fn closing_line_after_abort() {
+    use core::sync::atomic::Ordering::Relaxed;
+    hprintln!(
+        "{} passed, {} failed",
+        harness::PASSED.load(Relaxed),
+        harness::FAILED.load(Relaxed) + 1
+    );
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     hprintln!("panic: {}", info);
-    hprintln!("0 passed, 1 failed");
+    closing_line_after_abort();
     debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
@@ -87,7 +98,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 #[exception]
 unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
     hprintln!("hard fault: {:?}", ef);
-    hprintln!("0 passed, 1 failed");
+    closing_line_after_abort();
     debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
