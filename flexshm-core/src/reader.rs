@@ -132,7 +132,7 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
     pub fn open(region: Region<'r>, fields: S) -> Result<Self, Error> {
         let layout = Layout::new(fields)?;
         let geo = header::validate(&region, &layout)?;
-        Ok(Reader {
+        let mut r = Reader {
             region,
             layout,
             geo,
@@ -140,7 +140,28 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             seen: [u32::MAX; MAX_FIELDS],
             lost_total: 0,
             retries: DEFAULT_RETRIES,
-        })
+        };
+        // FIFO: the reader's first record is the oldest in the ring now, so records
+        // committed after this open and overwritten before the first read count as lost.
+        if let Mode::Fifo { slots } = geo.mode {
+            r.next = r.oldest_committed(slots);
+        }
+        Ok(r)
+    }
+
+    /// FIFO: the oldest record the ring holds now, or the commit after the newest if it
+    /// holds none. `None` if the header's head is corrupt (the first read reports it).
+    fn oldest_committed(&self, slots: u32) -> Option<u32> {
+        let head = self.load_head().ok()?;
+        // Buffers that never held a record (a fresh ring) are skipped; at most one lap.
+        let mut c = self.geo.sub(head, slots - 1);
+        while c != head && !self.slot_committed(c) {
+            c = self.geo.add(c, 1);
+        }
+        if c == head && !self.slot_committed(c) {
+            c = self.geo.add(c, 1);
+        }
+        Some(c)
     }
 
     /// The segment's layout.

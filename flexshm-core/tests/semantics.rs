@@ -165,6 +165,33 @@ fn fifo_lapped_reader_is_told_its_losses() {
 }
 
 #[test]
+fn fifo_reader_lapped_before_its_first_read_is_told_its_losses() {
+    let mode = Mode::Fifo { slots: 3 };
+    let mem = Mem::for_schema(XYZ, mode);
+    let mut w = Writer::create(mem.region(), XYZ, mode).unwrap();
+    // Opened on an empty ring: every record committed from now on is for this reader.
+    let mut r = Reader::open(mem.region(), XYZ).unwrap();
+    let mut buf = vec![0u8; r.snapshot_len()];
+    assert_eq!(r.try_read_info(&mut buf, PLAIN), Err(Error::NoRecord));
+    for k in 1..=10 {
+        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.finalize();
+    }
+    // The ring keeps 8, 9, 10: records 1..=7 were lost, and the reader is told.
+    let snap = r.try_read(&mut buf, PLAIN).unwrap();
+    assert_eq!((snap.commit(), snap.lost()), (8, 7));
+    // Opened on a ring holding 8, 9, 10: starts at 8. By its first read the ring holds
+    // 12, 13, 14, so 8..=11 are lost.
+    let mut late = Reader::open(mem.region(), XYZ).unwrap();
+    for k in 11..=14 {
+        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.finalize();
+    }
+    let snap = late.try_read(&mut buf, PLAIN).unwrap();
+    assert_eq!((snap.commit(), snap.lost()), (12, 4));
+}
+
+#[test]
 fn carry_over_keeps_values_and_clears_modified() {
     for mode in [Mode::Single, Mode::Fifo { slots: 2 }] {
         let mem = Mem::for_schema(MIXED, mode);

@@ -127,6 +127,9 @@ fn stress(mode: Mode) {
                     let mut accepted = 0u32;
                     let mut last: Option<u32> = None;
                     let mut first: Option<u32> = None;
+                    // Records lost between open and the first read (counted since the
+                    // reader opened; the check below is about what follows `first`).
+                    let mut lost_before_first = 0u64;
                     loop {
                         // Read `done` before the attempt: if it was set, this read sees
                         // the final record and the loop can end once it has.
@@ -143,7 +146,10 @@ fn stress(mode: Mode) {
                                         assert!(c >= p, "went backwards: {p} -> {c}");
                                     }
                                 }
-                                first.get_or_insert(c);
+                                if first.is_none() {
+                                    first = Some(c);
+                                    lost_before_first = snap.lost() as u64;
+                                }
                                 if last != Some(c) {
                                     distinct += 1;
                                 }
@@ -158,7 +164,12 @@ fn stress(mode: Mode) {
                             break;
                         }
                     }
-                    (distinct, accepted, r.lost_total(), first.unwrap())
+                    (
+                        distinct,
+                        accepted,
+                        r.lost_total() - lost_before_first,
+                        first.unwrap(),
+                    )
                 })
             })
             .collect();
