@@ -343,3 +343,17 @@ def test_field_named_like_a_record_attribute_is_an_item(shm_name: str) -> None:
     assert rec["lost"].value == 5 and rec["commit"].value == "abc"
     assert rec.value.value == 1.5  # not a Record attribute: a field
     writer.close()
+
+
+def test_plain_annotated_class_works_too(shm_name: str) -> None:
+    class Plain:
+        temperature: float = 1.5
+        label: "str[8]"
+
+    shm = SharedMemory(Plain, name=shm_name)
+    assert shm.layout == {"temperature": "float64", "label": "str[8]"}
+    rec = shm.read()
+    assert rec.temperature.value == 1.5 and rec.label.value == ""  # default, zero
+    shm.write(label="x")
+    assert shm.read().as_dict() == {"temperature": 1.5, "label": "x"}
+    shm.close()
