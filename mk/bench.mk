@@ -1,0 +1,39 @@
+# Benchmarks (bench/: a cargo workspace of its own, plus bench/python/bench.py).
+# `make bench` prints the tables of BENCHMARKS.md; test-bench keeps them building in CI.
+TEST_TARGETS += test-bench
+
+BENCH_OUT := $(ROOT)/bench-results
+
+.PHONY: bench bench-quick test-bench bench-deps
+
+bench-deps: ## install libclang (iceoryx2, a peer in the benchmarks, needs it to build)
+	@if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
+	  if [ "$$(id -u)" = 0 ]; then
+	    apt-get update -qq
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev clang >/dev/null
+	    echo "installed libclang-dev and clang"
+	  else
+	    echo "bench: libclang is missing; install Debian's libclang-dev and clang (as root)" >&2
+	    exit 1
+	  fi
+	fi
+
+bench: bench-deps build-py ## full benchmark run (~10 min); tables to stdout and bench-results/
+	mkdir -p "$(BENCH_OUT)"
+	PY="$(PY)" CARGO="$(CARGO)" bench/run.sh full | tee "$(BENCH_OUT)/bench-full.md"
+
+bench-quick: bench-deps build-py ## shorter benchmark run (a few minutes)
+	mkdir -p "$(BENCH_OUT)"
+	PY="$(PY)" CARGO="$(CARGO)" bench/run.sh quick | tee "$(BENCH_OUT)/bench-quick.md"
+
+test-bench: bench-deps build-py ## build every benchmark, run the smallest case once, lint them
+	cd bench
+	nice -n 10 $(CARGO) fmt --check
+	nice -n 10 $(CARGO) clippy --quiet --all-targets -- -D warnings
+	nice -n 10 $(CARGO) test --quiet --lib --tests
+	cd "$(ROOT)"
+	"$(VENV)/bin/ruff" check --config bench/python/ruff.toml bench/python
+	"$(VENV)/bin/ruff" format --check --config bench/python/ruff.toml bench/python
+	mkdir -p bench/target
+	PY="$(PY)" CARGO="$(CARGO)" bench/run.sh smoke | tee bench/target/bench-smoke.md
+	echo "bench smoke run: $$(grep -c '^| ' bench/target/bench-smoke.md) table rows in bench/target/bench-smoke.md"
