@@ -87,6 +87,11 @@ fn int_fits(d: Dtype, v: i128) -> bool {
 
 /// Byte index where the first `chars` code points of `s` end, and whether `s` is longer.
 pub(crate) fn cut_chars(s: &str, chars: usize) -> (usize, bool) {
+    // Every code point takes at least one byte: a string of at most `chars` bytes fits
+    // without counting (the common case, and a write checks each value twice).
+    if s.len() <= chars {
+        return (s.len(), false);
+    }
     match s.char_indices().nth(chars) {
         Some((idx, _)) => (idx, true),
         None => (s.len(), false),
