@@ -27,6 +27,9 @@ const MACHINE: &str = "lm3s6965evb (Cortex-M3, thumbv7m)";
 #[cfg(machine = "microbit")]
 const MACHINE: &str = "microbit (Cortex-M0, thumbv6m, no compare-and-swap)";
 
+/// Stack that must stay unused by the deepest test.
+const STACK_MARGIN: usize = 1024;
+
 #[entry]
 fn main() -> ! {
     stack::paint();
@@ -57,12 +60,24 @@ fn main() -> ! {
     // The SysTick `Delay` takes SYST by value.
     h.run("blocking::timeout", move || blocking::timeout(syst).1);
 
+    // Below the stack lie the statics (the interrupt's state among them): a stack that
+    // came near them fails the run rather than corrupting it silently next time.
     let (_, avail) = stack::high_water();
-    hprintln!(
-        "stack high-water mark: {} of {} bytes (deepest test, interrupts included)",
-        h.max_stack,
-        avail
-    );
+    let deepest = h.max_stack;
+    h.run("stack::headroom", || {
+        ensure!(
+            deepest + STACK_MARGIN <= avail,
+            "deepest test used {} of {} bytes of stack: less than {} B left",
+            deepest,
+            avail,
+            STACK_MARGIN
+        );
+        Ok(msg!(
+            "deepest test used {} of {} bytes, interrupts included",
+            deepest,
+            avail
+        ))
+    });
     hprintln!("{} passed, {} failed", h.passed, h.failed);
     debug::exit(if h.failed == 0 {
         debug::EXIT_SUCCESS
