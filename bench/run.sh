@@ -6,14 +6,16 @@
 #   bench/run.sh smoke   # builds everything and runs the smallest case once (CI)
 #
 # Environment: PY (the Python with flexible_shared_memory installed; default .venv),
-# CARGO. The Rust benchmarks build in release mode, except in smoke mode (debug, to keep
-# CI short). Peers that cannot be built or installed are reported, not hidden.
+# CARGO, CARGO_TARGET_DIR (default bench/target). The Rust benchmarks build in release
+# mode, except in smoke mode (debug, to keep CI short). Peers that cannot be built or
+# installed are reported, not hidden.
 set -euo pipefail
 mode=${1:-quick}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 PY=${PY:-$root/.venv/bin/python}
 CARGO=${CARGO:-cargo}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$here/target}
 cd "$here"
 
 case $mode in
@@ -60,12 +62,12 @@ echo
 
 if [ "$mode" = smoke ]; then
   nice -n 10 "$CARGO" build --quiet --bins --benches
-  bin=target/debug
+  bin=$CARGO_TARGET_DIR/debug
   # criterion in test mode: every benchmark function runs once.
   nice -n 10 "$CARGO" test --quiet --benches
 else
   nice -n 10 "$CARGO" build --quiet --release --bins --benches
-  bin=target/release
+  bin=$CARGO_TARGET_DIR/release
 fi
 
 echo "## Rust"
@@ -81,7 +83,7 @@ fi
 
 echo "## Python"
 echo
-pydeps=$here/target/pydeps
+pydeps=$CARGO_TARGET_DIR/pydeps
 if [ ! -d "$pydeps/iceoryx2" ]; then
   "$PY" -m pip install --quiet --target "$pydeps" "iceoryx2==0.10.0" >&2 ||
     echo "(iceoryx2's Python package could not be installed from PyPI; its rows are missing)"

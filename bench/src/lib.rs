@@ -225,7 +225,7 @@ pub fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let mut k = 0u32;
     while !cond() {
         k = k.wrapping_add(1);
-        if k % 4096 == 0 && t0.elapsed() > limit {
+        if k.is_multiple_of(4096) && t0.elapsed() > limit {
             return false;
         }
         std::hint::spin_loop();
@@ -261,7 +261,7 @@ impl Args {
     /// True if `--key` is present.
     pub fn flag(&self, key: &str) -> bool {
         let flag = format!("--{key}");
-        self.0.iter().any(|a| *a == flag)
+        self.0.contains(&flag)
     }
 
     /// All arguments, to pass on to a child process.

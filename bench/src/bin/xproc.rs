@@ -398,6 +398,84 @@ impl<R: SeqRecord> PingPong for FlexTyped<R> {
     }
 }
 
+/// flexshm-std's typed `SharedMemory` (named POSIX segments, what a Linux program
+/// uses), one single-slot segment per direction: each side creates the segment it
+/// writes and opens the other side's on first use.
+struct FlexStd<R: Record + 'static> {
+    w: flexshm_std::SharedMemory<R>,
+    r: Option<flexshm_std::SharedMemory<R>>,
+    theirs: String,
+    rec: R,
+    out: R,
+    last: u32,
+}
+
+impl<R: SeqRecord> FlexStd<R> {
+    fn new(tag: &str, side_a: bool) -> Res<Self> {
+        let names = [
+            format!("fxbench-{tag}-std-ab"),
+            format!("fxbench-{tag}-std-ba"),
+        ];
+        let (mine, theirs) = if side_a { (0, 1) } else { (1, 0) };
+        let w = flexshm_std::SharedMemory::<R>::create(&names[mine], &Default::default())?;
+        Ok(FlexStd {
+            w,
+            r: None,
+            theirs: names[theirs].clone(),
+            rec: R::default(),
+            out: R::default(),
+            last: 0,
+        })
+    }
+    fn reader(&mut self) -> &mut flexshm_std::SharedMemory<R> {
+        if self.r.is_none() {
+            let r = flexshm_std::SharedMemory::<R>::open(&self.theirs).expect("open peer segment");
+            self.r = Some(r);
+        }
+        self.r.as_mut().unwrap()
+    }
+    fn send(&mut self, i: u64) {
+        self.rec.set_seq(i);
+        self.w.write(&self.rec).expect("flexshm-std write");
+    }
+    fn recv(&mut self, i: u64) {
+        let mut last = self.last;
+        let mut out = std::mem::take(&mut self.out);
+        let r = self.reader();
+        loop {
+            while r.reader().head() == last {
+                std::hint::spin_loop();
+            }
+            let info = r
+                .try_read(&mut out, ReadOptions::default())
+                .expect("flexshm-std read");
+            last = info.commit;
+            if out.seq() == i {
+                break;
+            }
+        }
+        self.out = out;
+        self.last = last;
+    }
+}
+
+impl<R: Record + 'static> Drop for FlexStd<R> {
+    fn drop(&mut self) {
+        let _ = flexshm_std::unlink(self.w.name());
+    }
+}
+
+impl<R: SeqRecord> PingPong for FlexStd<R> {
+    fn ping(&mut self, i: u64) {
+        self.send(i);
+        self.recv(i);
+    }
+    fn pong(&mut self, i: u64) {
+        self.recv(i);
+        self.send(i);
+    }
+}
+
 /// flexshm with the image record (untyped API: the reader's snapshot holds the pixels).
 struct FlexImage {
     _files: (ShmFile, ShmFile),
@@ -572,6 +650,9 @@ mod ice {
     }
 }
 
+/// Named ping-pong systems.
+type Systems = Vec<(&'static str, Box<dyn PingPong>)>;
+
 /// The systems of a latency run, in a fixed order both processes agree on, plus the
 /// reason for every system that could not be set up.
 fn latency_systems(
@@ -579,8 +660,8 @@ fn latency_systems(
     tag: &str,
     create: bool,
     side_a: bool,
-) -> Res<(Vec<(&'static str, Box<dyn PingPong>)>, Vec<String>)> {
-    let mut v: Vec<(&'static str, Box<dyn PingPong>)> = Vec::new();
+) -> Res<(Systems, Vec<String>)> {
+    let mut v: Systems = Vec::new();
     let mut skipped = Vec::new();
     match payload {
         Payload::Small => {
@@ -593,6 +674,10 @@ fn latency_systems(
             v.push((
                 "flexshm uint8[64]",
                 Box::new(FlexTyped::<Blob64>::new(tag, "blob", create, side_a)?),
+            ));
+            v.push((
+                "flexshm-std SharedMemory<Pose>",
+                Box::new(FlexStd::<Pose>::new(tag, side_a)?),
             ));
         }
         Payload::Image => {
@@ -688,9 +773,9 @@ fn latency_parent(args: &Args) -> Res {
             "ratio to iceoryx2",
         ],
     );
-    for s in 0..n {
+    for (s, name) in names.iter().enumerate() {
         t.row(vec![
-            names[s].to_string(),
+            name.to_string(),
             fmt_ns(res.pooled(s, 50.0)),
             fmt_ns(res.pooled(s, 99.0)),
             res.ratio(s, base).show(),
@@ -1064,6 +1149,12 @@ fn fifo_parent(args: &Args) -> Res {
             let l = ctl.word(C_LOST).load(Ordering::Relaxed);
             if got + l != produced {
                 accounted = false;
+                if std::env::var_os("XPROC_DEBUG").is_some() {
+                    eprintln!(
+                        "block {b} {}: produced {produced} received {got} lost {l}",
+                        names[s]
+                    );
+                }
             }
             lost[s] += l;
             produced_total[s] += produced;
