@@ -176,7 +176,15 @@ impl Region<'_> {
     /// Partial words are read, merged and stored back, which is only correct because
     /// there is a single writer.
     pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) {
-        if src.is_empty() {
+        // Whole aligned words (every scalar of 4 or 8 bytes, most arrays): no merging.
+        if off % 4 == 0 && src.len() % 4 == 0 {
+            let words = self.words(off, src.len() / 4);
+            for (w, b) in words.iter().zip(src.chunks_exact(4)) {
+                w.store(
+                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                    Ordering::Relaxed,
+                );
+            }
             return;
         }
         // Unaligned head: the bytes up to the next word boundary, merged.

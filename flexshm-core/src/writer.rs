@@ -154,8 +154,16 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         for (i, v) in values {
             // By reference: copying the FieldDef here cost more than storing a scalar.
             let f = &self.layout.fields()[i];
-            // Cannot fail: checked above.
-            if let Ok(plan) = value::check(f, &v) {
+            // A checked scalar's plan needs no second check; strings and arrays redo it
+            // for their stored length. Cannot fail: checked above.
+            let plan = match f.kind {
+                Kind::Scalar(d) => Ok(Plan {
+                    used: d.size() as usize,
+                    info: INFO_WRITTEN,
+                }),
+                _ => value::check(f, &v),
+            };
+            if let Ok(plan) = plan {
                 self.store_field(base, i, f, &v, plan, commit);
             }
         }
