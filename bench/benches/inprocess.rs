@@ -17,8 +17,8 @@ use criterion::Criterion;
 use flexshm_bench::stats::{fmt_ns, fmt_ratio};
 use flexshm_bench::table::Table;
 use flexshm_bench::{
-    image_fields, leaked_region, pin_to_cpu, sample_sensor, segment_size, SensorData, IMG_BYTES,
-    IMG_C, IMG_H, IMG_W, SENSOR_PAYLOAD,
+    image_fields, leaked_region, pin_to_cpu, sample_sensor, segment_size, Blob64, Pose, SensorData,
+    IMG_BYTES, IMG_C, IMG_H, IMG_W, SENSOR_PAYLOAD,
 };
 use flexshm_core::{
     ArrayRef, Dtype, Mode, ReadOptions, Reader, Record, TypedReader, TypedWriter, Value, Writer,
@@ -252,6 +252,55 @@ fn bench_sensor(c: &mut Criterion) {
     }
 }
 
+/// The two 64-byte records of the cross-process latency table, written and read in one
+/// thread: the CPU part of that latency, without cache-line transfers.
+fn bench_record64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("record64");
+    let src = [7u8; 64];
+    let mut dst = [0u8; 64];
+    g.bench_function("copy", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
+        })
+    });
+    fn pair<R: Record + Default>(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        rec: R,
+    ) {
+        let region = leaked_region(segment_size(R::FIELDS, Mode::Single));
+        let mut w = TypedWriter::<R>::create(region, Mode::Single).unwrap();
+        let mut r = TypedReader::<R>::open(region).unwrap();
+        let mut buf = vec![0u8; R::SNAPSHOT_LEN];
+        let mut out = R::default();
+        w.write(&rec).unwrap();
+        g.bench_function(format!("{name}_write"), |b| {
+            b.iter(|| w.write(black_box(&rec)).unwrap())
+        });
+        g.bench_function(format!("{name}_read"), |b| {
+            b.iter(|| {
+                r.try_read(&mut buf, ReadOptions::default(), &mut out)
+                    .unwrap();
+                black_box(&out);
+            })
+        });
+    }
+    pair(
+        &mut g,
+        "pose",
+        Pose {
+            x: 1.0,
+            seq: 2.0,
+            ..Default::default()
+        },
+    );
+    let mut blob = Blob64::default();
+    blob.data[0] = 1;
+    pair(&mut g, "blob", blob);
+    g.finish();
+}
+
 fn image_bytes() -> Vec<u8> {
     (0..IMG_BYTES).map(|i| (i * 31 % 251) as u8).collect()
 }
@@ -376,92 +425,28 @@ fn median_ns(group: &str, name: &str) -> f64 {
 }
 
 fn report(allocs: &[(&str, f64)]) {
+    #[rustfmt::skip]
     let rows: &[(&str, &str, &str, &str)] = &[
-        (
-            "sensor",
-            "copy",
-            "baseline: plain copy of the 152 record bytes",
-            "copy",
-        ),
-        (
-            "sensor",
-            "single_write",
-            "flexshm single-slot write (4 fields, commits)",
-            "copy",
-        ),
-        (
-            "sensor",
-            "single_read",
-            "flexshm single-slot read + decode into SensorData",
-            "copy",
-        ),
-        (
-            "sensor",
-            "single_snapshot",
-            "flexshm single-slot snapshot only (copy + status)",
-            "copy",
-        ),
-        (
-            "sensor",
-            "fifo_write",
-            "flexshm FIFO write + finalize",
-            "copy",
-        ),
-        (
-            "sensor",
-            "fifo_read",
-            "flexshm FIFO read (next record) + decode",
-            "copy",
-        ),
-        (
-            "sensor",
-            "single_read_contended",
-            "flexshm single-slot read, writer thread hammering",
-            "copy",
-        ),
+        ("sensor", "copy", "baseline: plain copy of the 152 record bytes", "copy"),
+        ("sensor", "single_write", "flexshm single-slot write (4 fields, commits)", "copy"),
+        ("sensor", "single_read", "flexshm single-slot read + decode into SensorData", "copy"),
+        ("sensor", "single_snapshot", "flexshm single-slot snapshot only (copy + status)", "copy"),
+        ("sensor", "fifo_write", "flexshm FIFO write + finalize", "copy"),
+        ("sensor", "fifo_read", "flexshm FIFO read (next record) + decode", "copy"),
+        ("sensor", "single_read_contended", "flexshm single-slot read, writer thread hammering", "copy"),
         ("sensor", "mmapsync_write", "peer: mmap-sync write", "copy"),
-        (
-            "sensor",
-            "mmapsync_read",
-            "peer: mmap-sync read (unchecked) + 4 fields",
-            "copy",
-        ),
-        (
-            "sensor",
-            "mmapsync_read_checked",
-            "peer: mmap-sync read (checked) + 4 fields",
-            "copy",
-        ),
-        (
-            "image",
-            "two_memcpy",
-            "baseline: two memcpys of 640×480×3 bytes",
-            "two_memcpy",
-        ),
-        (
-            "image",
-            "one_memcpy",
-            "one memcpy of the image",
-            "two_memcpy",
-        ),
-        (
-            "image",
-            "flexshm_write",
-            "flexshm image write",
-            "two_memcpy",
-        ),
-        (
-            "image",
-            "flexshm_read",
-            "flexshm image read (snapshot)",
-            "two_memcpy",
-        ),
-        (
-            "image",
-            "flexshm_write_read",
-            "flexshm image write + read",
-            "two_memcpy",
-        ),
+        ("sensor", "mmapsync_read", "peer: mmap-sync read (unchecked) + 4 fields", "copy"),
+        ("sensor", "mmapsync_read_checked", "peer: mmap-sync read (checked) + 4 fields", "copy"),
+        ("record64", "copy", "baseline: copy of 64 bytes", "copy"),
+        ("record64", "pose_write", "flexshm Pose (8 × f64) write", "copy"),
+        ("record64", "pose_read", "flexshm Pose read + decode", "copy"),
+        ("record64", "blob_write", "flexshm uint8[64] write", "copy"),
+        ("record64", "blob_read", "flexshm uint8[64] read + decode", "copy"),
+        ("image", "two_memcpy", "baseline: two memcpys of 640×480×3 bytes", "two_memcpy"),
+        ("image", "one_memcpy", "one memcpy of the image", "two_memcpy"),
+        ("image", "flexshm_write", "flexshm image write", "two_memcpy"),
+        ("image", "flexshm_read", "flexshm image read (snapshot)", "two_memcpy"),
+        ("image", "flexshm_write_read", "flexshm image write + read", "two_memcpy"),
     ];
     let mut t = Table::new(
         "Rust, in-process (criterion medians)",
@@ -478,7 +463,7 @@ fn report(allocs: &[(&str, f64)]) {
     }
     t.note(
         "Ratios are to the baseline row of the same group (SensorData rows: the 152-byte \
-         copy; image rows: two memcpys). The contended read runs while a thread pinned to \
+         copy; 64-byte records: a 64-byte copy; image rows: two memcpys). The contended read runs while a thread pinned to \
          the other core writes SensorData in a loop.",
     );
     t.print();
@@ -494,6 +479,7 @@ fn main() {
     let allocs = allocations();
     let mut c = Criterion::default().configure_from_args();
     bench_sensor(&mut c);
+    bench_record64(&mut c);
     bench_image(&mut c);
     c.final_summary();
     // `cargo bench -- --list` or a filter that ran nothing leaves nothing to report.

@@ -1,29 +1,40 @@
-//! A loop of SensorData writes and reads, for `perf record` / callgrind.
-use flexshm_bench::{leaked_region, sample_sensor, segment_size, SensorData};
+//! Loops of writes or reads of one record type, for `perf record` / callgrind:
+//! `profile_write sensor|pose|blob write|read [N]`.
+use flexshm_bench::{leaked_region, sample_sensor, segment_size, Blob64, Pose, SensorData};
 use flexshm_core::{Mode, ReadOptions, Record, TypedReader, TypedWriter};
 
-fn main() {
-    let what = std::env::args().nth(1).unwrap_or_else(|| "write".into());
-    let n: u64 = std::env::args()
-        .nth(2)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000_000);
-    let region = leaked_region(segment_size(SensorData::FIELDS, Mode::Single));
-    let mut w = TypedWriter::<SensorData>::create(region, Mode::Single).unwrap();
-    let mut r = TypedReader::<SensorData>::open(region).unwrap();
-    let rec = sample_sensor(1);
-    let mut buf = vec![0u8; SensorData::SNAPSHOT_LEN];
-    let mut out = SensorData::default();
+fn run<R: Record + Default>(rec: R, what: &str, n: u64) {
+    let region = leaked_region(segment_size(R::FIELDS, Mode::Single));
+    let mut w = TypedWriter::<R>::create(region, Mode::Single).unwrap();
+    let mut r = TypedReader::<R>::open(region).unwrap();
+    let mut buf = vec![0u8; R::SNAPSHOT_LEN];
+    let mut out = R::default();
     w.write(&rec).unwrap();
-    let mut acc = 0.0;
     for _ in 0..n {
         if what == "write" {
             w.write(std::hint::black_box(&rec)).unwrap();
         } else {
             r.try_read(&mut buf, ReadOptions::default(), &mut out)
                 .unwrap();
-            acc += out.temperature;
+            std::hint::black_box(&out);
         }
     }
-    println!("{acc}");
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let what = a.get(2).map(|s| s.as_str()).unwrap_or("write");
+    let n: u64 = a.get(3).and_then(|s| s.parse().ok()).unwrap_or(5_000_000);
+    match a.get(1).map(|s| s.as_str()).unwrap_or("sensor") {
+        "pose" => run(
+            Pose {
+                x: 1.0,
+                ..Default::default()
+            },
+            what,
+            n,
+        ),
+        "blob" => run(Blob64::default(), what, n),
+        _ => run(sample_sensor(1), what, n),
+    }
 }
