@@ -69,10 +69,16 @@ impl Claimant {
     /// True if this process is still running (and is the same process that claimed,
     /// not a later one that got the same id).
     pub(crate) fn is_alive(self) -> bool {
+        if self.pid == 0 || self.pid > i32::MAX as u32 {
+            // Not a process id (a corrupt claim word): nobody holds the role.
+            return false;
+        }
         match proc_stat(self.pid) {
             Some(s) => !s.zombie && (self.start == 0 || s.start as u32 == self.start),
-            None if proc_mounted() => false,
-            // No /proc to ask: fall back to "does a process with this id exist".
+            // No /proc entry to read: either the process is gone, or /proc hides other
+            // users' processes (mounted with hidepid) or is not mounted. Ask the kernel
+            // whether the id exists; a hidden live writer must not be taken over (its
+            // start time cannot be checked, so a reused id counts as alive).
             None => match rustix::process::Pid::from_raw(self.pid as i32) {
                 Some(p) => !matches!(
                     rustix::process::test_kill_process(p),
@@ -87,10 +93,6 @@ impl Claimant {
 struct ProcStat {
     start: u64,
     zombie: bool,
-}
-
-fn proc_mounted() -> bool {
-    std::path::Path::new("/proc/self/stat").exists()
 }
 
 /// Reads the state and start time of process `pid` from `/proc/<pid>/stat`.
@@ -146,8 +148,13 @@ pub(crate) fn take(seg: &Segment) -> Result<Claimant, Error> {
     }
 }
 
-/// Gives up the writer role if `me` still holds it.
+/// Gives up the writer role if `me` still holds it and `me` is this process. A child
+/// forked from the writer drops a copy of the writer's handle, but the claim is the
+/// parent's: releasing it there would let a second writer in while the parent runs.
 pub(crate) fn release(seg: &Segment, me: Claimant) {
+    if me.pid != std::process::id() {
+        return;
+    }
     // Release pairs with the Acquire of the next claimant's compare-and-swap in `take`:
     // our last commit happens-before its attach.
     let _ = seg.word64(CLAIM).compare_exchange(
