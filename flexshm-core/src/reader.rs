@@ -311,6 +311,14 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
 
     /// FIFO: the next unread record (or the newest), with lapped-reader accounting.
     fn read_fifo(&mut self, buf: &mut [u8], slots: u32, latest: bool) -> Result<(u32, u32), Error> {
+        if !latest {
+            if let Some(next) = self.next {
+                if self.copy_next(next, slots, buf) {
+                    self.next = Some(self.geo.add(next, 1));
+                    return Ok((next, 0));
+                }
+            }
+        }
         let geo = self.geo;
         let half = geo.modulus / 2;
         for _ in 0..self.retries {
@@ -370,6 +378,39 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             core::hint::spin_loop();
         }
         Err(Error::Contended)
+    }
+
+    /// FIFO fast path: if the buffer of commit `next` holds that record and it is still
+    /// in the readable window, copies it without reading `head`. A reader that keeps up
+    /// then touches only the slots it reads, not the header word the writer stores at
+    /// every commit. Anything else (not written yet, being written, out of the window,
+    /// overwritten by a later lap) returns false and the caller takes the full path
+    /// through `head`, which also counts losses.
+    fn copy_next(&self, next: u32, slots: u32, buf: &mut [u8]) -> bool {
+        let off = self.geo.slot(next);
+        // A cheap look before copying the whole slot; the copy below decides. Pairs with
+        // the Release store of seq in `Writer::finalize`, like `copy_slot`.
+        let s = self.region.load(off + SLOT_SEQ, Ordering::Acquire);
+        if s & 1 != 0 || self.region.load(off + SLOT_COMMIT, Ordering::Relaxed) != next {
+            return false;
+        }
+        if self.copy_slot(next, buf).is_err()
+            || word(buf, SLOT_COMMIT) != next
+            || word(buf, SLOT_FLAGS) & FLAG_COMMITTED == 0
+        {
+            return false;
+        }
+        // `next` left the window (S records) once commit `next + S` was published; that
+        // record lives in the buffer just before `next`'s. While that buffer holds an
+        // older record, `next` was in the window when it was copied. Acquire: ordered
+        // after the copy's loads (pairs with the Release store of seq in `finalize`, which
+        // follows the store of the commit word).
+        let later = self.geo.add(next, slots);
+        let there = self
+            .region
+            .load(self.geo.slot(later) + SLOT_COMMIT, Ordering::Acquire);
+        // `there` is `later` or newer (out of the window) unless it lies behind `later`.
+        self.geo.sub(there, later) >= self.geo.modulus / 2
     }
 
     /// Validates a copied record's metadata and computes the statuses.
