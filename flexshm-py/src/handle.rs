@@ -381,8 +381,17 @@ impl SharedMemory {
                     self.name
                 )));
             }
-            let fields = self.schema.layout.fields().to_vec();
-            let r = DynReader::open(&self.name, Some(fields))
+            // On the writer's own mapping, not by name: the name may have been unlinked
+            // or taken by another segment since this handle created it.
+            let r = lock(py, &self.writer)
+                .as_ref()
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "I/O operation on closed SharedMemory '{}'",
+                        self.name
+                    ))
+                })?
+                .reader()
                 .map_err(|e| to_pyerr(py, &self.name, e))?;
             *guard = Some(r);
         }

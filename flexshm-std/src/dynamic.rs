@@ -284,6 +284,27 @@ impl DynWriter {
         &self.seg
     }
 
+    /// A reader of the memory this writer writes: unlike [`DynReader::open`] by name, it
+    /// keeps reading this segment after the name is unlinked or taken by a new segment.
+    ///
+    /// ```
+    /// use flexshm_std::{DynWriter, Dtype, FieldDef, Kind, ReadOptions, Value};
+    /// # let name = format!("flexshm-doc-wreader-{}", std::process::id());
+    /// let mut w = DynWriter::create(&name, vec![FieldDef::new("x", Kind::Scalar(Dtype::U8))], &Default::default())?;
+    /// w.write(&[(0, Value::UInt(4))])?;
+    /// flexshm_std::unlink(&name)?;
+    /// let mut r = w.reader()?;
+    /// let mut buf = vec![0u8; r.snapshot_len()];
+    /// assert_eq!(r.try_read(&mut buf, ReadOptions::default())?.commit, 1);
+    /// # Ok::<(), flexshm_std::Error>(())
+    /// ```
+    pub fn reader(&self) -> Result<DynReader, Error> {
+        DynReader::on_segment(
+            Arc::clone(&self.seg),
+            self.writer.layout().fields().to_vec(),
+        )
+    }
+
     fn after_write(&mut self) {
         if !self.writer.mode().is_fifo() {
             wake::notify(&self.seg);
