@@ -1,5 +1,6 @@
 # flexshm-core and flexshm-vectors: lint, MCU builds, unit / property / stress / fuzz /
-# golden-vector tests; loom and Miri have their own targets (they take minutes).
+# golden-vector tests and the loom models (seconds once built, about 2 minutes to build
+# cold); Miri has its own target (about 10 minutes).
 TEST_TARGETS += test-core
 
 # Loom builds the core with `--cfg loom` in its own target dir, so switching between
@@ -17,9 +18,10 @@ build-mcu: setup-rust ## build flexshm-core (plain and defmt) and flexshm-vector
 	  echo "built flexshm-core (plain and defmt) and flexshm-vectors for $$t"
 	done
 
-test-core: lint build-mcu ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors
+test-core: lint build-mcu ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors, loom
 	$(CARGO) test -p flexshm-core -p flexshm-vectors
-	echo "test-core: loom and Miri are not part of this target (minutes each): run 'make loom' and 'make miri'"
+	$(MAKE) --no-print-directory loom
+	echo "test-core: Miri is not part of this target (about 10 minutes): run 'make miri'"
 
 vectors: ## regenerate tests/vectors/*.bin from flexshm-vectors (deliberate protocol changes only)
 	BLESS=1 $(CARGO) test -p flexshm-vectors --test golden vectors_match -- --nocapture
