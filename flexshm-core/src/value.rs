@@ -70,19 +70,25 @@ pub(crate) struct Plan {
     pub info: u32,
 }
 
-fn int_fits(d: Dtype, v: i128) -> bool {
-    let (lo, hi): (i128, i128) = match d {
-        Dtype::I8 => (i8::MIN as i128, i8::MAX as i128),
-        Dtype::I16 => (i16::MIN as i128, i16::MAX as i128),
-        Dtype::I32 => (i32::MIN as i128, i32::MAX as i128),
-        Dtype::I64 => (i64::MIN as i128, i64::MAX as i128),
-        Dtype::U8 => (0, u8::MAX as i128),
-        Dtype::U16 => (0, u16::MAX as i128),
-        Dtype::U32 => (0, u32::MAX as i128),
-        Dtype::U64 => (0, u64::MAX as i128),
+/// True if the integer `v` (an `Int` or `UInt` value) is in the range of the integer
+/// dtype `d`. Shifts instead of 128-bit comparisons: no multi-word arithmetic on 32-bit
+/// targets.
+fn int_fits(d: Dtype, v: &Value<'_>) -> bool {
+    let bits = d.size() * 8;
+    let signed = matches!(d, Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64);
+    // Bits a non-negative value may use: one fewer for the sign of a signed dtype.
+    let pos_bits = bits - signed as u32;
+    let (neg, mag) = match *v {
+        Value::Int(i) if i < 0 => (true, !(i as u64)), // |i| - 1, the bits a negative uses
+        Value::Int(i) => (false, i as u64),
+        Value::UInt(u) => (false, u),
         _ => return false,
     };
-    lo <= v && v <= hi
+    if neg && !signed {
+        return false;
+    }
+    // A negative value fits in the same bits as its `|v| - 1`.
+    pos_bits >= 64 || mag >> pos_bits == 0
 }
 
 /// Byte index where the first `chars` code points of `s` end, and whether `s` is longer.
@@ -108,13 +114,8 @@ pub(crate) fn check(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
         (Kind::Scalar(d), _) => {
             match (d, v) {
                 (Dtype::Bool, Value::Bool(_)) => {}
-                (d, Value::Int(i)) if d.is_integer() => {
-                    if !int_fits(d, *i as i128) {
-                        return Err(Error::OutOfRange { field: f.name });
-                    }
-                }
-                (d, Value::UInt(u)) if d.is_integer() => {
-                    if !int_fits(d, *u as i128) {
+                (d, Value::Int(_) | Value::UInt(_)) if d.is_integer() => {
+                    if !int_fits(d, v) {
                         return Err(Error::OutOfRange { field: f.name });
                     }
                 }
@@ -163,32 +164,32 @@ pub(crate) fn check(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
 
 /// The little-endian bytes of a scalar value converted to `d` (after `check`).
 pub(crate) fn scalar_bytes(d: Dtype, v: &Value<'_>) -> ([u8; 8], usize) {
-    let mut out = [0u8; 8];
-    let (i, u, fl): (i128, u64, f64) = match *v {
-        Value::Bool(b) => (b as i128, b as u64, b as u8 as f64),
-        Value::Int(i) => (i as i128, i as u64, i as f64),
-        Value::UInt(u) => (u as i128, u, u as f64),
-        Value::Float(x) => (0, 0, x),
-        _ => (0, 0, 0.0),
-    };
     let n = d.size() as usize;
-    match d {
-        Dtype::Bool => out[0] = (i != 0) as u8,
-        Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64 => {
-            out.copy_from_slice(&(i as i64).to_le_bytes())
-        }
-        Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => {
-            let v = if matches!(v, Value::UInt(_)) {
-                u
-            } else {
-                i as u64
+    let out = match d {
+        Dtype::F32 | Dtype::F64 => {
+            let fl = match *v {
+                Value::Bool(b) => b as u8 as f64,
+                Value::Int(i) => i as f64,
+                Value::UInt(u) => u as f64,
+                Value::Float(x) => x,
+                _ => 0.0,
             };
-            out.copy_from_slice(&v.to_le_bytes())
+            if d == Dtype::F32 {
+                (fl as f32).to_bits() as u64
+            } else {
+                fl.to_bits()
+            }
         }
-        Dtype::F32 => out[..4].copy_from_slice(&(fl as f32).to_le_bytes()),
-        Dtype::F64 => out.copy_from_slice(&fl.to_le_bytes()),
-    }
-    (out, n)
+        // Bool and the integers: `check` let only values in range through, so the
+        // two's-complement bits, cut to the dtype's size, are the stored value.
+        _ => match *v {
+            Value::Bool(b) => b as u64,
+            Value::Int(i) => i as u64,
+            Value::UInt(u) => u,
+            _ => 0,
+        },
+    };
+    (out.to_le_bytes(), n)
 }
 
 /// A decoded field value, borrowing a snapshot.
