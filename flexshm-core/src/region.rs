@@ -9,6 +9,7 @@ use core::marker::PhantomData;
 #[cfg(not(loom))]
 use core::ptr::NonNull;
 
+#[cfg(not(loom))]
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering};
 
