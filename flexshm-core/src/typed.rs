@@ -333,7 +333,7 @@ impl<A: ArrayPart, const N: usize> FieldType for [A; N] {
                 let size = core::mem::size_of::<A::Leaf>();
                 debug_assert_eq!(size, dtype.size() as usize);
                 let leaves = flat_mut(self);
-                if bytes.len() > leaves.len() * size {
+                if bytes.len() > core::mem::size_of_val(leaves) {
                     return Err("array longer than its capacity");
                 }
                 let stored = bytes.len() / size;
