@@ -102,6 +102,53 @@ pub struct Layout<S> {
     slot_size: usize,
 }
 
+/// True if no name is empty and no two are equal (const twin of the checks in
+/// [`Layout::new`]).
+const fn names_ok(fields: &[FieldDef]) -> bool {
+    let mut i = 0;
+    while i < fields.len() {
+        let a = &fields[i].name;
+        if a.len_const() == 0 {
+            return false;
+        }
+        let mut j = 0;
+        while j < i {
+            let b = &fields[j].name;
+            if a.len_const() == b.len_const() {
+                let mut k = 0;
+                while k < a.len_const() && a.byte(k) == b.byte(k) {
+                    k += 1;
+                }
+                if k == a.len_const() {
+                    return false;
+                }
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+impl Layout<&'static [FieldDef]> {
+    /// The layout of a const schema, for evaluation at compile time (the typed API does):
+    /// the same layout [`Layout::new`] computes, or `None` where `new` returns an error
+    /// (then `new` reports it). Leaves the run-time layout code out of small firmware.
+    pub(crate) const fn precomputed(fields: &'static [FieldDef]) -> Option<Self> {
+        if !names_ok(fields) {
+            return None;
+        }
+        match compute(fields) {
+            Ok(c) => Some(Layout {
+                fields,
+                offsets: c.offsets,
+                slot_size: c.slot_size,
+            }),
+            Err(_) => None,
+        }
+    }
+}
+
 impl<S: AsRef<[FieldDef]>> Layout<S> {
     /// Validates the declarations (count, names, capacities, duplicates) and computes the
     /// layout.
@@ -276,5 +323,59 @@ pub(crate) fn capacity_len(kind: &Kind) -> u32 {
         Kind::Scalar(_) => 0,
         Kind::Str { chars } => chars * 4,
         Kind::Array { dims, .. } => dims.rows(),
+    }
+}
+
+#[cfg(test)]
+mod precomputed_tests {
+    use super::*;
+    use crate::schema::{Dtype, Name};
+
+    /// The compile-time layout is the layout `Layout::new` computes.
+    #[test]
+    fn precomputed_matches_new() {
+        const SCHEMAS: &[&[FieldDef]] = &[
+            &[],
+            &[
+                FieldDef::new("temperature", Kind::Scalar(Dtype::F64)),
+                FieldDef::new("pressure", Kind::Scalar(Dtype::F64)),
+                FieldDef::new("timestamp", Kind::Scalar(Dtype::F64)),
+                FieldDef::new("status_msg", Kind::str(32)),
+            ],
+            &[
+                FieldDef::new("flag", Kind::Scalar(Dtype::Bool)),
+                FieldDef::new("s", Kind::str(3)),
+                FieldDef::new("v", Kind::array(Dtype::U16, &[5, 3])),
+                FieldDef::new("x", Kind::Scalar(Dtype::I64)),
+                FieldDef::new("f", Kind::Scalar(Dtype::F32)),
+            ],
+        ];
+        for &fields in SCHEMAS {
+            let p = Layout::precomputed(fields).expect("valid schema");
+            let n = Layout::new(fields).unwrap();
+            assert_eq!(p.fields(), n.fields());
+            assert_eq!(p.offsets, n.offsets);
+            assert_eq!(p.slot_size(), n.slot_size());
+        }
+    }
+
+    /// Where `Layout::new` rejects a schema, the compile-time layout is `None` (and the
+    /// typed API falls back to `new` for the error).
+    #[test]
+    fn precomputed_rejects_what_new_rejects() {
+        const F: Kind = Kind::Scalar(Dtype::F64);
+        const DUP: &[FieldDef] = &[FieldDef::new("a", F), FieldDef::new("a", F)];
+        const EMPTY: &[FieldDef] = &[FieldDef {
+            name: Name::EMPTY,
+            kind: Kind::Scalar(Dtype::U8),
+        }];
+        for fields in [DUP, EMPTY] {
+            assert!(Layout::precomputed(fields).is_none());
+            assert!(Layout::new(fields).is_err());
+        }
+        // Names that differ only in length are not duplicates.
+        const PREFIX: &[FieldDef] = &[FieldDef::new("a", F), FieldDef::new("ab", F)];
+        assert!(Layout::precomputed(PREFIX).is_some());
+        assert!(Layout::new(PREFIX).is_ok());
     }
 }

@@ -130,7 +130,11 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
     /// Opens a segment, checking that it holds records of exactly `fields` (the error
     /// names the first difference).
     pub fn open(region: Region<'r>, fields: S) -> Result<Self, Error> {
-        let layout = Layout::new(fields)?;
+        Self::open_with_layout(region, Layout::new(fields)?)
+    }
+
+    /// [`open`](Self::open) with the layout already built.
+    pub(crate) fn open_with_layout(region: Region<'r>, layout: Layout<S>) -> Result<Self, Error> {
         let geo = header::validate(&region, &layout)?;
         let mut r = Reader {
             region,

@@ -36,7 +36,7 @@ use core::marker::PhantomData;
 
 use crate::error::Error;
 use crate::header::Mode;
-use crate::layout;
+use crate::layout::{self, Layout};
 use crate::reader::{decode_field, FieldStatus, ReadInfo, ReadOptions, Reader};
 use crate::region::Region;
 use crate::schema::{Dims, Dtype, FieldDef, Kind, MAX_DIMS};
@@ -351,6 +351,15 @@ impl<A: ArrayPart, const N: usize> FieldType for [A; N] {
     }
 }
 
+/// The layout of `R`, computed at compile time. A schema the run-time check rejects
+/// (possible only with a hand-written [`Record`]) gets its error from [`Layout::new`].
+fn layout_of<R: Record>() -> Result<Layout<&'static [FieldDef]>, Error> {
+    match const { Layout::precomputed(R::FIELDS) } {
+        Some(layout) => Ok(layout),
+        None => Layout::new(R::FIELDS),
+    }
+}
+
 /// The writer of a segment holding records of type `R`.
 pub struct TypedWriter<'r, R> {
     inner: Writer<'r, &'static [FieldDef]>,
@@ -361,7 +370,7 @@ impl<'r, R: Record> TypedWriter<'r, R> {
     /// Initialises `region` for records of type `R`.
     pub fn create(region: Region<'r>, mode: Mode) -> Result<Self, Error> {
         Ok(TypedWriter {
-            inner: Writer::create(region, R::FIELDS, mode)?,
+            inner: Writer::create_with_layout(region, layout_of::<R>()?, mode)?,
             _r: PhantomData,
         })
     }
@@ -369,7 +378,7 @@ impl<'r, R: Record> TypedWriter<'r, R> {
     /// Takes over an existing segment of `R` records (see [`Writer::attach`]).
     pub fn attach(region: Region<'r>) -> Result<Self, Error> {
         Ok(TypedWriter {
-            inner: Writer::attach(region, R::FIELDS)?,
+            inner: Writer::attach_with_layout(region, layout_of::<R>()?)?,
             _r: PhantomData,
         })
     }
@@ -401,7 +410,7 @@ impl<'r, R: Record> TypedReader<'r, R> {
     /// Opens a segment, checking that it holds `R` records.
     pub fn open(region: Region<'r>) -> Result<Self, Error> {
         Ok(TypedReader {
-            inner: Reader::open(region, R::FIELDS)?,
+            inner: Reader::open_with_layout(region, layout_of::<R>()?)?,
             _r: PhantomData,
         })
     }

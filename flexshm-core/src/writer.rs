@@ -49,7 +49,15 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
     /// Initialises `region` as a new, empty segment for `fields` and returns its writer.
     /// Everything previously in the region is discarded.
     pub fn create(region: Region<'r>, fields: S, mode: Mode) -> Result<Self, Error> {
-        let layout = Layout::new(fields)?;
+        Self::create_with_layout(region, Layout::new(fields)?, mode)
+    }
+
+    /// [`create`](Self::create) with the layout already built.
+    pub(crate) fn create_with_layout(
+        region: Region<'r>,
+        layout: Layout<S>,
+        mode: Mode,
+    ) -> Result<Self, Error> {
         let geo = header::initialize(&region, &layout, mode)?;
         Ok(Writer {
             region,
@@ -66,7 +74,11 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
     /// record is kept and the next commit follows it. A buffer the previous writer left
     /// mid-write is rebuilt completely before it is published.
     pub fn attach(region: Region<'r>, fields: S) -> Result<Self, Error> {
-        let layout = Layout::new(fields)?;
+        Self::attach_with_layout(region, Layout::new(fields)?)
+    }
+
+    /// [`attach`](Self::attach) with the layout already built.
+    pub(crate) fn attach_with_layout(region: Region<'r>, layout: Layout<S>) -> Result<Self, Error> {
         let geo = header::validate(&region, &layout)?;
         // We are the only writer from here on; the Acquire pairs with the previous
         // writer's Release store of head (in-process handover), harmless otherwise.
