@@ -102,14 +102,18 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
     }
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after
-    // the last ')'. Fields after it start with field 3 (state); starttime is field 22.
+    // the last ')'. Fields after it start with field 3 (state); num_threads is field
+    // 20, starttime field 22.
     let rest = &s[s.rfind(')')? + 1..];
     let mut it = rest.split_ascii_whitespace();
     let state = it.next()?;
-    let start = it.nth(22 - 4)?.parse().ok()?;
+    let threads: u64 = it.nth(20 - 4)?.parse().ok()?;
+    let start = it.nth(22 - 21)?.parse().ok()?;
     Some(ProcStat {
         start,
-        zombie: state == "Z" || state == "X",
+        // A main thread that ended with pthread_exit shows "Z" while the process's other
+        // threads still run (and may write): dead only when no other thread is left.
+        zombie: (state == "Z" || state == "X") && threads <= 1,
     })
 }
 

@@ -51,3 +51,65 @@ fn claim_word_naming_no_process_is_taken_over_without_panic() {
         drop(w);
     }
 }
+
+/// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat.
+fn stat_field(pid: u32, n: usize) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 1..];
+    rest.split_ascii_whitespace()
+        .nth(n - 3)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn writer_whose_main_thread_exited_is_still_alive() {
+    // A process whose main thread ended with pthread_exit while another thread runs is
+    // listed as a zombie ("Z") but is alive and could still write.
+    let code = "import ctypes, sys, threading\n\
+                threading.Thread(target=sys.stdin.read).start()\n\
+                print('ready', flush=True)\n\
+                ctypes.CDLL(None).pthread_exit(None)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the child that ends its main thread with pthread_exit");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let pid = child.id();
+    // Wait until the main thread has exited and the process shows as "Z" (the bound
+    // only guards against a hang).
+    let since = std::time::Instant::now();
+    while stat_field(pid, 3) != "Z" {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(60),
+            "child never showed its main thread as exited"
+        );
+        std::thread::yield_now();
+    }
+    assert!(stat_field(pid, 20).parse::<u32>().unwrap() >= 2);
+
+    let g = SegGuard::new("rv-zombie-leader");
+    let w = DynWriter::create(&g.name, fields(), &Default::default()).unwrap();
+    drop(w);
+    let start: u64 = stat_field(pid, 22).parse().unwrap();
+    let word = ((start as u32 as u64) << 32) | u64::from(pid);
+    g.poke(64, &word.to_le_bytes());
+    let r = DynReader::open(&g.name, None).unwrap();
+    let alive = r.writer_alive();
+    let second = DynWriter::create(&g.name, fields(), &Default::default());
+    // Let the child finish: closing its stdin ends the reading thread.
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    assert_eq!(alive, Some(true));
+    match second {
+        Err(flexshm_std::Error::WriterAlive { pid: p }) => assert_eq!(p, pid),
+        other => panic!("took over a running writer: {other:?}"),
+    }
+}
