@@ -355,6 +355,14 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
                     lost = lost.saturating_add(behind - (slots - 1));
                     cursor = oldest;
                 }
+                if !self.slot_committed(cursor) {
+                    // Never held a record (young ring): skip it without a full copy.
+                    // `head` was loaded with Acquire, and a committed buffer's flag is
+                    // stored before the Release store of that head, and never cleared;
+                    // so a clear flag here means no record up to `head` lives there.
+                    cursor = geo.add(cursor, 1);
+                    continue;
+                }
                 if self.copy_slot(cursor, buf).is_err() {
                     raced = true;
                     break;
