@@ -25,7 +25,7 @@ use crate::error::Error;
 use crate::layout::{self, Layout, MAX_FIELDS};
 use crate::primitive::{fence, Ordering};
 use crate::region::Region;
-use crate::schema::{self, FieldDef, FIELD_ENTRY_LEN};
+use crate::schema::{self, FieldDef, Name, FIELD_ENTRY_LEN};
 
 /// The first word of every segment: the bytes `F X S M`.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"FXSM");
@@ -358,27 +358,20 @@ pub(crate) fn validate<S: AsRef<[FieldDef]>>(
         } else {
             None
         };
-        let e = expected.get(i).copied();
-        let (e_slice, f_slice): (&[FieldDef], &[FieldDef]) = match (&e, &found) {
-            (Some(e), Some(f)) => (core::slice::from_ref(e), core::slice::from_ref(f)),
-            (Some(e), None) => (core::slice::from_ref(e), &[]),
-            (None, Some(f)) => (&[], core::slice::from_ref(f)),
-            (None, None) => (&[], &[]),
+        let e = expected.get(i);
+        // As `layout::compare_fields` on the two fields at position i.
+        let what = match (e, &found) {
+            (Some(e), Some(f)) if e.name != f.name => "name",
+            (Some(e), Some(f)) if e.kind != f.kind => "type",
+            (Some(_), Some(_)) => continue,
+            _ => "field count",
         };
-        layout::compare_fields(e_slice, f_slice).map_err(|err| match err {
-            Error::SchemaMismatch {
-                expected,
-                found,
-                what,
-                ..
-            } => Error::SchemaMismatch {
-                position: i as u16,
-                expected,
-                found,
-                what,
-            },
-            other => other,
-        })?;
+        return Err(Error::SchemaMismatch {
+            position: i as u16,
+            expected: e.map_or(Name::EMPTY, |x| x.name),
+            found: found.map_or(Name::EMPTY, |x| x.name),
+            what,
+        });
     }
     validate_geometry(region, layout, info)
 }
