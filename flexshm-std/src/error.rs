@@ -130,7 +130,8 @@ impl fmt::Display for Error {
             Error::NotFlexshm { name } => write!(
                 f,
                 "shared-memory segment '{name}' is not a flexshm segment (another program's memory, \
-                 or overwritten); pick another name, or unlink it if it is stale"
+                 overwritten, or its creator stopped before finishing it); pick another name, \
+                 or unlink it once you are sure no program uses it"
             ),
             Error::UnsupportedVersion {
                 name,

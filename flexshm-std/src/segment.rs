@@ -25,8 +25,10 @@ use crate::name::ShmName;
 pub(crate) const MIN_SEGMENT: usize = DESCRIPTOR_OFFSET + 4;
 
 /// How long opening waits for a segment that another process is creating right now
-/// (empty, or header not yet published) before calling it "not flexshm".
-const INIT_WAIT: Duration = Duration::from_millis(200);
+/// (empty, or header not yet published) before calling it "not flexshm". Creating takes
+/// microseconds, but a creator can be descheduled for a long time on a loaded machine;
+/// giving up early would report a live segment as foreign.
+const INIT_WAIT: Duration = Duration::from_secs(2);
 /// Pause between looks at such a segment (creating one takes microseconds).
 const INIT_POLL: Duration = Duration::from_micros(100);
 
