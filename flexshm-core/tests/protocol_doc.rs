@@ -5,6 +5,7 @@
 //! (`Layout`, the header constants, the descriptor encoder) or with the bytes a real
 //! `Writer` leaves in a region. A change on either side — a number edited in the
 //! document, or a layout change in the code — fails a test here.
+#![cfg(not(loom))]
 
 use flexshm_core::header::{DESCRIPTOR_OFFSET, FRONTEND_AREA, FRONTEND_AREA_LEN};
 use flexshm_core::layout::{meta_offset, FIELD_META_LEN, SLOT_ALIGN, SLOT_HEADER_LEN};
