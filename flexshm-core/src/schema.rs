@@ -505,11 +505,21 @@ pub fn decode_field_entry(e: &[u8; FIELD_ENTRY_LEN]) -> Result<FieldDef, Error> 
         return Err(corrupt("schema field name length"));
     }
     let name_bytes = &e[20..20 + name_len];
-    let name_str = core::str::from_utf8(name_bytes).map_err(|_| corrupt("schema field name"))?;
-    let name = Name::try_new(name_str).ok_or(corrupt("schema field name"))?;
+    // What Name::try_new checks (the length is checked above), without copying through a
+    // &str (and without `contains`, which links a memchr).
+    if core::str::from_utf8(name_bytes).is_err() || !name_bytes.iter().all(|&b| b != 0) {
+        return Err(corrupt("schema field name"));
+    }
     if e[20 + name_len..].iter().any(|&b| b != 0) {
         return Err(corrupt("schema field name padding"));
     }
+    // The name bytes, then zero padding up to MAX_NAME_LEN (checked just above).
+    let mut bytes = [0u8; MAX_NAME_LEN];
+    bytes.copy_from_slice(&e[20..]);
+    let name = Name {
+        len: name_len as u8,
+        bytes,
+    };
     let mut dims = [0u32; MAX_DIMS];
     for (k, d) in dims.iter_mut().enumerate() {
         *d = u32::from_le_bytes([e[4 + 4 * k], e[5 + 4 * k], e[6 + 4 * k], e[7 + 4 * k]]);
