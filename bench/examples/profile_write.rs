@@ -1,6 +1,6 @@
 //! Loops of writes or reads of one record type, for `perf record` / callgrind:
 //! `profile_write sensor|pose|blob write|read [N]`.
-use flexshm_bench::{leaked_region, sample_sensor, segment_size, Blob64, Pose, SensorData};
+use flexshm_bench::{leaked_region, sample_sensor, segment_size, Blob64, Pose};
 use flexshm_core::{Mode, ReadOptions, Record, TypedReader, TypedWriter};
 
 fn run<R: Record + Default>(rec: R, what: &str, n: u64) {
