@@ -87,8 +87,11 @@ impl<'a> Region<'a> {
     /// The word at byte offset `off`.
     #[inline(always)]
     fn word(&self, off: usize) -> &AtomicU32 {
+        // `len` is a multiple of 4, so a 4-aligned `off` below it starts a whole word of
+        // the region; unlike `off + 4 <= len`, this cannot overflow for an `off` near
+        // usize::MAX.
         assert!(
-            off % 4 == 0 && off + 4 <= self.len,
+            off % 4 == 0 && off < self.len,
             "region access out of bounds"
         );
         // SAFETY:
@@ -264,5 +267,34 @@ impl Region<'_> {
         for (d, s) in d.iter().zip(s) {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod bounds_tests {
+    use super::*;
+
+    /// An aligned offset so large that `off + 4` would overflow is out of bounds (it must
+    /// not wrap around and pass the check).
+    #[test]
+    #[should_panic(expected = "region access out of bounds")]
+    fn offset_near_usize_max_is_out_of_bounds() {
+        let mut mem = [0u64; 4];
+        // SAFETY: `mem` is a live, 8-aligned local of 32 bytes, only accessed through
+        // this region until the end of the test.
+        let region = unsafe { Region::from_raw_parts(mem.as_mut_ptr() as *mut u8, 32) }.unwrap();
+        region.load(usize::MAX - 3, Ordering::Relaxed);
+    }
+
+    /// The last word is in bounds, the one after it is not.
+    #[test]
+    fn last_word_in_bounds() {
+        let mut mem = [0u64; 4];
+        // SAFETY: as above.
+        let region = unsafe { Region::from_raw_parts(mem.as_mut_ptr() as *mut u8, 32) }.unwrap();
+        region.store(28, 7, Ordering::Relaxed);
+        assert_eq!(region.load(28, Ordering::Relaxed), 7);
+        let past_end = std::panic::catch_unwind(|| region.load(32, Ordering::Relaxed));
+        assert!(past_end.is_err());
     }
 }
