@@ -100,6 +100,9 @@ pub struct Layout<S> {
     fields: S,
     offsets: [u32; MAX_FIELDS],
     slot_size: usize,
+    /// The layout hash as (low, high) words, computed once (u32s keep the struct
+    /// 4-aligned on 32-bit targets).
+    hash: [u32; 2],
 }
 
 /// True if no name is empty and no two are equal (const twin of the checks in
@@ -139,11 +142,15 @@ impl Layout<&'static [FieldDef]> {
             return None;
         }
         match compute(fields) {
-            Ok(c) => Some(Layout {
-                fields,
-                offsets: c.offsets,
-                slot_size: c.slot_size,
-            }),
+            Ok(c) => {
+                let h = crate::schema::layout_hash_const(fields);
+                Some(Layout {
+                    fields,
+                    offsets: c.offsets,
+                    slot_size: c.slot_size,
+                    hash: [h as u32, (h >> 32) as u32],
+                })
+            }
             Err(_) => None,
         }
     }
@@ -180,10 +187,12 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
                 })
             }
         };
+        let h = crate::schema::layout_hash(defs);
         Ok(Layout {
             fields,
             offsets: c.offsets,
             slot_size: c.slot_size,
+            hash: [h as u32, (h >> 32) as u32],
         })
     }
 
@@ -235,7 +244,7 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
 
     /// The layout hash stored in the header.
     pub fn hash(&self) -> u64 {
-        crate::schema::layout_hash(self.fields())
+        self.hash[0] as u64 | (self.hash[1] as u64) << 32
     }
 
     /// Offset of the slot area: header, descriptor, padded to 64.
@@ -356,6 +365,8 @@ mod precomputed_tests {
             assert_eq!(p.fields(), n.fields());
             assert_eq!(p.offsets, n.offsets);
             assert_eq!(p.slot_size(), n.slot_size());
+            assert_eq!(p.hash(), n.hash());
+            assert_eq!(p.hash(), crate::schema::layout_hash(fields));
         }
     }
 

@@ -554,9 +554,11 @@ pub fn decode_field_entry(e: &[u8; FIELD_ENTRY_LEN]) -> Result<FieldDef, Error> 
     Ok(FieldDef { name, kind })
 }
 
-/// 64-bit FNV-1a hash; the layout hash is this hash of the schema descriptor.
-pub const fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a 64 offset basis.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Feeds `bytes` into the FNV-1a 64 state `h`.
+const fn fnv_feed(mut h: u64, bytes: &[u8]) -> u64 {
     let mut i = 0;
     while i < bytes.len() {
         h ^= bytes[i] as u64;
@@ -566,20 +568,91 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
+/// 64-bit FNV-1a hash; the layout hash is this hash of the schema descriptor.
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    fnv_feed(FNV_OFFSET, bytes)
+}
+
 /// The layout hash of a schema: FNV-1a 64 of its descriptor, computed without a buffer.
 pub fn layout_hash(fields: &[FieldDef]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(&(fields.len() as u32).to_le_bytes());
+    let mut h = fnv_feed(FNV_OFFSET, &(fields.len() as u32).to_le_bytes());
     let mut e = [0u8; FIELD_ENTRY_LEN];
     for f in fields {
         encode_entry(f, &mut e);
-        feed(&e);
+        h = fnv_feed(h, &e);
     }
     h
+}
+
+/// [`layout_hash`] at compile time (the typed API stores its schema's hash as a
+/// constant, so firmware need not link the hash code).
+pub(crate) const fn layout_hash_const(fields: &[FieldDef]) -> u64 {
+    let mut h = fnv_feed(FNV_OFFSET, &(fields.len() as u32).to_le_bytes());
+    let mut i = 0;
+    while i < fields.len() {
+        h = fnv_feed(h, &entry_bytes(&fields[i]));
+        i += 1;
+    }
+    h
+}
+
+/// The 64-byte descriptor entry of one field exactly as [`encode_entry`] writes it, as a
+/// const fn (for [`layout_hash_const`]; the unit test `entry_bytes_match_encode_entry`
+/// keeps the two identical).
+const fn entry_bytes(f: &FieldDef) -> [u8; FIELD_ENTRY_LEN] {
+    let (code, ndim, dims): (u8, u8, [u32; MAX_DIMS]) = match f.kind {
+        Kind::Scalar(d) => (d.code(), 0, [0; MAX_DIMS]),
+        Kind::Str { chars } => (STR_CODE, 0, [chars, 0, 0, 0]),
+        Kind::Array { dtype, dims } => (dtype.code(), dims.len, dims.dims),
+    };
+    let mut e = [0u8; FIELD_ENTRY_LEN];
+    e[0] = code;
+    e[1] = ndim;
+    e[2] = f.name.len;
+    // e[3] is reserved: 0.
+    let mut k = 0;
+    while k < MAX_DIMS {
+        let b = dims[k].to_le_bytes();
+        let mut j = 0;
+        while j < 4 {
+            e[4 + 4 * k + j] = b[j];
+            j += 1;
+        }
+        k += 1;
+    }
+    let mut j = 0;
+    while j < MAX_NAME_LEN {
+        e[20 + j] = f.name.bytes[j];
+        j += 1;
+    }
+    e
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    /// The const entry encoding (used for compile-time layout hashes) is byte for byte
+    /// what `encode_entry` writes into segments.
+    #[test]
+    fn entry_bytes_match_encode_entry() {
+        let fields = [
+            FieldDef::new("temperature", Kind::Scalar(Dtype::F64)),
+            FieldDef::new("b", Kind::Scalar(Dtype::Bool)),
+            FieldDef::new("status_msg", Kind::str(32)),
+            FieldDef::new("img", Kind::array(Dtype::U8, &[480, 640, 3])),
+            FieldDef::new("v", Kind::array(Dtype::I16, &[7])),
+            FieldDef::new(
+                "a_name_of_exactly_forty_four_bytes_in_length",
+                Kind::Scalar(Dtype::U64),
+            ),
+        ];
+        for f in &fields {
+            let mut e = [0xAAu8; FIELD_ENTRY_LEN];
+            encode_entry(f, &mut e);
+            assert_eq!(entry_bytes(f), e, "{f:?}");
+        }
+        assert_eq!(layout_hash_const(&fields), layout_hash(&fields));
+        assert_eq!(layout_hash_const(&[]), layout_hash(&[]));
+    }
 }
