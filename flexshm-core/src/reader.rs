@@ -206,9 +206,16 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
     pub fn has_new(&self) -> bool {
         match (self.geo.mode, self.next) {
             (Mode::Single, _) => true,
-            (Mode::Fifo { .. }, Some(next)) => self.geo.add(self.head(), 1) != next,
+            (Mode::Fifo { .. }, Some(next)) => !self.is_ahead_of(next, self.head()),
             (Mode::Fifo { .. }, None) => self.head() != 0 || self.slot_committed(0),
         }
+    }
+
+    /// True if commit `c` is newer than `head` (in the modular order: less than half the
+    /// modulus ahead), i.e. not published as far as this reader can see.
+    fn is_ahead_of(&self, c: u32, head: u32) -> bool {
+        let ahead = self.geo.sub(c, head);
+        ahead != 0 && ahead < self.geo.modulus / 2
     }
 
     fn slot_committed(&self, c: u32) -> bool {
@@ -324,14 +331,12 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             }
         }
         let geo = self.geo;
-        let half = geo.modulus / 2;
         for _ in 0..self.retries {
             let head = self.load_head()?;
-            let after_head = geo.add(head, 1);
             let oldest = geo.sub(head, slots - 1);
             let mut lost = 0u32;
             let mut cursor = if latest {
-                if self.next == Some(after_head) {
+                if self.next.is_some_and(|n| self.is_ahead_of(n, head)) {
                     return Err(Error::NoRecord);
                 }
                 head
@@ -342,15 +347,15 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             // never held a record).
             let mut raced = false;
             for _ in 0..=slots {
-                if cursor == after_head {
+                if self.is_ahead_of(cursor, head) {
+                    // Nothing newer than `head` is visible. The cursor can be more than
+                    // one past it: the fast path may already have read records whose
+                    // buffers were closed (seq Release) before the writer's store of head
+                    // became visible here.
                     return Err(Error::NoRecord);
                 }
                 let behind = geo.sub(head, cursor);
-                if behind >= half {
-                    // Cursor ahead of head by more than one: the segment was reset under
-                    // us. Start over at the oldest record.
-                    cursor = oldest;
-                } else if behind >= slots {
+                if behind >= slots {
                     // Lapped: records cursor..oldest were overwritten before we read them.
                     lost = lost.saturating_add(behind - (slots - 1));
                     cursor = oldest;
