@@ -69,6 +69,7 @@ const C_RESULT: usize = 4;
 const C_RECEIVED: usize = 5;
 const C_LOST: usize = 6;
 const C_PRODUCED: usize = 7;
+const C_MISORDERED: usize = 8;
 
 impl Ctl {
     fn create(tag: &str) -> Res<Ctl> {
@@ -843,6 +844,11 @@ trait Fifo {
     fn produce(&mut self, i: u64);
     /// Consumes every record available now; returns (received, lost).
     fn consume(&mut self) -> (u64, u64);
+    /// Reads so far whose record did not follow the previous one by exactly the reported
+    /// loss, for systems that check the order of what they receive.
+    fn misordered(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A lossless single-producer single-consumer ring in raw shared memory (Lamport queue):
@@ -941,6 +947,12 @@ struct FlexFifoSensor {
     rec: SensorData,
     out: SensorData,
     buf: Vec<u8>,
+    /// Producer: this system's own record counter (the timestamp of the next record).
+    /// Consumer: the timestamp of the last record read.
+    seq: u64,
+    /// Consumer: reads whose record did not follow the previous one by exactly the
+    /// reported loss (a duplicate, a reordering or a miscounted loss).
+    misordered: u64,
 }
 
 impl FlexFifoSensor {
@@ -963,14 +975,17 @@ impl FlexFifoSensor {
             rec: sample_sensor(0),
             out: SensorData::default(),
             buf: vec![0; SensorData::SNAPSHOT_LEN],
+            seq: 0,
+            misordered: 0,
         })
     }
 }
 
 impl Fifo for FlexFifoSensor {
-    fn produce(&mut self, i: u64) {
+    fn produce(&mut self, _i: u64) {
         let w = self.w.as_mut().expect("producer side");
-        self.rec.timestamp = i as f64;
+        self.seq += 1;
+        self.rec.timestamp = self.seq as f64;
         w.write(&self.rec).expect("flexshm write");
         w.finalize();
     }
@@ -980,7 +995,17 @@ impl Fifo for FlexFifoSensor {
         loop {
             match r.try_read(&mut self.buf, ReadOptions::default(), &mut self.out) {
                 Ok(info) => {
-                    std::hint::black_box(&self.out);
+                    let ts = self.out.timestamp as u64;
+                    if ts != self.seq + 1 + info.lost as u64 {
+                        self.misordered += 1;
+                        if std::env::var_os("XPROC_DEBUG").is_some() {
+                            eprintln!(
+                                "after record {} read {ts}, reported lost {}",
+                                self.seq, info.lost
+                            );
+                        }
+                    }
+                    self.seq = ts;
                     n += 1;
                     lost += info.lost as u64;
                 }
@@ -989,6 +1014,9 @@ impl Fifo for FlexFifoSensor {
                 Err(e) => panic!("flexshm read: {e:?}"),
             }
         }
+    }
+    fn misordered(&self) -> Option<u64> {
+        Some(self.misordered)
     }
 }
 
@@ -1113,7 +1141,9 @@ fn fifo_parent(args: &Args) -> Res {
     let mut produced_rate = Blocks::new(&names);
     let mut lost = vec![0u64; n];
     let mut produced_total = vec![0u64; n];
+    let mut misordered = vec![0u64; n];
     let mut accounted = true;
+    let checks: Vec<bool> = systems.iter().map(|s| s.1.misordered().is_some()).collect();
     let mut i = 1u64;
     let mut block_id = 1u64;
     for b in 0..plan.blocks {
@@ -1147,6 +1177,7 @@ fn fifo_parent(args: &Args) -> Res {
             let tc = t0.elapsed();
             let got = ctl.word(C_RECEIVED).load(Ordering::Relaxed);
             let l = ctl.word(C_LOST).load(Ordering::Relaxed);
+            misordered[s] += ctl.word(C_MISORDERED).load(Ordering::Relaxed);
             if got + l != produced {
                 accounted = false;
                 if std::env::var_os("XPROC_DEBUG").is_some() {
@@ -1176,6 +1207,7 @@ fn fifo_parent(args: &Args) -> Res {
             "ratio to raw ring",
             "produced p50",
             "lost",
+            "out of sequence",
         ],
     );
     for s in 0..n {
@@ -1190,6 +1222,11 @@ fn fifo_parent(args: &Args) -> Res {
                 produced_total[s],
                 100.0 * lost[s] as f64 / produced_total[s].max(1) as f64
             ),
+            if checks[s] {
+                misordered[s].to_string()
+            } else {
+                "–".to_string()
+            },
         ]);
     }
     t.note(format!(
@@ -1197,8 +1234,9 @@ fn fifo_parent(args: &Args) -> Res {
          on the other, busy-polling. FIFO of {} slots. Delivered = records the consumer \
          read per second (p50 over blocks); produced = records the producer committed per \
          second. flexshm's producer never waits, so a slower consumer loses records (and is \
-         told how many); the raw ring makes the producer wait instead. Every block: \
-         received + lost = produced: {}.{}",
+         told how many); the raw ring makes the producer wait instead. Out of sequence = \
+         reads whose record (numbered by the producer) did not follow the previous one by \
+         exactly the reported loss. Every block: received + lost = produced: {}.{}",
         plan.blocks,
         plan.block.as_millis(),
         plan.slots,
@@ -1238,6 +1276,7 @@ fn fifo_child(args: &Args) -> Res {
                 return Err("producer did not start a block".into());
             }
             let (mut got, mut lost) = (0, 0);
+            let mis0 = sys.misordered().unwrap_or(0);
             let mut done_at: Option<Instant> = None;
             loop {
                 // Read `done` before draining: after it, one more drain gets the rest.
@@ -1256,6 +1295,8 @@ fn fifo_child(args: &Args) -> Res {
             }
             ctl.word(C_RECEIVED).store(got, Ordering::Relaxed);
             ctl.word(C_LOST).store(lost, Ordering::Relaxed);
+            let mis = sys.misordered().unwrap_or(0) - mis0;
+            ctl.word(C_MISORDERED).store(mis, Ordering::Relaxed);
             // Pairs with the producer's Acquire load of RESULT.
             ctl.word(C_RESULT).store(block_id, Ordering::Release);
             block_id += 1;
