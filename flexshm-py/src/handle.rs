@@ -59,12 +59,17 @@ pub struct SharedMemory {
 }
 
 impl SharedMemory {
+    /// The error for any use after `close()`, worded like Python's closed files.
+    fn closed_error(&self) -> PyErr {
+        PyValueError::new_err(format!(
+            "I/O operation on closed SharedMemory '{}'",
+            self.name
+        ))
+    }
+
     fn check_open(&self) -> PyResult<()> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(PyValueError::new_err(format!(
-                "I/O operation on closed SharedMemory '{}'",
-                self.name
-            )));
+            return Err(self.closed_error());
         }
         Ok(())
     }
@@ -310,12 +315,7 @@ impl SharedMemory {
         let total: usize = staged.iter().map(|(_, s)| s.byte_len()).sum();
         let values: Vec<(usize, Value<'_>)> = staged.iter().map(|(i, s)| (*i, s.value())).collect();
         let mut guard = lock(py, &self.writer);
-        let w = guard.as_mut().ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "I/O operation on closed SharedMemory '{}'",
-                self.name
-            ))
-        })?;
+        let w = guard.as_mut().ok_or_else(|| self.closed_error())?;
         let res = if total > RELEASE_GIL_BYTES {
             py.detach(|| w.write(&values))
         } else {
@@ -338,12 +338,7 @@ impl SharedMemory {
             ));
         }
         let mut guard = lock(py, &self.writer);
-        let w = guard.as_mut().ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "I/O operation on closed SharedMemory '{}'",
-                self.name
-            ))
-        })?;
+        let w = guard.as_mut().ok_or_else(|| self.closed_error())?;
         if !self.mode.is_fifo() {
             // Each write already committed; committing again would only repeat values.
             return Ok(w.head());
@@ -376,21 +371,13 @@ impl SharedMemory {
         if guard.is_none() {
             // The writer's own reader, opened on first use.
             if !self.is_writer || self.closed.load(Ordering::Relaxed) {
-                return Err(PyValueError::new_err(format!(
-                    "I/O operation on closed SharedMemory '{}'",
-                    self.name
-                )));
+                return Err(self.closed_error());
             }
             // On the writer's own mapping, not by name: the name may have been unlinked
             // or taken by another segment since this handle created it.
             let r = lock(py, &self.writer)
                 .as_ref()
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "I/O operation on closed SharedMemory '{}'",
-                        self.name
-                    ))
-                })?
+                .ok_or_else(|| self.closed_error())?
                 .reader()
                 .map_err(|e| to_pyerr(py, &self.name, e))?;
             *guard = Some(r);
