@@ -169,7 +169,7 @@ def in_process(blocks: int, reps: int) -> None:
     ]
     for title, ops, n in (
         ("Python, in-process calls, SensorData", small, reps),
-        ("Python, in-process calls, 640×480×3 uint8 image", image, max(2, reps // 500)),
+        ("Python, in-process calls, 640×480×3 uint8 image", image, max(2, reps // 100)),
     ):
         res = Blocks([o[0] for o in ops])
         for b in range(blocks):
