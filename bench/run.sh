@@ -51,6 +51,13 @@ smoke)
   ;;
 esac
 
+# The iceoryx2 crate generates bindings with libclang at build time. Without libclang
+# the benchmarks build without that peer, and its tables say so.
+features=()
+if [ -z "${LIBCLANG_PATH:-}" ] && ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
+  features=(--no-default-features)
+fi
+
 echo "# flexshm benchmarks ($mode run)"
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -58,22 +65,25 @@ echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//
 echo "- kernel: $(uname -srm); clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)"
 echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- Rust: $($CARGO --version); Python: $("$PY" --version 2>&1)"
+if [ ${#features[@]} -gt 0 ]; then
+  echo "- iceoryx2 (Rust) not built: libclang is missing (Debian: libclang-dev and clang; \`make bench-deps\` as root installs them)"
+fi
 echo
 
 if [ "$mode" = smoke ]; then
-  nice -n 10 "$CARGO" build --quiet --bins --benches
+  nice -n 10 "$CARGO" build --quiet "${features[@]}" --bins --benches
   bin=$CARGO_TARGET_DIR/debug
   # criterion in test mode: every benchmark function runs once.
-  nice -n 10 "$CARGO" test --quiet --benches
+  nice -n 10 "$CARGO" test --quiet "${features[@]}" --benches
 else
-  nice -n 10 "$CARGO" build --quiet --release --bins --benches
+  nice -n 10 "$CARGO" build --quiet "${features[@]}" --release --bins --benches
   bin=$CARGO_TARGET_DIR/release
 fi
 
 echo "## Rust"
 echo
 if [ "$mode" != smoke ]; then
-  "$CARGO" bench --quiet --bench inprocess -- "${crit[@]}" 2>/dev/null | sed -n '/^### /,$p'
+  "$CARGO" bench --quiet "${features[@]}" --bench inprocess -- "${crit[@]}" 2>/dev/null | sed -n '/^### /,$p'
 fi
 "$bin/xproc" latency --payload small "${lat_small[@]}"
 "$bin/xproc" latency --payload image "${lat_image[@]}"

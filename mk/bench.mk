@@ -21,8 +21,7 @@ bench-deps: ## install libclang (iceoryx2, a peer in the benchmarks, needs it to
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev clang >/dev/null
 	    echo "installed libclang-dev and clang"
 	  else
-	    echo "bench: libclang is missing; install Debian's libclang-dev and clang (as root)" >&2
-	    exit 1
+	    echo "bench: libclang is missing, so the iceoryx2 peer is left out; install Debian's libclang-dev and clang (as root) to include it" >&2
 	  fi
 	fi
 
@@ -36,10 +35,17 @@ bench-quick: bench-deps build-py ## shorter benchmark run (a few minutes)
 
 test-bench: bench-deps build-py ## build every benchmark, run the smallest case once, lint them
 	export CARGO_TARGET_DIR="$(BENCH_TARGET_DIR)"
+	# Without libclang the iceoryx2 peer cannot build: check the rest (run.sh does the same).
+	feat=()
+	if [ -z "$${LIBCLANG_PATH:-}" ] && ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
+	  feat=(--no-default-features)
+	  echo "test-bench: libclang is missing; checking the benchmarks without the iceoryx2 peer"
+	fi
 	cd bench
 	$(CARGO) fmt --check
-	nice -n 10 $(CARGO) clippy --quiet --all-targets -- -D warnings
-	nice -n 10 $(CARGO) test --lib --tests
+	nice -n 10 $(CARGO) clippy --quiet "$${feat[@]}" --all-targets -- -D warnings
+	nice -n 10 $(CARGO) clippy --quiet --no-default-features --all-targets -- -D warnings
+	nice -n 10 $(CARGO) test "$${feat[@]}" --lib --tests
 	cd "$(ROOT)"
 	"$(VENV)/bin/ruff" check --config bench/python/ruff.toml bench/python
 	"$(VENV)/bin/ruff" format --check --config bench/python/ruff.toml bench/python

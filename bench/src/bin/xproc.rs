@@ -188,6 +188,8 @@ impl Payload {
             p => Err(format!("unknown payload {p}").into()),
         }
     }
+    /// Payload size in bytes (the iceoryx2 peer's slice length).
+    #[cfg_attr(not(feature = "iceoryx2"), allow(dead_code))]
     fn bytes(self) -> usize {
         match self {
             Payload::Small => 64,
@@ -566,6 +568,7 @@ impl PingPong for FlexImage {
 /// iceoryx2 publish-subscribe, one service per direction, slices of `len` bytes. The
 /// sender copies its payload into a loaned sample and sends it; the receiver copies the
 /// received payload out (what a flexshm read does).
+#[cfg(feature = "iceoryx2")]
 mod ice {
     use super::*;
     use iceoryx2::port::publisher::Publisher;
@@ -689,10 +692,17 @@ fn latency_systems(
             ));
         }
     }
+    #[cfg(feature = "iceoryx2")]
     match ice::Ice::new(tag, payload.bytes(), side_a) {
         Ok(s) => v.push(("iceoryx2", Box::new(s))),
         Err(e) => skipped.push(format!("iceoryx2: could not be set up here: {e}")),
     }
+    #[cfg(not(feature = "iceoryx2"))]
+    skipped.push(
+        "iceoryx2: not built; the iceoryx2 crate needs libclang at build time (Debian: \
+         libclang-dev and clang), which this machine lacks"
+            .to_string(),
+    );
     Ok((v, skipped))
 }
 
