@@ -160,6 +160,21 @@ impl Region<'_> {
         self.word(off).store(v.to_le(), order)
     }
 
+    /// Stores the low `size` bytes (1, 2, 4 or 8) of `bits` little-endian at `off`, which
+    /// is aligned to `size` (scalars sit at their natural alignment): one or two relaxed
+    /// word stores, or a merge into one word for 1 and 2 bytes (single writer).
+    #[inline(always)]
+    pub(crate) fn store_scalar(&self, off: usize, bits: u64, size: usize) {
+        match size {
+            8 => {
+                self.store(off, bits as u32, Ordering::Relaxed);
+                self.store(off + 4, (bits >> 32) as u32, Ordering::Relaxed);
+            }
+            4 => self.store(off, bits as u32, Ordering::Relaxed),
+            _ => self.merge_word(off, &bits.to_le_bytes()[..size.min(4)]),
+        }
+    }
+
     /// Copies `dst.len()` bytes starting at the 4-aligned offset `off` into `dst` with
     /// relaxed atomic word loads.
     pub(crate) fn read_bytes(&self, off: usize, dst: &mut [u8]) {

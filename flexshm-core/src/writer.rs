@@ -185,6 +185,55 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         Ok(())
     }
 
+    /// Writes all `n` fields of a typed record (`n` is the field count). `scalar(i)` gives
+    /// field `i`'s stored bits when its Rust type makes every value valid for the field
+    /// (stored at its constant offset without a `Value` or a check); otherwise `value(i)`
+    /// goes through the checked path. Same bytes and errors as [`write_iter`] over all
+    /// fields in order.
+    ///
+    /// [`write_iter`]: Self::write_iter
+    pub(crate) fn write_record<'v>(
+        &mut self,
+        scalar: impl Fn(usize) -> Option<u64>,
+        value: impl Fn(usize) -> Value<'v>,
+    ) -> Result<(), Error> {
+        let n = self.layout.len();
+        // Validate the strings and arrays first: nothing is written on error.
+        for i in 0..n {
+            let f = &self.layout.fields()[i];
+            if !matches!((scalar(i), f.kind), (Some(_), Kind::Scalar(_))) {
+                value::check(f, &value(i))?;
+            }
+        }
+        let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
+        self.open_staging(mask);
+        let commit = self.geo.add(self.head, 1);
+        let base = self.geo.slot(commit);
+        for i in 0..n {
+            let f = &self.layout.fields()[i];
+            match (scalar(i), f.kind) {
+                (Some(bits), Kind::Scalar(d)) => {
+                    let region = &self.region;
+                    region.store_scalar(base + self.layout.offset(i), bits, d.size() as usize);
+                    let m = base + meta_offset(i);
+                    region.store(m, commit, Ordering::Relaxed);
+                    region.store(m + 4, INFO_WRITTEN, Ordering::Relaxed);
+                }
+                _ => {
+                    let v = value(i);
+                    // Cannot fail: checked above.
+                    if let Ok(plan) = value::check(f, &v) {
+                        self.store_field(base, i, f, &v, plan, commit);
+                    }
+                }
+            }
+        }
+        if !self.geo.mode.is_fifo() {
+            self.finalize();
+        }
+        Ok(())
+    }
+
     /// Commits the pending record and returns its commit number. In FIFO mode a record
     /// with nothing staged repeats the previous values (all `modified` cleared). In
     /// single-slot mode writes commit themselves and this does the same as in FIFO mode.
