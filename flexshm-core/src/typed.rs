@@ -57,13 +57,13 @@ pub trait Record {
     /// Field `i`'s stored little-endian bits if it is a scalar whose Rust type makes
     /// every value valid for its dtype (see [`FieldType::scalar_bits`]); `None` sends the
     /// field through [`value`](Self::value) and the checked path.
-    #[inline]
+    #[inline(always)]
     fn scalar_bits(&self, _i: usize) -> Option<u64> {
         None
     }
     /// Sets scalar field `i` from its stored little-endian bits; false if field `i` is
     /// not such a scalar (then [`set_field`](Self::set_field) is used).
-    #[inline]
+    #[inline(always)]
     fn set_scalar_bits(&mut self, _i: usize, _bits: u64) -> bool {
         false
     }
@@ -80,13 +80,13 @@ pub trait FieldType {
     /// For a scalar type of the field's own dtype: the bits [`to_value`](Self::to_value)
     /// would store, little-endian in the low bytes. `None` (strings, arrays) means the
     /// value goes through the checked path.
-    #[inline]
+    #[inline(always)]
     fn scalar_bits(&self) -> Option<u64> {
         None
     }
     /// For a scalar type: sets `self` from stored bits as [`set_from`](Self::set_from)
     /// would from the decoded value, and returns true; false for other types.
-    #[inline]
+    #[inline(always)]
     fn set_scalar_bits(&mut self, _bits: u64) -> bool {
         false
     }
@@ -165,11 +165,11 @@ macro_rules! scalar_field {
             fn to_value(&self) -> Value<'_> {
                 Value::$v((*self).into())
             }
-            #[inline]
+            #[inline(always)]
             fn scalar_bits(&self) -> Option<u64> {
                 Some($bits!(*self))
             }
-            #[inline]
+            #[inline(always)]
             fn set_scalar_bits(&mut self, bits: u64) -> bool {
                 *self = $from!(bits, $t);
                 true
@@ -235,11 +235,11 @@ impl FieldType for bool {
     fn to_value(&self) -> Value<'_> {
         Value::Bool(*self)
     }
-    #[inline]
+    #[inline(always)]
     fn scalar_bits(&self) -> Option<u64> {
         Some(*self as u64)
     }
-    #[inline]
+    #[inline(always)]
     fn set_scalar_bits(&mut self, bits: u64) -> bool {
         *self = bits as u8 != 0;
         true
@@ -291,7 +291,7 @@ macro_rules! element {
     ($($t:ty => $d:ident),*) => {$(
         impl Element for $t {
             const DTYPE: Dtype = Dtype::$d;
-            #[inline]
+            #[inline(always)]
             fn from_le(b: &[u8]) -> Self {
                 let mut a = [0u8; core::mem::size_of::<$t>()];
                 a.copy_from_slice(&b[..core::mem::size_of::<$t>()]);
@@ -632,7 +632,7 @@ macro_rules! record {
             }
 
             #[allow(unused_assignments)]
-            #[inline]
+            #[inline(always)]
             fn scalar_bits(&self, i: usize) -> ::core::option::Option<u64> {
                 let mut k = 0usize;
                 $(
@@ -645,7 +645,7 @@ macro_rules! record {
             }
 
             #[allow(unused_assignments)]
-            #[inline]
+            #[inline(always)]
             fn set_scalar_bits(&mut self, i: usize, bits: u64) -> bool {
                 let mut k = 0usize;
                 $(

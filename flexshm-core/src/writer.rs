@@ -192,6 +192,7 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
     /// fields in order.
     ///
     /// [`write_iter`]: Self::write_iter
+    #[inline(always)]
     pub(crate) fn write_record<'v>(
         &mut self,
         scalar: impl Fn(usize) -> Option<u64>,
