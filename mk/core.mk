@@ -10,12 +10,13 @@ LOOM_TARGET_DIR ?= $(ROOT)/target/loom
 LOOM_MAX_PREEMPTIONS ?= 2
 
 .PHONY: test-core build-mcu vectors loom miri
-build-mcu: setup-rust ## build flexshm-core (plain and defmt) and flexshm-vectors for the MCU targets
+build-mcu: setup-rust ## build flexshm-core (plain, defmt, typed-fast-path) and flexshm-vectors for the MCU targets
 	for t in $(MCU_TARGETS); do
 	  $(CARGO) build -p flexshm-core --target $$t
 	  $(CARGO) build -p flexshm-core --target $$t --features defmt
+	  $(CARGO) clippy -q -p flexshm-core --target $$t --features typed-fast-path -- -D warnings
 	  $(CARGO) build -p flexshm-vectors --target $$t
-	  echo "built flexshm-core (plain and defmt) and flexshm-vectors for $$t"
+	  echo "built flexshm-core (plain, defmt, typed-fast-path) and flexshm-vectors for $$t"
 	done
 
 test-core: lint build-mcu ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors, loom
