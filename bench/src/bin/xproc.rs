@@ -32,6 +32,13 @@ const SETUP_LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
     let args = Args::from_env();
+    // The tag of a parent run; its child uses the same one, passed on the command line.
+    let run_tag = match args.command() {
+        Some("latency") => Some(tag_for(&args, "lat")),
+        Some("fifo") => Some(tag_for(&args, "fifo")),
+        Some("wake") => Some(tag_for(&args, "wake")),
+        _ => None,
+    };
     let r = match args.command() {
         Some("latency") => latency_parent(&args),
         Some("latency-child") => latency_child(&args),
@@ -44,9 +51,31 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(tag) = run_tag {
+        remove_segments(&tag);
+    }
     if let Err(e) = r {
         eprintln!("xproc: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Removes this run's files from /dev/shm (`flexshm-bench-{tag}-*`). The benchmark
+/// programs keep their mappings for the whole run (regions are `'static`, the ShmFiles
+/// are leaked), so their files are removed here, once the run and its child are done.
+fn remove_segments(tag: &str) {
+    let prefix = format!("flexshm-bench-{tag}-");
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
