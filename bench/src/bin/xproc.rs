@@ -24,8 +24,8 @@ use flexshm_bench::{
     Pose, SensorData, ShmFile, IMG_BYTES, IMG_C, IMG_H, IMG_W, SENSOR_PAYLOAD,
 };
 use flexshm_core::{
-    ArrayRef, Dtype, Error, FieldDef, Mode, ReadOptions, Reader, Record, TypedReader, TypedWriter,
-    Value, Writer,
+    ArrayRef, Dtype, Error, FieldDef, Mode, ReadOptions, Reader, Record, Region, TypedReader,
+    TypedWriter, Value, Writer,
 };
 
 const SETUP_LIMIT: Duration = Duration::from_secs(30);
@@ -342,25 +342,38 @@ struct FlexTyped<R: 'static> {
     bad: u64,
 }
 
+/// The two one-way segments of a flexshm ping-pong, `{tag}-{kind}-ab` (side A writes)
+/// and `-ba` (side B writes): created by the parent, opened by the child. Returns the
+/// files (the caller keeps them for the run), this side's outgoing region and the other
+/// side's.
+fn segment_pair(
+    tag: &str,
+    kind: &str,
+    size: usize,
+    create: bool,
+    side_a: bool,
+) -> Res<((ShmFile, ShmFile), Region<'static>, Region<'static>)> {
+    let names = [
+        format!("flexshm-bench-{tag}-{kind}-ab"),
+        format!("flexshm-bench-{tag}-{kind}-ba"),
+    ];
+    let files = if create {
+        (
+            ShmFile::create(&names[0], size)?,
+            ShmFile::create(&names[1], size)?,
+        )
+    } else {
+        (ShmFile::open(&names[0])?, ShmFile::open(&names[1])?)
+    };
+    let (ab, ba) = (files.0.region(), files.1.region());
+    let (mine, theirs) = if side_a { (ab, ba) } else { (ba, ab) };
+    Ok((files, mine, theirs))
+}
+
 impl<R: SeqRecord> FlexTyped<R> {
     fn new(tag: &str, kind: &str, create: bool, side_a: bool) -> Res<Self> {
         let size = segment_size(R::FIELDS, Mode::Single);
-        let names = [
-            format!("flexshm-bench-{tag}-{kind}-ab"),
-            format!("flexshm-bench-{tag}-{kind}-ba"),
-        ];
-        let (mine, theirs) = if side_a { (0, 1) } else { (1, 0) };
-        let files = if create {
-            (
-                ShmFile::create(&names[0], size)?,
-                ShmFile::create(&names[1], size)?,
-            )
-        } else {
-            (ShmFile::open(&names[0])?, ShmFile::open(&names[1])?)
-        };
-        let f = [&files.0, &files.1];
-        let region_w = f[mine].region();
-        let region_r = f[theirs].region();
+        let (files, region_w, region_r) = segment_pair(tag, kind, size, create, side_a)?;
         let w = if create {
             TypedWriter::<R>::create(region_w, Mode::Single)?
         } else {
@@ -522,29 +535,16 @@ impl FlexImage {
     fn new(tag: &str, create: bool, side_a: bool) -> Res<Self> {
         let fields = image_fields();
         let size = segment_size(&fields, Mode::Single);
-        let names = [
-            format!("flexshm-bench-{tag}-img-ab"),
-            format!("flexshm-bench-{tag}-img-ba"),
-        ];
-        let (mine, theirs) = if side_a { (0, 1) } else { (1, 0) };
-        let files = if create {
-            (
-                ShmFile::create(&names[0], size)?,
-                ShmFile::create(&names[1], size)?,
-            )
-        } else {
-            (ShmFile::open(&names[0])?, ShmFile::open(&names[1])?)
-        };
-        let f = [&files.0, &files.1];
+        let (files, region_w, region_r) = segment_pair(tag, "img", size, create, side_a)?;
         let w = if create {
-            Writer::create(f[mine].region(), fields.clone(), Mode::Single)?
+            Writer::create(region_w, fields.clone(), Mode::Single)?
         } else {
-            Writer::attach(f[mine].region(), fields.clone())?
+            Writer::attach(region_w, fields.clone())?
         };
         if create {
-            Writer::create(f[theirs].region(), fields.clone(), Mode::Single)?;
+            Writer::create(region_r, fields.clone(), Mode::Single)?;
         }
-        let r = Reader::open(f[theirs].region(), fields)?;
+        let r = Reader::open(region_r, fields)?;
         let buf = vec![0; r.snapshot_len()];
         let last = r.head();
         Ok(FlexImage {
