@@ -116,6 +116,17 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A buffer of the segment holds something no writer of this protocol leaves there
+    /// (a commit number outside the readable window, a window record not marked
+    /// committed): the segment was overwritten by something else.
+    CorruptBuffer {
+        /// The commit number the reader looked for.
+        commit: u32,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A writer was given a region that may only be read.
+    ReadOnlyRegion,
     /// FIFO mode: no record is available yet (nothing unread, or nothing written at all).
     NoRecord,
     /// The writer kept overtaking the copy (or holds the slot mid-write) for the whole
@@ -195,6 +206,10 @@ impl fmt::Display for Error {
             Error::CorruptRecord { field, what } => {
                 write!(f, "corrupt record: field '{field}': {what}")
             }
+            Error::CorruptBuffer { commit, what } => {
+                write!(f, "corrupt segment: looking for commit {commit}: {what}")
+            }
+            Error::ReadOnlyRegion => f.write_str("a writer needs a writable region"),
             Error::NoRecord => f.write_str("no record available"),
             Error::Contended => f.write_str(
                 "the writer kept overtaking the copy (or holds the slot mid-write); no consistent snapshot",

@@ -21,11 +21,12 @@
 //! 128     descriptor      init              schema descriptor (docs/PROTOCOL.md)
 //! ```
 
+use crate::descriptor::{self as schema, FIELD_ENTRY_LEN};
 use crate::error::Error;
 use crate::layout::{self, Layout, MAX_FIELDS};
 use crate::primitive::{fence, Ordering};
 use crate::region::Region;
-use crate::schema::{self, FieldDef, Name, FIELD_ENTRY_LEN};
+use crate::schema::{FieldDef, Name};
 
 /// The first word of every segment: the bytes `F X S M`.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"FXSM");
@@ -45,7 +46,8 @@ pub(crate) const H_SLOTS_OFFSET: usize = 28;
 pub(crate) const H_SLOT_SIZE: usize = 32;
 pub(crate) const H_SLOT_STRIDE: usize = 36;
 pub(crate) const H_TOTAL_SIZE: usize = 40;
-pub(crate) const H_HEAD: usize = 48;
+/// Offset of the `head` word.
+pub const H_HEAD: usize = 48;
 /// Start of the 64 bytes reserved for a frontend (the std crate keeps its writer claim
 /// and wake-up words there). The core initialises them to zero and never touches them
 /// again.
@@ -382,14 +384,11 @@ pub(crate) fn validate<S: AsRef<[FieldDef]>>(
     validate_geometry(region, layout, info)
 }
 
-/// A schema read from a segment, held without an allocator.
-pub type SchemaBuf = heapless::Vec<FieldDef, MAX_FIELDS>;
-
 /// Reads the schema a segment describes, validating the header; for tools and readers
 /// that do not know the record type in advance.
-pub fn read_schema(region: &Region<'_>) -> Result<(SchemaBuf, Mode), Error> {
+pub fn read_schema(region: &Region<'_>) -> Result<(crate::SchemaBuf, Mode), Error> {
     let info = validate_prefix(region)?;
-    let mut fields = SchemaBuf::new();
+    let mut fields = crate::SchemaBuf::new();
     for i in 0..info.field_count {
         let f = read_field(region, i)?;
         // Cannot fail: field_count <= MAX_FIELDS was checked in validate_prefix.

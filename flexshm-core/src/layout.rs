@@ -26,16 +26,16 @@ pub const SLOT_HEADER_LEN: usize = 16;
 /// Bytes of metadata per field.
 pub const FIELD_META_LEN: usize = 8;
 
-pub(crate) const SLOT_SEQ: usize = 0;
-pub(crate) const SLOT_COMMIT: usize = 4;
-pub(crate) const SLOT_FLAGS: usize = 8;
-pub(crate) const FLAG_COMMITTED: u32 = 1;
+/// Buffer flag: the buffer holds a committed record.
+pub const FLAG_COMMITTED: u32 = 1;
 
 /// Field info word: bit 31 = truncated, bit 30 = written, bits 0..=29 = used length
 /// (bytes for strings, rows for arrays, 0 for scalars).
-pub(crate) const INFO_TRUNCATED: u32 = 1 << 31;
-pub(crate) const INFO_WRITTEN: u32 = 1 << 30;
-pub(crate) const INFO_LEN_MASK: u32 = (1 << 30) - 1;
+pub const INFO_TRUNCATED: u32 = 1 << 31;
+/// Field info word: the field has been written.
+pub const INFO_WRITTEN: u32 = 1 << 30;
+/// Field info word: the used length.
+pub const INFO_LEN_MASK: u32 = (1 << 30) - 1;
 
 const fn align_up(x: usize, a: usize) -> usize {
     (x + a - 1) & !(a - 1)
@@ -143,7 +143,7 @@ impl Layout<&'static [FieldDef]> {
         }
         match compute(fields) {
             Ok(c) => {
-                let h = crate::schema::layout_hash_const(fields);
+                let h = crate::descriptor::layout_hash_const(fields);
                 Some(Layout {
                     fields,
                     offsets: c.offsets,
@@ -187,7 +187,7 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
                 })
             }
         };
-        let h = crate::schema::layout_hash(defs);
+        let h = crate::descriptor::layout_hash(defs);
         Ok(Layout {
             fields,
             offsets: c.offsets,
@@ -250,7 +250,7 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
     /// Offset of the slot area: header, descriptor, padded to 64.
     pub fn slots_offset(&self) -> usize {
         align_up(
-            crate::header::DESCRIPTOR_OFFSET + crate::schema::descriptor_len(self.len()),
+            crate::header::DESCRIPTOR_OFFSET + crate::descriptor::descriptor_len(self.len()),
             SLOT_ALIGN,
         )
     }
@@ -270,48 +270,6 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
         }
         Ok(total)
     }
-
-    /// Checks that `other` describes the same fields in the same order; the error names
-    /// the first difference.
-    pub fn check_same<T: AsRef<[FieldDef]>>(&self, other: &Layout<T>) -> Result<(), Error> {
-        compare_fields(self.fields(), other.fields())
-    }
-}
-
-/// Compares the caller's fields (`expected`) with a segment's (`found`).
-pub fn compare_fields(expected: &[FieldDef], found: &[FieldDef]) -> Result<(), Error> {
-    let n = expected.len().max(found.len());
-    for i in 0..n {
-        match (expected.get(i), found.get(i)) {
-            (Some(e), Some(f)) => {
-                if e.name != f.name {
-                    return Err(Error::SchemaMismatch {
-                        position: i as u16,
-                        expected: e.name,
-                        found: f.name,
-                        what: "name",
-                    });
-                }
-                if e.kind != f.kind {
-                    return Err(Error::SchemaMismatch {
-                        position: i as u16,
-                        expected: e.name,
-                        found: f.name,
-                        what: "type",
-                    });
-                }
-            }
-            (e, f) => {
-                return Err(Error::SchemaMismatch {
-                    position: i as u16,
-                    expected: e.map(|x| x.name).unwrap_or(Name::EMPTY),
-                    found: f.map(|x| x.name).unwrap_or(Name::EMPTY),
-                    what: "field count",
-                })
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Number of buffers for a ring of `slots` FIFO slots.
@@ -322,7 +280,7 @@ pub(crate) fn buffers(slots: u32) -> u32 {
 /// The commit-number modulus for `nbuf` buffers: the largest multiple of `nbuf` that is
 /// at most `u32::MAX`. Commit numbers run in `0..modulus`, so `commit % nbuf` stays
 /// continuous across the wrap and `u32::MAX` is never a commit number.
-pub(crate) fn modulus(nbuf: u32) -> u32 {
+pub fn modulus(nbuf: u32) -> u32 {
     (u32::MAX / nbuf) * nbuf
 }
 
@@ -366,7 +324,7 @@ mod precomputed_tests {
             assert_eq!(p.offsets, n.offsets);
             assert_eq!(p.slot_size(), n.slot_size());
             assert_eq!(p.hash(), n.hash());
-            assert_eq!(p.hash(), crate::schema::layout_hash(fields));
+            assert_eq!(p.hash(), crate::descriptor::layout_hash(fields));
         }
     }
 

@@ -12,7 +12,7 @@ use std::vec::Vec;
 use loom::sync::atomic::AtomicU32;
 
 use crate::schema::{Dtype, FieldDef, Kind};
-use crate::{Error, FieldValue, Mode, ReadOptions, Reader, Region, Value, Writer};
+use crate::{Dynamic, Error, FieldValue, Mode, ReadOptions, Reader, Region, Value, Writer};
 
 /// Two u32 fields that every write sets to the same value: the commit number.
 const PAIR: &[FieldDef] = &[
@@ -39,7 +39,7 @@ fn segment(fields: &'static [FieldDef], mode: Mode) -> Arc<Vec<AtomicU32>> {
     let len = layout.segment_size(mode.slots()).unwrap();
     let words: Vec<AtomicU32> = (0..len / 4).map(|_| AtomicU32::new(0)).collect();
     let words = Arc::new(words);
-    Writer::create(Region::from_loom_words(&words), fields, mode).unwrap();
+    Writer::<Dynamic<_>>::create(Region::from_loom_words(&words), fields, mode).unwrap();
     words
 }
 
@@ -62,14 +62,14 @@ fn loom_seqlock_single_never_torn() {
         let words = segment(PAIR, Mode::Single);
         let w = words.clone();
         let writer = loom::thread::spawn(move || {
-            let mut sut = Writer::attach(Region::from_loom_words(&w), PAIR).unwrap();
+            let mut sut = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), PAIR).unwrap();
             for k in 1..=2u64 {
-                sut.write(&[(0, Value::UInt(k)), (1, Value::UInt(k))])
+                sut.write_fields(&[(0, Value::UInt(k)), (1, Value::UInt(k))])
                     .unwrap();
             }
         });
         let region = Region::from_loom_words(&words);
-        let mut reader = Reader::open(region, PAIR).unwrap();
+        let mut reader = Reader::<Dynamic<_>>::open_with(region, PAIR).unwrap();
         reader.set_retries(2);
         let mut buf = [0u8; 64];
         let mut last = 0u32;
@@ -108,16 +108,18 @@ fn loom_seqlock_single_carry_over() {
     builder().check(|| {
         let words = segment(PAIR, Mode::Single);
         {
-            let mut w = Writer::attach(Region::from_loom_words(&words), PAIR).unwrap();
-            w.write(&[(0, Value::UInt(1)), (1, Value::UInt(1))])
+            let mut w =
+                Writer::<Dynamic<_>>::attach(Region::from_loom_words(&words), PAIR).unwrap();
+            w.write_fields(&[(0, Value::UInt(1)), (1, Value::UInt(1))])
                 .unwrap();
         }
         let w = words.clone();
         let writer = loom::thread::spawn(move || {
-            let mut sut = Writer::attach(Region::from_loom_words(&w), PAIR).unwrap();
-            sut.write(&[(0, Value::UInt(2))]).unwrap();
+            let mut sut = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), PAIR).unwrap();
+            sut.write_fields(&[(0, Value::UInt(2))]).unwrap();
         });
-        let mut reader = Reader::open(Region::from_loom_words(&words), PAIR).unwrap();
+        let mut reader =
+            Reader::<Dynamic<_>>::open_with(Region::from_loom_words(&words), PAIR).unwrap();
         reader.set_retries(2);
         let mut buf = [0u8; 64];
         match reader.try_read(&mut buf, ReadOptions::default()) {
@@ -148,17 +150,18 @@ fn loom_fifo_lapped_loss_counts() {
     builder().check(|| {
         let words = segment(ONE, Mode::Fifo { slots: 2 });
         {
-            let mut w = Writer::attach(Region::from_loom_words(&words), ONE).unwrap();
-            w.write(&[(0, Value::UInt(1))]).unwrap();
+            let mut w = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&words), ONE).unwrap();
+            w.write_fields(&[(0, Value::UInt(1))]).unwrap();
             assert_eq!(w.finalize(), 1);
         }
-        let mut reader = Reader::open(Region::from_loom_words(&words), ONE).unwrap();
+        let mut reader =
+            Reader::<Dynamic<_>>::open_with(Region::from_loom_words(&words), ONE).unwrap();
         reader.set_retries(2);
         let w = words.clone();
         let writer = loom::thread::spawn(move || {
-            let mut sut = Writer::attach(Region::from_loom_words(&w), ONE).unwrap();
+            let mut sut = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), ONE).unwrap();
             for k in 2..=4u64 {
-                sut.write(&[(0, Value::UInt(k))]).unwrap();
+                sut.write_fields(&[(0, Value::UInt(k))]).unwrap();
                 let c = sut.finalize();
                 assert_eq!(c as u64, k);
             }
@@ -209,13 +212,14 @@ fn loom_fifo_latest() {
         let words = segment(ONE, Mode::Fifo { slots: 2 });
         let w = words.clone();
         let writer = loom::thread::spawn(move || {
-            let mut sut = Writer::attach(Region::from_loom_words(&w), ONE).unwrap();
+            let mut sut = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), ONE).unwrap();
             for k in 1..=3u64 {
-                sut.write(&[(0, Value::UInt(k))]).unwrap();
+                sut.write_fields(&[(0, Value::UInt(k))]).unwrap();
                 sut.finalize();
             }
         });
-        let mut reader = Reader::open(Region::from_loom_words(&words), ONE).unwrap();
+        let mut reader =
+            Reader::<Dynamic<_>>::open_with(Region::from_loom_words(&words), ONE).unwrap();
         reader.set_retries(2);
         let mut buf = [0u8; 64];
         let latest = ReadOptions {

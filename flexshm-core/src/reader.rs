@@ -1,114 +1,50 @@
 //! Readers: consistent snapshots without locks, per-field status, FIFO cursors.
 //!
-//! A reader never writes to the region. Everything that is per reader (the FIFO cursor,
-//! the change tracking behind `reset_modified`, the count of records lost to a lapping
-//! writer) lives in the `Reader` value, so any number of readers get correct answers and
-//! a crashed reader affects nobody.
+//! A reader never writes to the region (it works on a read-only mapping). Everything
+//! that is per reader (the FIFO cursor, the change tracking behind `reset_modified`, the
+//! count of records lost to a lapping writer) lives in the `Reader` value, so any number
+//! of readers get correct answers and a crashed reader affects nobody.
+
+use core::marker::PhantomData;
 
 use crate::error::Error;
-use crate::header::{self, Geometry, Mode, SchemaBuf, H_HEAD};
+use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
-    capacity_len, meta_offset, Layout, FLAG_COMMITTED, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN,
-    MAX_FIELDS, SLOT_COMMIT, SLOT_FLAGS, SLOT_SEQ,
+    capacity_len, meta_offset, Layout, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS,
 };
-use crate::primitive::{fence, Ordering};
+use crate::primitive::Ordering;
+use crate::record::{layout_of, Dynamic, Fields, Record, Schema};
 use crate::region::Region;
-use crate::schema::{FieldDef, Kind};
-use crate::value::{decode_scalar, FieldValue};
-
-/// How a read chooses its record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ReadOptions {
-    /// FIFO mode: return the newest record, skipping unread older ones (skipped records
-    /// are not counted as lost). Single-slot mode always returns the newest record.
-    pub latest: bool,
-    /// Report `modified` relative to this reader's previous `reset_modified` read instead
-    /// of "written in the record being read", and start a new tracking period.
-    pub reset_modified: bool,
-}
-
-/// The status of one field in a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct FieldStatus {
-    /// The field has been written since the segment was created.
-    pub written: bool,
-    /// The last value written did not fit and was cut.
-    pub truncated: bool,
-    /// Written in the record read (or, with `reset_modified`, since this reader's
-    /// previous such read).
-    pub modified: bool,
-}
-
-impl FieldStatus {
-    /// Written and not truncated: the value is exactly what the writer wrote.
-    pub fn valid(&self) -> bool {
-        self.written && !self.truncated
-    }
-
-    /// Never written since the segment was created.
-    pub fn unwritten(&self) -> bool {
-        !self.written
-    }
-}
-
-/// What a successful read returned, without the borrowed bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ReadInfo {
-    /// Commit number of the record (0 for the empty record of a fresh single-slot
-    /// segment).
-    pub commit: u32,
-    /// FIFO mode: records this reader lost since its previous read because the writer
-    /// lapped it. Always 0 in single-slot mode.
-    pub lost: u32,
-    /// Bit i: field i is `modified`.
-    pub modified: u64,
-    /// Bit i: field i has been written.
-    pub written: u64,
-    /// Bit i: field i is truncated.
-    pub truncated: u64,
-}
-
-impl ReadInfo {
-    /// Status of field `i`.
-    pub fn status(&self, i: usize) -> FieldStatus {
-        let bit = 1u64 << (i % 64);
-        FieldStatus {
-            written: self.written & bit != 0,
-            truncated: self.truncated & bit != 0,
-            modified: self.modified & bit != 0,
-        }
-    }
-}
-
-/// A consistent copy of one record, in a buffer the caller owns, with per-field status.
-pub struct Snapshot<'b, 'l, S> {
-    bytes: &'b [u8],
-    layout: &'l Layout<S>,
-    info: ReadInfo,
-}
+use crate::schema::Kind;
+use crate::slot::{Slot, SLOT_COMMIT, SLOT_FLAGS};
+use crate::snapshot::Snapshot;
+use crate::status::{ReadInfo, ReadOptions};
 
 /// Default number of copy attempts before a non-blocking read gives up with
 /// [`Error::Contended`].
 pub const DEFAULT_RETRIES: u32 = 1024;
 
-/// A reader of a segment. See the module docs; create one per consumer.
-pub struct Reader<'r, S> {
+/// A reader of a segment of `S` records (a [`Record`] type, or [`Dynamic`]). Create one
+/// per consumer: each keeps its own FIFO position, change tracking and loss count.
+pub struct Reader<'r, S: Schema> {
     region: Region<'r>,
-    layout: Layout<S>,
+    layout: Layout<S::Fields>,
     geo: Geometry,
-    /// FIFO: the commit number this reader expects next (None: not started).
-    next: Option<u32>,
+    /// FIFO: the commit number this reader reads next. Set at open; moved only by a read
+    /// that succeeds.
+    next: u32,
+    /// Single-slot: the commit number of the record this reader returned last (0 before
+    /// its first read).
+    last: u32,
     /// Per field: the last-write commit seen at the previous `reset_modified` read
     /// (`u32::MAX`: none yet; it is never a commit number).
     seen: [u32; MAX_FIELDS],
     lost_total: u64,
     retries: u32,
+    _s: PhantomData<fn() -> S>,
 }
 
-impl<S> core::fmt::Debug for Reader<'_, S> {
+impl<S: Schema> core::fmt::Debug for Reader<'_, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Reader")
             .field("mode", &self.geo.mode)
@@ -118,58 +54,96 @@ impl<S> core::fmt::Debug for Reader<'_, S> {
     }
 }
 
-impl<'r> Reader<'r, SchemaBuf> {
-    /// Opens a segment without knowing its schema: the header describes it.
-    pub fn open_dynamic(region: Region<'r>) -> Result<Self, Error> {
-        let (fields, _) = header::read_schema(&region)?;
-        Reader::open(region, fields)
+/// Where a FIFO cursor stands relative to a `head` the reader loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Everything up to `head` was read. The cursor is `head + 1`, or `head + 2` when the
+    /// fast path read a record whose publication this reader does not see yet.
+    Ahead,
+    /// The cursor's record is in the readable window.
+    InWindow,
+    /// The writer overwrote the cursor's record; `behind` commits lie between the
+    /// cursor and `head`.
+    Lapped { behind: u32 },
+}
+
+/// The record a FIFO read chose, before it is validated.
+#[derive(Debug, Clone, Copy)]
+struct Pick {
+    commit: u32,
+    lost: u32,
+}
+
+impl<'r, R: Record> Reader<'r, R> {
+    /// Opens a segment, checking that it holds `R` records (the error names the first
+    /// difference).
+    pub fn open(region: Region<'r>) -> Result<Self, Error> {
+        Self::open_with_layout(region, layout_of::<R>()?)
     }
 }
 
-impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
-    /// Opens a segment, checking that it holds records of exactly `fields` (the error
-    /// names the first difference).
-    pub fn open(region: Region<'r>, fields: S) -> Result<Self, Error> {
+impl<'r> Reader<'r, Dynamic> {
+    /// Opens a segment without knowing its schema: the header describes it.
+    pub fn open(region: Region<'r>) -> Result<Self, Error> {
+        let (fields, _) = header::read_schema(&region)?;
         Self::open_with_layout(region, Layout::new(fields)?)
     }
+}
 
-    /// [`open`](Self::open) with the layout already built.
-    pub(crate) fn open_with_layout(region: Region<'r>, layout: Layout<S>) -> Result<Self, Error> {
+impl<'r, F: Fields> Reader<'r, Dynamic<F>> {
+    /// Opens a segment, checking that it holds records of exactly `fields` (the error
+    /// names the first difference).
+    pub fn open_with(region: Region<'r>, fields: F) -> Result<Self, Error> {
+        Self::open_with_layout(region, Layout::new(fields)?)
+    }
+}
+
+impl<'r, S: Schema> Reader<'r, S> {
+    /// Opens a segment, checking that it holds records of `layout` (e.g. a writer's
+    /// [`Writer::layout`](crate::Writer::layout)).
+    pub fn open_layout(region: Region<'r>, layout: Layout<S::Fields>) -> Result<Self, Error> {
+        Self::open_with_layout(region, layout)
+    }
+
+    pub(crate) fn open_with_layout(
+        region: Region<'r>,
+        layout: Layout<S::Fields>,
+    ) -> Result<Self, Error> {
         let geo = header::validate(&region, &layout)?;
         let mut r = Reader {
             region,
             layout,
             geo,
-            next: None,
+            next: 0,
+            last: 0,
             seen: [u32::MAX; MAX_FIELDS],
             lost_total: 0,
             retries: DEFAULT_RETRIES,
+            _s: PhantomData,
         };
-        // FIFO: the reader's first record is the oldest in the ring now, so records
-        // committed after this open and overwritten before the first read count as lost.
         if let Mode::Fifo { slots } = geo.mode {
-            r.next = r.oldest_committed(slots);
+            r.next = r.first_cursor(slots)?;
         }
         Ok(r)
     }
 
-    /// FIFO: the oldest record the ring holds now, or the commit after the newest if it
-    /// holds none. `None` if the header's head is corrupt (the first read reports it).
-    fn oldest_committed(&self, slots: u32) -> Option<u32> {
-        let head = self.load_head().ok()?;
-        // Buffers that never held a record (a fresh ring) are skipped; at most one lap.
+    /// FIFO: where a new reader starts (docs/PROTOCOL.md §13.2): the oldest record the
+    /// ring holds at open, skipping buffers that never held one (a young ring), or the
+    /// commit after `head` if it holds none.
+    fn first_cursor(&self, slots: u32) -> Result<u32, Error> {
+        let head = self.load_head()?;
         let mut c = self.geo.sub(head, slots - 1);
-        while c != head && !self.slot_committed(c) {
+        for _ in 0..slots {
+            if self.slot(c).committed() {
+                return Ok(c);
+            }
             c = self.geo.add(c, 1);
         }
-        if c == head && !self.slot_committed(c) {
-            c = self.geo.add(c, 1);
-        }
-        Some(c)
+        Ok(self.geo.add(head, 1))
     }
 
     /// The segment's layout.
-    pub fn layout(&self) -> &Layout<S> {
+    pub fn layout(&self) -> &Layout<S::Fields> {
         &self.layout
     }
 
@@ -183,7 +157,8 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
         self.layout.slot_size()
     }
 
-    /// Total records this reader lost to a lapping writer since it was opened.
+    /// Total records this reader lost to a lapping writer since it was opened
+    /// (saturating).
     pub fn lost_total(&self) -> u64 {
         self.lost_total
     }
@@ -194,96 +169,69 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
         self.retries = retries.max(1);
     }
 
-    /// Commit number of the newest record (0 before the first commit). A cheap check for
-    /// "is there something new" that copies nothing.
+    /// Commit number of the newest published record (0 before the first commit); copies
+    /// nothing.
     pub fn head(&self) -> u32 {
-        // Pairs with the Release store of head in `Writer::finalize`.
+        // Pairs with the Release store of head (W7) in `Writer::commit`.
         self.region.load(H_HEAD, Ordering::Acquire)
     }
 
-    /// True if a read now would find a record it has not returned yet (FIFO: an unread
-    /// record; single-slot: always true).
+    /// True if a read now would return a record this reader has not returned yet:
+    /// single-slot, a commit other than the last one it returned; FIFO, an unread record
+    /// (also after being lapped). Also true if the header is corrupt, so that the read
+    /// that follows reports the error instead of a wait that never ends.
     pub fn has_new(&self) -> bool {
-        match (self.geo.mode, self.next) {
-            (Mode::Single, _) => true,
-            (Mode::Fifo { .. }, Some(next)) => !self.is_ahead_of(next, self.head()),
-            (Mode::Fifo { .. }, None) => self.head() != 0 || self.slot_committed(0),
+        let head = self.head();
+        if head >= self.geo.modulus {
+            return true;
         }
-    }
-
-    /// True if commit `c` is newer than `head` (in the modular order: less than half the
-    /// modulus ahead), i.e. not published as far as this reader can see.
-    fn is_ahead_of(&self, c: u32, head: u32) -> bool {
-        let ahead = self.geo.sub(c, head);
-        ahead != 0 && ahead < self.geo.modulus / 2
-    }
-
-    fn slot_committed(&self, c: u32) -> bool {
-        let off = self.geo.slot(c);
-        self.region.load(off + SLOT_FLAGS, Ordering::Relaxed) & FLAG_COMMITTED != 0
+        match self.geo.mode {
+            Mode::Single => head != self.last,
+            Mode::Fifo { slots } => self.position(self.next, head, slots) != Position::Ahead,
+        }
     }
 
     /// Takes a snapshot into `buf` without waiting. Single-slot mode: the newest record
     /// (the empty record, every field unwritten, before the first write). FIFO mode: the
     /// next unread record, or the newest with `opts.latest`; [`Error::NoRecord`] if there
     /// is none. [`Error::Contended`] if the writer overtook every copy attempt.
+    ///
+    /// A record that fails validation is an error and is not consumed: the FIFO cursor,
+    /// the loss count and the change tracking move only when a read succeeds.
     pub fn try_read<'b>(
         &mut self,
         buf: &'b mut [u8],
         opts: ReadOptions,
     ) -> Result<Snapshot<'b, '_, S>, Error> {
-        let info = self.try_read_info(buf, opts)?;
-        Ok(self.snapshot(buf, info))
-    }
-
-    /// Like [`try_read`](Self::try_read) but returns only the [`ReadInfo`]; the record is
-    /// in `buf` and [`snapshot`](Self::snapshot) gives a view of it.
-    pub fn try_read_info(&mut self, buf: &mut [u8], opts: ReadOptions) -> Result<ReadInfo, Error> {
         let need = self.layout.slot_size();
         let buf = buf
             .get_mut(..need)
             .ok_or(Error::BufferTooSmall { needed: need })?;
-        let (commit, lost) = match self.geo.mode {
-            Mode::Single => (self.read_single(buf)?, 0),
-            Mode::Fifo { slots } => self.read_fifo(buf, slots, opts.latest)?,
+        let info = match self.geo.mode {
+            Mode::Single => {
+                let commit = self.read_single(buf)?;
+                let info = self.finish(buf, commit, 0, opts.reset_modified)?;
+                self.last = commit;
+                info
+            }
+            Mode::Fifo { slots } => {
+                let pick = self.read_fifo(buf, slots, opts.latest)?;
+                let info = self.finish(buf, pick.commit, pick.lost, opts.reset_modified)?;
+                self.next = self.geo.add(pick.commit, 1);
+                self.lost_total = self.lost_total.saturating_add(pick.lost as u64);
+                info
+            }
         };
-        self.finish(buf, commit, lost, opts.reset_modified)
+        Ok(Snapshot::new(buf, &self.layout, info))
     }
 
-    /// A view of a record that [`try_read_info`](Self::try_read_info) left in `buf`.
-    pub fn snapshot<'b>(&self, buf: &'b [u8], info: ReadInfo) -> Snapshot<'b, '_, S> {
-        Snapshot {
-            bytes: buf,
-            layout: &self.layout,
-            info,
-        }
+    fn slot(&self, c: u32) -> Slot<'r> {
+        Slot::new(self.region, self.geo.slot(c))
     }
 
-    /// One seqlock-protected copy of the buffer holding commit `c` into `buf`.
-    fn copy_slot(&self, c: u32, buf: &mut [u8]) -> Result<(), ()> {
-        let off = self.geo.slot(c);
-        // Pairs with the Release store of seq in `Writer::finalize`: if we see the even
-        // value it stored, the copy below sees the record it completed (or newer bytes,
-        // which the re-check catches).
-        let s1 = self.region.load(off + SLOT_SEQ, Ordering::Acquire);
-        if s1 & 1 != 0 {
-            return Err(()); // being written
-        }
-        self.region.read_bytes(off, buf);
-        // Pairs with the Release fence in `Writer::open_staging`: if any load above saw
-        // a store made after the writer made seq odd, the load below sees that odd value
-        // (or a later one) and the copy is discarded.
-        fence(Ordering::Acquire);
-        let s2 = self.region.load(off + SLOT_SEQ, Ordering::Relaxed);
-        if s1 == s2 {
-            Ok(())
-        } else {
-            Err(())
-        }
-    }
-
+    /// R1: `head`, Acquire, rejected if it is not a commit number.
     fn load_head(&self) -> Result<u32, Error> {
-        // Pairs with the Release store of head in `Writer::finalize`.
+        // Pairs with the Release store of head (W7) in `Writer::commit`.
         let head = self.region.load(H_HEAD, Ordering::Acquire);
         if head >= self.geo.modulus {
             return Err(Error::CorruptHeader {
@@ -293,18 +241,24 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
         Ok(head)
     }
 
+    /// True if a consistent copy of the buffer of `want` that holds `found` instead is a
+    /// record the writer committed after `want` in the same buffer, as far as a `head`
+    /// loaded after the copy allows (the writer may have closed one buffer beyond
+    /// `head`). Anything else in a consistent copy did not come from the writer.
+    fn overwritten_by_newer(&self, want: u32, found: u32) -> Result<bool, Error> {
+        let now = self.load_head()?;
+        let d = self.geo.sub(found, want);
+        let reach = self.geo.sub(self.geo.add(now, 1), want);
+        Ok(found < self.geo.modulus && d % self.geo.nbuf == 0 && d != 0 && d <= reach)
+    }
+
     /// Single-slot: copy the newest record; retry only if the writer published twice
     /// during a copy (then it rewrote the buffer being copied).
     fn read_single(&mut self, buf: &mut [u8]) -> Result<u32, Error> {
         for _ in 0..self.retries {
             let head = self.load_head()?;
-            if self.copy_slot(head, buf).is_ok() {
+            if self.slot(head).try_copy(buf).is_ok() {
                 let commit = word(buf, SLOT_COMMIT);
-                if commit >= self.geo.modulus || self.geo.slot(commit) != self.geo.slot(head) {
-                    return Err(Error::CorruptHeader {
-                        what: "slot commit number does not belong to the head's buffer",
-                    });
-                }
                 if commit == head {
                     return Ok(commit);
                 }
@@ -312,86 +266,90 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
                 // seq, and the copy is a consistent copy of a newer record (head + 2)
                 // whose own store of head may not be visible to us yet. Returning it
                 // would let this reader's next read, still seeing an older head, go
-                // back in time (and if the writer died before storing head, the record
-                // was never published at all). Retry: head has moved on already.
+                // back in time (and if the writer stopped before storing head, the
+                // record was not published). Retry: head has moved on already.
+                if !self.overwritten_by_newer(head, commit)? {
+                    return Err(Error::CorruptBuffer {
+                        commit: head,
+                        what: "the buffer of the head record holds another commit number",
+                    });
+                }
             }
             core::hint::spin_loop();
         }
         Err(Error::Contended)
     }
 
-    /// FIFO: the next unread record (or the newest), with lapped-reader accounting.
-    fn read_fifo(&mut self, buf: &mut [u8], slots: u32, latest: bool) -> Result<(u32, u32), Error> {
-        if !latest {
-            if let Some(next) = self.next {
-                if self.copy_next(next, slots, buf) {
-                    self.next = Some(self.geo.add(next, 1));
-                    return Ok((next, 0));
-                }
-            }
+    /// Where `cursor` stands relative to `head` (docs/PROTOCOL.md §13.2). A legitimate
+    /// cursor is at most 2 ahead of any head this reader can load; a cursor further
+    /// ahead is one the writer lapped by so much that the commit numbers wrapped past it.
+    fn position(&self, cursor: u32, head: u32, slots: u32) -> Position {
+        let ahead = self.geo.sub(cursor, head);
+        if ahead == 1 || ahead == 2 {
+            return Position::Ahead;
         }
-        let geo = self.geo;
+        let behind = self.geo.sub(head, cursor);
+        if behind < slots {
+            Position::InWindow
+        } else {
+            Position::Lapped { behind }
+        }
+    }
+
+    /// Records lost when a cursor `behind` commits behind `head` moves to the oldest
+    /// record of a ring of `slots`: exact below half the modulus, `u32::MAX` beyond.
+    fn lost(&self, behind: u32, slots: u32) -> u32 {
+        if behind >= self.geo.modulus / 2 {
+            u32::MAX
+        } else {
+            behind - (slots - 1)
+        }
+    }
+
+    /// FIFO: the next unread record (or the newest), with lapped-reader accounting. Does
+    /// not move the cursor: `try_read` does, once the record is validated.
+    fn read_fifo(&mut self, buf: &mut [u8], slots: u32, latest: bool) -> Result<Pick, Error> {
+        if !latest && self.copy_next(self.next, slots, buf) {
+            return Ok(Pick {
+                commit: self.next,
+                lost: 0,
+            });
+        }
         for _ in 0..self.retries {
             let head = self.load_head()?;
-            let oldest = geo.sub(head, slots - 1);
-            let mut lost = 0u32;
-            let mut cursor = if latest {
-                if self.next.is_some_and(|n| self.is_ahead_of(n, head)) {
-                    return Err(Error::NoRecord);
+            let position = self.position(self.next, head, slots);
+            let (cursor, lost) = match position {
+                Position::Ahead => return Err(Error::NoRecord),
+                // Records skipped by a `latest` read are not losses.
+                _ if latest => (head, 0),
+                Position::InWindow => (self.next, 0),
+                Position::Lapped { behind } => {
+                    (self.geo.sub(head, slots - 1), self.lost(behind, slots))
                 }
-                head
-            } else {
-                self.next.unwrap_or(oldest)
             };
-            // Walk forward at most one ring's worth (a fresh reader skips buffers that
-            // never held a record).
-            let mut raced = false;
-            for _ in 0..=slots {
-                if self.is_ahead_of(cursor, head) {
-                    // Nothing newer than `head` is visible. The cursor can be more than
-                    // one past it: the fast path may already have read records whose
-                    // buffers were closed (seq Release) before the writer's store of head
-                    // became visible here.
-                    return Err(Error::NoRecord);
-                }
-                let behind = geo.sub(head, cursor);
-                if behind >= slots {
-                    // Lapped: records cursor..oldest were overwritten before we read them.
-                    lost = lost.saturating_add(behind - (slots - 1));
-                    cursor = oldest;
-                }
-                if !self.slot_committed(cursor) {
-                    // Never held a record (young ring): skip it without a full copy.
-                    // `head` was loaded with Acquire, and a committed buffer's flag is
-                    // stored before the Release store of that head, and never cleared;
-                    // so a clear flag here means no record up to `head` lives there.
-                    cursor = geo.add(cursor, 1);
-                    continue;
-                }
-                if self.copy_slot(cursor, buf).is_err() {
-                    raced = true;
-                    break;
-                }
-                let commit = word(buf, SLOT_COMMIT);
-                let flags = word(buf, SLOT_FLAGS);
-                if flags & FLAG_COMMITTED == 0 {
-                    // Never held a record (fresh segment): not a loss, look further.
-                    cursor = geo.add(cursor, 1);
-                    continue;
-                }
-                if commit == cursor {
-                    self.next = Some(geo.add(cursor, 1));
-                    self.lost_total += lost as u64;
-                    return Ok((commit, lost));
-                }
-                // The buffer holds another record: overwritten by a newer one during
-                // or just before our copy (lapped); reload head and account for it.
-                raced = true;
-                break;
+            if self.slot(cursor).try_copy(buf).is_err() {
+                core::hint::spin_loop();
+                continue; // being written: the writer lapped us during the copy
             }
-            if !raced {
-                return Err(Error::NoRecord);
+            let commit = word(buf, SLOT_COMMIT);
+            let committed = word(buf, SLOT_FLAGS) & crate::layout::FLAG_COMMITTED != 0;
+            if commit == cursor && committed {
+                return Ok(Pick { commit, lost });
             }
+            // `head` (Acquire) covers every record of the window: a consistent copy of a
+            // window buffer holds that record or one the writer committed after it.
+            if !committed || !self.overwritten_by_newer(cursor, commit)? {
+                return Err(Error::CorruptBuffer {
+                    commit: cursor,
+                    what: if committed {
+                        "a buffer of the readable window holds another commit number"
+                    } else {
+                        "a buffer of the readable window is not marked committed"
+                    },
+                });
+            }
+            // Overwritten during or just before our copy (lapped): reload head, which
+            // counts the loss.
             core::hint::spin_loop();
         }
         Err(Error::Contended)
@@ -401,36 +359,39 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
     /// in the readable window, copies it without reading `head`. A reader that keeps up
     /// then touches only the slots it reads, not the header word the writer stores at
     /// every commit. Anything else (not written yet, being written, out of the window,
-    /// overwritten by a later lap) returns false and the caller takes the full path
-    /// through `head`, which also counts losses.
+    /// overwritten by a later lap) returns false and the caller takes the path through
+    /// `head`, which also counts losses.
+    ///
+    /// The record may be closed (W6) and not yet published (W7); a writer that takes
+    /// over publishes such a record rather than reusing its commit number
+    /// (`Writer::attach`), so every reader agrees on what commit `next` is.
     fn copy_next(&self, next: u32, slots: u32, buf: &mut [u8]) -> bool {
-        let off = self.geo.slot(next);
+        let slot = self.slot(next);
         // A cheap look before copying the whole slot; the copy below decides. Pairs with
-        // the Release store of seq in `Writer::finalize`, like `copy_slot`.
-        let s = self.region.load(off + SLOT_SEQ, Ordering::Acquire);
-        if s & 1 != 0 || self.region.load(off + SLOT_COMMIT, Ordering::Relaxed) != next {
+        // the Release store W6 of seq, like `try_copy`.
+        let s = slot.seq_acquire();
+        if s & 1 != 0 || slot.commit(Ordering::Relaxed) != next {
             return false;
         }
-        if self.copy_slot(next, buf).is_err()
+        if slot.try_copy(buf).is_err()
             || word(buf, SLOT_COMMIT) != next
-            || word(buf, SLOT_FLAGS) & FLAG_COMMITTED == 0
+            || word(buf, SLOT_FLAGS) & crate::layout::FLAG_COMMITTED == 0
         {
             return false;
         }
         // `next` left the window (S records) once commit `next + S` was published; that
         // record lives in the buffer just before `next`'s. While that buffer holds an
         // older record, `next` was in the window when it was copied. Acquire: ordered
-        // after the copy's loads (pairs with the Release store of seq in `finalize`, which
-        // follows the store of the commit word).
+        // after the copy's loads (pairs with W6 of that buffer, which follows the store
+        // of its commit word).
         let later = self.geo.add(next, slots);
-        let there = self
-            .region
-            .load(self.geo.slot(later) + SLOT_COMMIT, Ordering::Acquire);
+        let there = self.slot(later).commit(Ordering::Acquire);
         // `there` is `later` or newer (out of the window) unless it lies behind `later`.
         self.geo.sub(there, later) >= self.geo.modulus / 2
     }
 
-    /// Validates a copied record's metadata and computes the statuses.
+    /// Validates a copied record's metadata and computes the statuses. Changes nothing
+    /// in `self` unless the whole record is valid.
     fn finish(
         &mut self,
         buf: &[u8],
@@ -445,7 +406,6 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             written: 0,
             truncated: 0,
         };
-        // Validate everything before updating the change tracking.
         for (i, f) in self.layout.fields().iter().enumerate() {
             let m = meta_offset(i);
             let winfo = word(buf, m + 4);
@@ -462,6 +422,9 @@ impl<'r, S: AsRef<[FieldDef]>> Reader<'r, S> {
             }
             match f.kind {
                 Kind::Scalar(_) if len != 0 => return Err(bad("length on a scalar")),
+                Kind::Scalar(_) if winfo & INFO_TRUNCATED != 0 => {
+                    return Err(bad("truncated bit on a scalar"))
+                }
                 _ if len > capacity_len(&f.kind) => {
                     return Err(bad("stored length exceeds capacity"))
                 }
@@ -500,118 +463,4 @@ fn word(buf: &[u8], off: usize) -> u32 {
         w.copy_from_slice(b);
     }
     u32::from_le_bytes(w)
-}
-
-impl<'b, S: AsRef<[FieldDef]>> Snapshot<'b, '_, S> {
-    /// What the read returned: commit number, loss count, status masks.
-    pub fn info(&self) -> ReadInfo {
-        self.info
-    }
-
-    /// Commit number of the record.
-    pub fn commit(&self) -> u32 {
-        self.info.commit
-    }
-
-    /// FIFO: records lost to a lapping writer since this reader's previous read.
-    pub fn lost(&self) -> u32 {
-        self.info.lost
-    }
-
-    /// Number of fields.
-    pub fn len(&self) -> usize {
-        self.layout.len()
-    }
-
-    /// True if the record has no fields.
-    pub fn is_empty(&self) -> bool {
-        self.layout.is_empty()
-    }
-
-    /// Declaration of field `i`.
-    pub fn field(&self, i: usize) -> Option<&FieldDef> {
-        self.layout.fields().get(i)
-    }
-
-    /// Index of the field called `name`.
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.layout.index_of(name)
-    }
-
-    /// Status of field `i`.
-    pub fn status(&self, i: usize) -> FieldStatus {
-        self.info.status(i)
-    }
-
-    /// The raw bytes of field `i`'s stored value (little-endian; strings and arrays cut
-    /// to their stored length).
-    pub fn raw(&self, i: usize) -> Result<&'b [u8], Error> {
-        raw_field(self.bytes, self.layout, i)
-    }
-
-    /// Decodes field `i`. Unwritten fields decode as zero / empty.
-    pub fn get(&self, i: usize) -> Result<FieldValue<'b>, Error> {
-        decode_field(self.bytes, self.layout, i)
-    }
-
-    /// Decodes the field called `name`.
-    pub fn get_named(&self, name: &str) -> Result<FieldValue<'b>, Error> {
-        let i = self.index_of(name).ok_or(Error::UnknownField {
-            name: crate::schema::Name::lossy(name),
-        })?;
-        self.get(i)
-    }
-}
-
-/// The stored bytes of field `i` in a snapshot buffer (length validated by the read).
-pub fn raw_field<'b, S: AsRef<[FieldDef]>>(
-    bytes: &'b [u8],
-    layout: &Layout<S>,
-    i: usize,
-) -> Result<&'b [u8], Error> {
-    let f = layout.fields().get(i).ok_or(Error::UnknownField {
-        name: crate::schema::Name::EMPTY,
-    })?;
-    let len = word(bytes, meta_offset(i) + 4) & INFO_LEN_MASK;
-    let used = match f.kind {
-        Kind::Scalar(d) => d.size() as usize,
-        Kind::Str { .. } => len as usize,
-        // Checked: `len` is untrusted when the bytes did not come from a validated read,
-        // and the product can overflow a 32-bit usize.
-        Kind::Array { dtype, dims } => (len as usize)
-            .saturating_mul(dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize),
-    };
-    let off = layout.offset(i);
-    let corrupt = Error::CorruptRecord {
-        field: f.name,
-        what: "stored length exceeds capacity",
-    };
-    if used > layout.size(i) {
-        return Err(corrupt);
-    }
-    bytes.get(off..off + used).ok_or(corrupt)
-}
-
-/// Decodes field `i` of a snapshot buffer.
-pub fn decode_field<'b, S: AsRef<[FieldDef]>>(
-    bytes: &'b [u8],
-    layout: &Layout<S>,
-    i: usize,
-) -> Result<FieldValue<'b>, Error> {
-    let raw = raw_field(bytes, layout, i)?;
-    let f = &layout.fields()[i];
-    Ok(match f.kind {
-        Kind::Scalar(d) => decode_scalar(d, raw),
-        Kind::Str { .. } => {
-            FieldValue::Str(core::str::from_utf8(raw).map_err(|_| Error::CorruptRecord {
-                field: f.name,
-                what: "string is not valid UTF-8",
-            })?)
-        }
-        Kind::Array { dtype, dims } => FieldValue::Array {
-            dtype,
-            rows: raw.len() / (dims.row_elems().unwrap_or(1) as usize * dtype.size() as usize),
-            bytes: raw,
-        },
-    })
 }

@@ -28,6 +28,9 @@ pub struct Region<'a> {
     #[cfg(loom)]
     words: &'a [AtomicU32],
     len: usize,
+    /// False for memory that may only be read (a read-only mapping): writers refuse such
+    /// a region, and every store asserts this in debug builds.
+    writable: bool,
     _life: PhantomData<&'a [AtomicU32]>,
 }
 
@@ -40,7 +43,10 @@ unsafe impl Sync for Region<'_> {}
 
 impl core::fmt::Debug for Region<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Region").field("len", &self.len).finish()
+        f.debug_struct("Region")
+            .field("len", &self.len)
+            .field("writable", &self.writable)
+            .finish()
     }
 }
 
@@ -70,8 +76,36 @@ impl<'a> Region<'a> {
         Ok(Region {
             ptr,
             len: len & !3,
+            writable: true,
             _life: PhantomData,
         })
+    }
+
+    /// A region over memory this program may only read: a read-only mapping of a
+    /// segment another process writes. Readers work on it; writers refuse it with
+    /// [`Error::ReadOnlyRegion`].
+    ///
+    /// # Safety
+    ///
+    /// For the whole lifetime `'a`:
+    /// - `ptr` is valid for reads of `len` bytes (mapped, not freed, not unmapped);
+    /// - every other access to these bytes is a 32-bit atomic access at a 4-aligned
+    ///   offset, as in [`from_raw_parts`](Self::from_raw_parts).
+    ///
+    /// Only atomic *loads* are ever made through the returned region. Rust permits
+    /// atomic loads on read-only memory when they are lock-free and no wider than a
+    /// pointer, which 32-bit loads on every supported target are (they compile to plain
+    /// load instructions, never to compare-and-swap).
+    pub unsafe fn from_raw_parts_read_only(
+        ptr: *const u8,
+        len: usize,
+    ) -> Result<Region<'a>, Error> {
+        // SAFETY: the caller's contract covers reads; the region is marked read-only, so
+        // no store is ever made through it (writers check `is_writable`, and `word_mut`
+        // asserts it).
+        let mut r = unsafe { Region::from_raw_parts(ptr as *mut u8, len) }?;
+        r.writable = false;
+        Ok(r)
     }
 
     /// A region over memory this program owns exclusively for `'a`, e.g. a `static mut`
@@ -105,8 +139,10 @@ impl<'a> Region<'a> {
     /// Words `off/4 .. off/4 + n` as a slice of atomics.
     #[inline(always)]
     fn words(&self, off: usize, n: usize) -> &[AtomicU32] {
+        // `off <= len` also for an empty range: `ptr.add(off)` must stay inside (or one
+        // past) the region.
         assert!(
-            off % 4 == 0 && n <= (self.len - off.min(self.len)) / 4,
+            off % 4 == 0 && off <= self.len && n <= (self.len - off) / 4,
             "region access out of bounds"
         );
         // SAFETY: as in `word`, for every word of the range, which lies inside the region
@@ -122,6 +158,7 @@ impl<'a> Region<'a> {
         Region {
             words,
             len: words.len() * 4,
+            writable: true,
             _life: PhantomData,
         }
     }
@@ -132,7 +169,7 @@ impl<'a> Region<'a> {
     }
 
     fn words(&self, off: usize, n: usize) -> &[AtomicU32] {
-        assert!(off % 4 == 0);
+        assert!(off % 4 == 0 && off <= self.len);
         &self.words[off / 4..off / 4 + n]
     }
 }
@@ -148,6 +185,12 @@ impl Region<'_> {
         self.len == 0
     }
 
+    /// False for a region made with
+    /// [`from_raw_parts_read_only`](Self::from_raw_parts_read_only).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
     /// Loads the little-endian u32 at `off`.
     #[inline]
     pub(crate) fn load(&self, off: usize, order: Ordering) -> u32 {
@@ -157,7 +200,7 @@ impl Region<'_> {
     /// Stores `v` as a little-endian u32 at `off`.
     #[inline]
     pub(crate) fn store(&self, off: usize, v: u32, order: Ordering) {
-        self.word(off).store(v.to_le(), order)
+        self.word_mut(off).store(v.to_le(), order)
     }
 
     /// Stores the low `size` bytes (1, 2, 4 or 8) of `bits` little-endian at `off`, which
@@ -173,6 +216,21 @@ impl Region<'_> {
             4 => self.store(off, bits as u32, Ordering::Relaxed),
             _ => self.merge_word(off, &bits.to_le_bytes()[..size.min(4)]),
         }
+    }
+
+    /// The word at `off`, for a store: only writers store, and they refuse read-only
+    /// regions when they are made.
+    #[inline(always)]
+    fn word_mut(&self, off: usize) -> &AtomicU32 {
+        debug_assert!(self.writable, "store into a read-only region");
+        self.word(off)
+    }
+
+    /// Words for stores (see `word_mut`).
+    #[inline(always)]
+    fn words_mut(&self, off: usize, n: usize) -> &[AtomicU32] {
+        debug_assert!(self.writable, "store into a read-only region");
+        self.words(off, n)
     }
 
     /// Copies `dst.len()` bytes starting at the 4-aligned offset `off` into `dst` with
@@ -197,7 +255,7 @@ impl Region<'_> {
     pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) {
         // Whole aligned words (every scalar of 4 or 8 bytes, most arrays): no merging.
         if off % 4 == 0 && src.len() % 4 == 0 {
-            let words = self.words(off, src.len() / 4);
+            let words = self.words_mut(off, src.len() / 4);
             for (w, b) in words.iter().zip(src.chunks_exact(4)) {
                 w.store(
                     u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
@@ -218,7 +276,7 @@ impl Region<'_> {
         }
         let start = off + head;
         let full = body.len() / 4;
-        let words = self.words(start, full);
+        let words = self.words_mut(start, full);
         for (w, b) in words.iter().zip(body.chunks_exact(4)) {
             w.store(
                 u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
@@ -238,7 +296,7 @@ impl Region<'_> {
         let base = off & !3;
         let lo = off - base;
         debug_assert!(lo + bytes.len() <= 4);
-        let w = self.word(base);
+        let w = self.word_mut(base);
         let mut b = w.load(Ordering::Relaxed).to_ne_bytes();
         b[lo..lo + bytes.len()].copy_from_slice(bytes);
         w.store(u32::from_ne_bytes(b), Ordering::Relaxed);
@@ -262,7 +320,7 @@ impl Region<'_> {
         // for an unaligned offset.
         let full = (end - a) / 4;
         if full > 0 {
-            for w in self.words(a, full) {
+            for w in self.words_mut(a, full) {
                 w.store(0, Ordering::Relaxed);
             }
         }
@@ -278,7 +336,7 @@ impl Region<'_> {
         debug_assert!(len % 4 == 0 && (src + len <= dst || dst + len <= src));
         let n = len / 4;
         let s = self.words(src, n);
-        let d = self.words(dst, n);
+        let d = self.words_mut(dst, n);
         for (d, s) in d.iter().zip(s) {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -299,6 +357,25 @@ mod bounds_tests {
         // this region until the end of the test.
         let region = unsafe { Region::from_raw_parts(mem.as_mut_ptr() as *mut u8, 32) }.unwrap();
         region.load(usize::MAX - 3, Ordering::Relaxed);
+    }
+
+    /// An empty access is checked too: its offset may be the end of the region, not
+    /// beyond it (forming a pointer past the end is undefined behaviour).
+    #[test]
+    fn empty_access_past_the_end_is_out_of_bounds() {
+        let mut mem = [0u64; 4];
+        // SAFETY: as above.
+        let region = unsafe { Region::from_raw_parts(mem.as_mut_ptr() as *mut u8, 32) }.unwrap();
+        let mut none = [0u8; 0];
+        region.read_bytes(32, &mut none); // at the end: allowed
+        let past = std::panic::catch_unwind(|| {
+            let mut none = [0u8; 0];
+            region.read_bytes(36, &mut none)
+        });
+        assert!(
+            past.is_err(),
+            "an empty read at offset 36 of 32 bytes was let through"
+        );
     }
 
     /// The last word is in bounds, the one after it is not.

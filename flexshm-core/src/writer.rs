@@ -3,28 +3,38 @@
 //! Protocol (docs/PROTOCOL.md §§11-13): the segment holds `slots + 1` buffers and the
 //! record with commit number `c` lives in buffer `c % (slots + 1)`. The writer fills the
 //! buffer after the newest one (never a buffer readers are directed to), guarded by that
-//! buffer's seqlock counter, then publishes it by storing `head`.
+//! buffer's seqlock counter ([`Slot`]), then publishes it by storing `head`.
+
+use core::marker::PhantomData;
 
 use crate::error::Error;
+use crate::field_type::FAST_PATH;
 use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
-    meta_offset, Layout, FIELD_META_LEN, FLAG_COMMITTED, INFO_WRITTEN, MAX_FIELDS, SLOT_COMMIT,
-    SLOT_FLAGS, SLOT_HEADER_LEN, SLOT_SEQ,
+    meta_offset, Layout, FIELD_META_LEN, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS, SLOT_HEADER_LEN,
 };
-use crate::primitive::{fence, Ordering};
+use crate::primitive::Ordering;
+use crate::record::{layout_of, Dynamic, Fields, Record, Schema};
 use crate::region::Region;
 use crate::schema::{Dtype, FieldDef, Kind, Name};
+use crate::slot::Slot;
 use crate::value::{self, Plan, Value};
 
-/// The one writer of a segment.
+/// The one writer of a segment, for records of `S`: a [`Record`] type, or [`Dynamic`]
+/// for a schema given at run time.
 ///
-/// In single-slot mode every [`write`](Writer::write) commits a record; in FIFO mode
-/// writes stage into the pending record and [`finalize`](Writer::finalize) commits it.
-/// Fields a record does not write carry their previous value (and status) over, with
-/// `modified` cleared.
-pub struct Writer<'r, S> {
+/// In single-slot mode every write commits a record; in FIFO mode writes stage into the
+/// pending record and [`finalize`](Writer::finalize) commits it. Fields a record does
+/// not write carry their previous value (and status) over, with `modified` cleared. A
+/// write is all-or-nothing: every value is checked before the region is touched.
+///
+/// There must be one writer per segment at any time. Taking over a segment from a
+/// previous writer ([`attach`](Writer::attach)) requires that every store of the
+/// previous writer happens-before the attach (docs/PROTOCOL.md §12.3): the previous
+/// writer has exited, or handed over with a Release/Acquire pair.
+pub struct Writer<'r, S: Schema> {
     region: Region<'r>,
-    layout: Layout<S>,
+    layout: Layout<S::Fields>,
     geo: Geometry,
     /// Commit number of the newest published record.
     head: u32,
@@ -33,9 +43,10 @@ pub struct Writer<'r, S> {
     /// Copy every field into the next staging buffer (after attaching to a segment whose
     /// previous writer may have died mid-write).
     full_copy: bool,
+    _s: PhantomData<fn(&S)>,
 }
 
-impl<S> core::fmt::Debug for Writer<'_, S> {
+impl<S: Schema> core::fmt::Debug for Writer<'_, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Writer")
             .field("mode", &self.geo.mode)
@@ -45,19 +56,65 @@ impl<S> core::fmt::Debug for Writer<'_, S> {
     }
 }
 
-impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
+impl<'r, R: Record> Writer<'r, R> {
+    /// Initialises `region` as a new, empty segment of `R` records and returns its
+    /// writer. Everything previously in the region is discarded.
+    pub fn create(region: Region<'r>, mode: Mode) -> Result<Self, Error> {
+        Self::create_with_layout(region, layout_of::<R>()?, mode)
+    }
+
+    /// Becomes the writer of an existing segment of `R` records (see
+    /// [`Writer::<Dynamic<F>>::attach`](Writer::attach-1) for what happens to the record
+    /// the previous writer left).
+    pub fn attach(region: Region<'r>) -> Result<Self, Error> {
+        Self::attach_with_layout(region, layout_of::<R>()?)
+    }
+
+    /// Writes every field of `record` (single-slot: commits; FIFO: stages).
+    /// All-or-nothing.
+    pub fn write(&mut self, record: &R) -> Result<(), Error> {
+        if FAST_PATH {
+            self.write_record(|i| record.scalar_bits(i), |i| record.value(i))
+        } else {
+            self.write_record(|_| None, |i| record.value(i))
+        }
+    }
+}
+
+impl<'r, F: Fields> Writer<'r, Dynamic<F>> {
     /// Initialises `region` as a new, empty segment for `fields` and returns its writer.
     /// Everything previously in the region is discarded.
-    pub fn create(region: Region<'r>, fields: S, mode: Mode) -> Result<Self, Error> {
+    pub fn create(region: Region<'r>, fields: F, mode: Mode) -> Result<Self, Error> {
         Self::create_with_layout(region, Layout::new(fields)?, mode)
     }
 
-    /// [`create`](Self::create) with the layout already built.
+    /// Becomes the writer of an existing segment (a restarted writer, or a new process
+    /// taking over from a dead one). The header must match `fields`; the last committed
+    /// record is kept and the next commit follows it.
+    ///
+    /// A record the previous writer completed (its buffer's `seq` closed) but did not
+    /// publish before it stopped is published now ("rolled forward"): a reader may
+    /// already have returned it, so the record keeps its commit number and nobody can
+    /// see two different records with one number. A buffer the previous writer left
+    /// mid-write is rebuilt completely before it is published.
+    ///
+    /// Requirement: every store the previous writer made happens-before this call
+    /// (docs/PROTOCOL.md §12.3). A writer judged dead that is in fact still running
+    /// breaks the protocol.
+    pub fn attach(region: Region<'r>, fields: F) -> Result<Self, Error> {
+        Self::attach_with_layout(region, Layout::new(fields)?)
+    }
+}
+
+impl<'r, S: Schema> Writer<'r, S> {
     pub(crate) fn create_with_layout(
         region: Region<'r>,
-        layout: Layout<S>,
+        layout: Layout<S::Fields>,
         mode: Mode,
     ) -> Result<Self, Error> {
+        if !region.is_writable() {
+            return Err(Error::ReadOnlyRegion);
+        }
         let geo = header::initialize(&region, &layout, mode)?;
         Ok(Writer {
             region,
@@ -66,23 +123,36 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
             head: 0,
             staging: None,
             full_copy: false,
+            _s: PhantomData,
         })
     }
 
-    /// Becomes the writer of an existing segment (a restarted writer, or a new process
-    /// taking over from a dead one). The header must match `fields`; the last committed
-    /// record is kept and the next commit follows it. A buffer the previous writer left
-    /// mid-write is rebuilt completely before it is published.
-    pub fn attach(region: Region<'r>, fields: S) -> Result<Self, Error> {
-        Self::attach_with_layout(region, Layout::new(fields)?)
-    }
-
-    /// [`attach`](Self::attach) with the layout already built.
-    pub(crate) fn attach_with_layout(region: Region<'r>, layout: Layout<S>) -> Result<Self, Error> {
+    pub(crate) fn attach_with_layout(
+        region: Region<'r>,
+        layout: Layout<S::Fields>,
+    ) -> Result<Self, Error> {
+        if !region.is_writable() {
+            return Err(Error::ReadOnlyRegion);
+        }
         let geo = header::validate(&region, &layout)?;
-        // We are the only writer from here on; the Acquire pairs with the previous
-        // writer's Release store of head (in-process handover), harmless otherwise.
-        let head = region.load(H_HEAD, Ordering::Acquire);
+        // We are the only writer from here on. Acquire pairs with the previous writer's
+        // Release store of head (W7); the caller guarantees that all of its stores
+        // happen-before this point anyway (see `attach`).
+        let mut head = region.load(H_HEAD, Ordering::Acquire);
+        if head >= geo.modulus {
+            return Err(Error::CorruptHeader {
+                what: "head commit number",
+            });
+        }
+        // Roll forward a record that was closed (W6) but not published (W7).
+        let next = geo.add(head, 1);
+        let slot = Slot::new(region, geo.slot(next));
+        let seq = slot.seq_acquire();
+        if seq & 1 == 0 && seq != 0 && slot.committed() && slot.commit(Ordering::Relaxed) == next {
+            // W7 for the completed record. Pairs with the readers' Acquire load of head.
+            region.store(H_HEAD, next, Ordering::Release);
+            head = next;
+        }
         Ok(Writer {
             region,
             layout,
@@ -90,11 +160,12 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
             head,
             staging: None,
             full_copy: true,
+            _s: PhantomData,
         })
     }
 
     /// The segment's layout.
-    pub fn layout(&self) -> &Layout<S> {
+    pub fn layout(&self) -> &Layout<S::Fields> {
         &self.layout
     }
 
@@ -113,74 +184,107 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         self.staging.is_some()
     }
 
-    /// The region this writer writes.
-    pub fn region(&self) -> Region<'r> {
-        self.region
+    /// Writes the fields given by index. Single-slot mode: commits at once. FIFO mode:
+    /// stages into the pending record. All values are validated before anything is
+    /// written: on error the segment is unchanged.
+    pub fn write_fields(&mut self, values: &[(usize, Value<'_>)]) -> Result<(), Error> {
+        self.write_checked(values, 0)
     }
 
-    /// Writes fields given by index. Single-slot mode: commits at once. FIFO mode: stages
-    /// into the pending record. All values are validated before anything is written: on
-    /// error the segment is unchanged.
-    pub fn write(&mut self, values: &[(usize, Value<'_>)]) -> Result<(), Error> {
-        self.write_iter(values.iter().copied())
+    /// Like [`write_fields`](Self::write_fields), storing the fields whose bit is set in
+    /// `truncated` with the TRUNCATED status, as values that were already cut to fit
+    /// at their source. For mirrors and bridges that copy records between segments;
+    /// each such value must fit its field (it is not cut again).
+    pub fn write_fields_truncated(
+        &mut self,
+        values: &[(usize, Value<'_>)],
+        truncated: u64,
+    ) -> Result<(), Error> {
+        self.write_checked(values, truncated)
     }
 
-    /// Like [`write`](Self::write), with fields given by name.
+    /// Like [`write_fields`](Self::write_fields), with fields given by name.
     pub fn write_named(&mut self, values: &[(&str, Value<'_>)]) -> Result<(), Error> {
-        // Resolve every name first so an unknown name writes nothing.
-        let mut idx = [0usize; MAX_FIELDS];
-        for (k, (name, _)) in values.iter().enumerate() {
+        let mut staged: heapless::Vec<(usize, Value<'_>), MAX_FIELDS> = heapless::Vec::new();
+        for (name, v) in values {
             let i = self.layout.index_of(name).ok_or(Error::UnknownField {
                 name: Name::lossy(name),
             })?;
             // More names than fields means one is repeated.
-            *idx.get_mut(k).ok_or(Error::DuplicateField {
+            staged.push((i, *v)).map_err(|_| Error::DuplicateField {
                 field: Name::lossy(name),
-            })? = i;
+            })?;
         }
-        self.write_iter(values.iter().enumerate().map(|(k, (_, v))| (idx[k], *v)))
+        self.write_checked(&staged, 0)
     }
 
-    /// Writes the `(index, value)` pairs of an iterator that can be walked twice (once to
-    /// validate, once to write).
+    /// Like [`write_fields`](Self::write_fields), from any iterator of `(index, value)`
+    /// pairs. The iterator is walked once, into a fixed array of at most
+    /// [`MAX_FIELDS`] entries, and the check and the stores both use that array.
     pub fn write_iter<'v, I>(&mut self, values: I) -> Result<(), Error>
     where
-        I: Iterator<Item = (usize, Value<'v>)> + Clone,
+        I: IntoIterator<Item = (usize, Value<'v>)>,
     {
+        let mut staged: heapless::Vec<(usize, Value<'v>), MAX_FIELDS> = heapless::Vec::new();
+        for (i, v) in values {
+            let field = self.layout.fields().get(i).map_or(Name::EMPTY, |f| f.name);
+            // More entries than fields means one is repeated (or out of range, which the
+            // check reports first).
+            staged
+                .push((i, v))
+                .map_err(|_| Error::DuplicateField { field })?;
+        }
+        self.write_checked(&staged, 0)
+    }
+
+    /// Checks every value, then stages (and in single-slot mode commits) them.
+    fn write_checked(
+        &mut self,
+        values: &[(usize, Value<'_>)],
+        truncated: u64,
+    ) -> Result<(), Error> {
         let mut mask = 0u64;
         let fields = self.layout.fields();
-        for (i, v) in values.clone() {
+        for (i, v) in values {
             let f = fields
-                .get(i)
+                .get(*i)
                 .ok_or(Error::UnknownField { name: Name::EMPTY })?;
             if mask & (1 << i) != 0 {
                 return Err(Error::DuplicateField { field: f.name });
             }
             mask |= 1 << i;
-            value::check(f, &v)?;
+            let plan = value::check(f, v)?;
+            if truncated & (1 << i) != 0 && plan.info & INFO_TRUNCATED != 0 {
+                // A mirrored value is stored as it came: it must not need cutting again.
+                return Err(Error::InvalidField {
+                    field: f.name,
+                    reason: "a value written as already truncated must fit its field",
+                });
+            }
         }
-        // Validation passed: from here on nothing can fail.
+        if truncated & !mask != 0 {
+            return Err(Error::InvalidField {
+                field: Name::EMPTY,
+                reason: "truncated mask names a field that is not written",
+            });
+        }
+        // Validation passed: from here on nothing can fail, and every store below uses
+        // the values checked above (the same slice).
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
         let base = self.geo.slot(commit);
         for (i, v) in values {
-            // By reference: copying the FieldDef here cost more than storing a scalar.
-            let f = &self.layout.fields()[i];
-            // A checked scalar's plan needs no second check; strings and arrays redo it
-            // for their stored length. Cannot fail: checked above.
-            let plan = match f.kind {
-                Kind::Scalar(d) => Ok(Plan {
-                    used: d.size() as usize,
-                    info: INFO_WRITTEN,
-                }),
-                _ => value::check(f, &v),
-            };
-            if let Ok(plan) = plan {
-                self.store_field(base, i, f, &v, plan, commit);
+            let f = &self.layout.fields()[*i];
+            // Cannot fail: checked above.
+            if let Ok(mut plan) = value::check(f, v) {
+                if truncated & (1 << i) != 0 {
+                    plan.info |= INFO_TRUNCATED;
+                }
+                self.store_field(base, *i, f, v, plan, commit);
             }
         }
         if !self.geo.mode.is_fifo() {
-            self.finalize();
+            self.commit();
         }
         Ok(())
     }
@@ -188,12 +292,10 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
     /// Writes all `n` fields of a typed record (`n` is the field count). `scalar(i)` gives
     /// field `i`'s stored bits when its Rust type makes every value valid for the field
     /// (stored at its constant offset without a `Value` or a check); otherwise `value(i)`
-    /// goes through the checked path. Same bytes and errors as [`write_iter`] over all
+    /// goes through the checked path. Same bytes and errors as `write_fields` over all
     /// fields in order.
-    ///
-    /// [`write_iter`]: Self::write_iter
     #[inline(always)]
-    pub(crate) fn write_record<'v>(
+    fn write_record<'v>(
         &mut self,
         scalar: impl Fn(usize) -> Option<u64>,
         value: impl Fn(usize) -> Value<'v>,
@@ -222,7 +324,8 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
                 }
                 _ => {
                     let v = value(i);
-                    // Cannot fail: checked above.
+                    // Cannot fail: checked above. `value(i)` borrows the same record, so
+                    // it is the value that was checked.
                     if let Ok(plan) = value::check(f, &v) {
                         self.store_field(base, i, f, &v, plan, commit);
                     }
@@ -230,39 +333,41 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
             }
         }
         if !self.geo.mode.is_fifo() {
-            self.finalize();
+            self.commit();
         }
         Ok(())
     }
 
-    /// Commits the pending record and returns its commit number. In FIFO mode a record
-    /// with nothing staged repeats the previous values (all `modified` cleared). In
-    /// single-slot mode writes commit themselves and this does the same as in FIFO mode.
+    /// FIFO mode: commits the pending record and returns its commit number; with nothing
+    /// staged it commits a record that repeats the previous values (no field
+    /// `modified`). Single-slot mode: every write has already committed itself, so this
+    /// changes nothing and returns the newest commit number.
     pub fn finalize(&mut self) -> u32 {
+        if self.geo.mode.is_fifo() {
+            self.commit()
+        } else {
+            self.head
+        }
+    }
+
+    /// W5–W7: closes the staging buffer and publishes it.
+    fn commit(&mut self) -> u32 {
         if self.staging.is_none() {
             self.open_staging(0);
         }
         let odd = self.staging.take().unwrap_or(1);
         let commit = self.geo.add(self.head, 1);
-        let base = self.geo.slot(commit);
-        self.region
-            .store(base + SLOT_COMMIT, commit, Ordering::Relaxed);
-        self.region
-            .store(base + SLOT_FLAGS, FLAG_COMMITTED, Ordering::Relaxed);
-        // Close the seqlock: pairs with the Acquire load of seq in `Reader::copy_slot`
-        // (a reader that sees this even value sees every store of the record).
-        self.region
-            .store(base + SLOT_SEQ, odd.wrapping_add(1), Ordering::Release);
-        // Publish: pairs with the Acquire load of head in `Reader` (a reader that sees
-        // the new head finds the buffer's seq already even and its record complete).
+        Slot::new(self.region, self.geo.slot(commit)).close_write(odd, commit);
+        // W7. Pairs with the Acquire load of head R1 in `Reader` (a reader that sees the
+        // new head finds the buffer's seq already even and its record complete).
         self.region.store(H_HEAD, commit, Ordering::Release);
         self.head = commit;
         commit
     }
 
-    /// Opens the buffer for the next commit: makes its seq odd, then carries over every
-    /// field whose value changed since the buffer last held a record, except those in
-    /// `skip` (about to be written in full).
+    /// W1–W3 and the carry-over: opens the buffer for the next commit, then copies over
+    /// every field whose value changed since the buffer last held a record, except those
+    /// in `skip` (about to be written in full).
     fn open_staging(&mut self, skip: u64) {
         if self.staging.is_some() {
             return;
@@ -270,15 +375,8 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         let commit = self.geo.add(self.head, 1);
         let dst = self.geo.slot(commit);
         let src = self.geo.slot(self.head);
-        let s = self.region.load(dst + SLOT_SEQ, Ordering::Relaxed);
-        // Already odd: a previous writer died while filling this buffer; keep it odd.
-        let odd = s | 1;
-        self.region.store(dst + SLOT_SEQ, odd, Ordering::Relaxed);
-        // Pairs with the Acquire fence in `Reader::copy_slot`: a reader whose copy saw
-        // any store below re-reads seq and sees it odd (or newer), so it drops the copy.
-        fence(Ordering::Release);
-        self.staging = Some(odd);
-        // The slot header words (commit, flags) are rewritten by finalize.
+        self.staging = Some(Slot::new(self.region, dst).open_write());
+        // The slot header words (commit, flags) are rewritten by `commit`.
         let region = self.region;
         if self.full_copy {
             let len = self.layout.slot_size() - SLOT_HEADER_LEN;
@@ -343,6 +441,17 @@ impl<'r, S: AsRef<[FieldDef]>> Writer<'r, S> {
         let m = base + meta_offset(i);
         region.store(m, commit, Ordering::Relaxed);
         region.store(m + 4, plan.info | INFO_WRITTEN, Ordering::Relaxed);
+    }
+
+    /// Test hook for the loom models: W5–W6 of the pending record without W7, as a
+    /// writer that stops between closing a buffer and publishing it leaves a segment.
+    #[cfg(all(test, loom))]
+    pub(crate) fn close_without_publishing(&mut self) {
+        let odd = self.staging.take().unwrap_or_else(|| {
+            Slot::new(self.region, self.geo.slot(self.geo.add(self.head, 1))).open_write()
+        });
+        let commit = self.geo.add(self.head, 1);
+        Slot::new(self.region, self.geo.slot(commit)).close_write(odd, commit);
     }
 }
 

@@ -6,10 +6,10 @@
 mod common;
 
 use common::{Mem, HEAD, SENSOR};
-use flexshm_core::{Error, FieldValue, Mode, ReadOptions, Reader, Value, Writer};
+use flexshm_core::{Dynamic, Error, FieldValue, Mode, ReadOptions, Reader, Value, Writer};
 
 fn temperature(
-    r: &mut Reader<'_, &[flexshm_core::FieldDef]>,
+    r: &mut Reader<'_, Dynamic<&'static [flexshm_core::FieldDef]>>,
     latest: bool,
 ) -> Result<(f64, u32), Error> {
     let mut buf = vec![0u8; r.snapshot_len()];
@@ -17,9 +17,9 @@ fn temperature(
         latest,
         ..Default::default()
     };
-    let info = r.try_read_info(&mut buf, opts)?;
-    match r.snapshot(&buf, info).get(0)? {
-        FieldValue::Float(t) => Ok((t, info.lost)),
+    let snap = r.try_read(&mut buf, opts)?;
+    match snap.get(0)? {
+        FieldValue::Float(t) => Ok((t, snap.lost())),
         other => panic!("unexpected value {other:?}"),
     }
 }
@@ -32,10 +32,10 @@ fn temperature(
 fn fifo_read_ahead_of_a_lagging_head_does_not_go_back() {
     let mode = Mode::Fifo { slots: 4 };
     let mem = Mem::for_schema(SENSOR, mode);
-    let mut w = Writer::create(mem.region(), SENSOR, mode).unwrap();
-    let mut r = Reader::open(mem.region(), SENSOR).unwrap();
-    let commit = |w: &mut Writer<'_, &[flexshm_core::FieldDef]>, t: f64| {
-        w.write(&[(0, Value::Float(t))]).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, mode).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
+    let commit = |w: &mut Writer<'_, Dynamic<&'static [flexshm_core::FieldDef]>>, t: f64| {
+        w.write_fields(&[(0, Value::Float(t))]).unwrap();
         w.finalize()
     };
     for t in 1..=4 {

@@ -1,7 +1,7 @@
 //! Fuzz-style robustness: valid segments with random and targeted corruption (header
 //! words, head, lengths, descriptor entries, slot words, field meta info words), and
 //! random bytes behind a valid magic, fed to every entry point that reads a segment:
-//! `Reader::open`, `Reader::open_dynamic`, `read_schema`, `Writer::attach`, reads and
+//! `Reader::open_with`, `Reader::<Dynamic>::open`, `read_schema`, `Writer::attach`, reads and
 //! field decoding, and a write after a successful attach. Each must return `Ok` or
 //! `Err`, never panic. Deterministic seeds; thousands of cases.
 #![cfg(not(loom))]
@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::*;
 use flexshm_core::{
-    read_schema, ArrayRef, Dtype, FieldDef, Kind, Layout, Mode, ReadOptions, Reader, Value, Writer,
+    ArrayRef, Dtype, Dynamic, FieldDef, Kind, Layout, Mode, ReadOptions, Reader, Value, Writer,
 };
 
 /// SplitMix64: small, deterministic, good enough to pick bytes.
@@ -72,7 +72,7 @@ fn seed(which: usize) -> (&'static [FieldDef], Mode, Vec<u8>) {
         _ => (ALL, Mode::Fifo { slots: 1 }),
     };
     let mem = Mem::for_schema(fields, mode);
-    let mut w = Writer::create(mem.region(), fields, mode).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), fields, mode).unwrap();
     for k in 0..5u8 {
         let s = ["", "abc", "héllo wörld", "🌍🌍🌍🌍", "x"][k as usize];
         let vals: Vec<(usize, Value<'_>)> = fields
@@ -90,11 +90,11 @@ fn seed(which: usize) -> (&'static [FieldDef], Mode, Vec<u8>) {
                 Some((i, v))
             })
             .collect();
-        w.write(&vals).unwrap();
+        w.write_fields(&vals).unwrap();
         if let Some(i) = fields.iter().position(|f| f.name.as_str() == "img") {
             let bytes = [k; 18];
             let rows = 1 + k as usize % 3; // 3 rows: truncated
-            w.write(&[(
+            w.write_fields(&[(
                 i,
                 Value::Array(ArrayRef::new(Dtype::U8, &[rows, 3, 2], &bytes[..rows * 6]).unwrap()),
             )])
@@ -184,7 +184,10 @@ fn reseal(b: &mut [u8]) {
     }
     let desc = b[128..132 + 64 * count].to_vec();
     let Ok(fields) = (0..count)
-        .map(|i| flexshm_core::schema::decode_entry(&desc, i))
+        .map(|i| {
+            let e: &[u8; 64] = desc[4 + 64 * i..][..64].try_into().unwrap();
+            flexshm_core::internal::decode_field_entry(e)
+        })
         .collect::<Result<Vec<_>, _>>()
     else {
         return;
@@ -195,7 +198,7 @@ fn reseal(b: &mut [u8]) {
     let Ok(total) = l.segment_size(slots) else {
         return;
     };
-    let hash = flexshm_core::schema::fnv1a64(&desc);
+    let hash = flexshm_core::internal::fnv1a64(&desc);
     let mut put = |off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
     put(16, hash as u32);
     put(20, (hash >> 32) as u32);
@@ -218,7 +221,7 @@ struct Tally {
 /// Every entry point on the segment in `mem`; panics propagate to the caller.
 fn exercise(mem: &Mem, fields: &'static [FieldDef], len: usize, t: &mut Tally) {
     let region = mem.prefix(len);
-    let _ = read_schema(&region);
+    let _ = flexshm_core::internal::read_schema(&region);
     let mut buf = vec![0u8; 4096];
     let opts = [
         ReadOptions::default(),
@@ -227,7 +230,7 @@ fn exercise(mem: &Mem, fields: &'static [FieldDef], len: usize, t: &mut Tally) {
             reset_modified: true,
         },
     ];
-    match Reader::open(region, fields) {
+    match Reader::<Dynamic<_>>::open_with(region, fields) {
         Ok(mut r) => {
             t.opened += 1;
             r.set_retries(4);
@@ -247,7 +250,7 @@ fn exercise(mem: &Mem, fields: &'static [FieldDef], len: usize, t: &mut Tally) {
             t.rejected += 1;
         }
     }
-    if let Ok(mut r) = Reader::open_dynamic(region) {
+    if let Ok(mut r) = Reader::<Dynamic>::open(region) {
         t.dynamic += 1;
         r.set_retries(4);
         let mut big = vec![0u8; r.snapshot_len().min(1 << 20)];
@@ -258,12 +261,12 @@ fn exercise(mem: &Mem, fields: &'static [FieldDef], len: usize, t: &mut Tally) {
         }
         let _ = r.has_new();
     }
-    if let Ok(mut w) = Writer::attach(region, fields) {
+    if let Ok(mut w) = Writer::<Dynamic<_>>::attach(region, fields) {
         t.attached += 1;
-        let _ = w.write(&[(0, Value::UInt(1))]);
-        let _ = w.write(&[(0, Value::Bool(true))]);
+        let _ = w.write_fields(&[(0, Value::UInt(1))]);
+        let _ = w.write_fields(&[(0, Value::Bool(true))]);
         w.finalize();
-        if let Ok(mut r) = Reader::open(region, fields) {
+        if let Ok(mut r) = Reader::<Dynamic<_>>::open_with(region, fields) {
             r.set_retries(4);
             let _ = r.try_read(&mut buf, ReadOptions::default());
         }
@@ -343,10 +346,10 @@ fn random_regions_never_panic() {
         mem.set_bytes(&b);
         let res = catch_unwind(AssertUnwindSafe(|| {
             let r = mem.region();
-            let _ = read_schema(&r);
-            let _ = Reader::open_dynamic(r);
-            let _ = Reader::open(r, SENSOR);
-            let _ = Writer::attach(r, SENSOR);
+            let _ = flexshm_core::internal::read_schema(&r);
+            let _ = Reader::<Dynamic>::open(r);
+            let _ = Reader::<Dynamic<_>>::open_with(r, SENSOR);
+            let _ = Writer::<Dynamic<_>>::attach(r, SENSOR);
         }));
         assert!(res.is_ok(), "case {case} panicked; bytes {b:02x?}");
     }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use common::*;
 use flexshm_core::{
-    ArrayRef, Dtype, Error, FieldDef, FieldValue, Kind, Mode, ReadOptions, Reader, Value, Writer,
+    ArrayRef, Dtype, Dynamic, Error, FieldDef, FieldValue, Kind, Mode, ReadOptions, Reader, Value,
+    Writer,
 };
 use proptest::prelude::*;
 
@@ -210,12 +211,22 @@ impl Model {
             rec.wrote |= 1 << i;
         }
         if !self.fifo {
-            self.finalize();
+            self.commit();
         }
         true
     }
 
+    /// FIFO: commits the staged record (or a repeat of the last). Single-slot: every
+    /// write committed itself; nothing happens.
     fn finalize(&mut self) -> u32 {
+        if self.fifo {
+            self.commit()
+        } else {
+            self.head()
+        }
+    }
+
+    fn commit(&mut self) -> u32 {
         let last = self.recs.last().unwrap();
         let rec = self.staged.take().unwrap_or_else(|| Rec {
             fields: last.fields.clone(),
@@ -336,9 +347,9 @@ fn zero(i: usize) -> Mv {
 
 fn run(mode: Mode, ops: &[Op]) -> Result<(), TestCaseError> {
     let mem = Mem::for_schema(FIELDS, mode);
-    let mut sut = Writer::create(mem.region(), FIELDS, mode).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::create(mem.region(), FIELDS, mode).unwrap();
     let mut readers: Vec<_> = (0..READERS)
-        .map(|_| Reader::open(mem.region(), FIELDS).unwrap())
+        .map(|_| Reader::<Dynamic<_>>::open_with(mem.region(), FIELDS).unwrap())
         .collect();
     let mut model = Model::new(mode);
     let mut buf = vec![0u8; readers[0].snapshot_len()];
@@ -363,7 +374,7 @@ fn run(mode: Mode, ops: &[Op]) -> Result<(), TestCaseError> {
                     .map(|((i, g), (a, rows))| (*i, to_value(*i, g, a, *rows)))
                     .collect();
                 let before = mem.bytes();
-                let got = sut.write(&values);
+                let got = sut.write_fields(&values);
                 let accepted = model.write(vals);
                 prop_assert_eq!(got.is_ok(), accepted, "write {:?}: {:?}", vals, got);
                 if let Err(e) = got {

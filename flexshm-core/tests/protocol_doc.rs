@@ -7,14 +7,14 @@
 //! document, or a layout change in the code — fails a test here.
 #![cfg(not(loom))]
 
-use flexshm_core::header::{DESCRIPTOR_OFFSET, FRONTEND_AREA, FRONTEND_AREA_LEN};
-use flexshm_core::layout::{meta_offset, FIELD_META_LEN, SLOT_ALIGN, SLOT_HEADER_LEN};
-use flexshm_core::schema::{
-    decode_field_entry, descriptor_len, encode_entry, DESCRIPTOR_PREAMBLE, FIELD_ENTRY_LEN,
-    STR_CODE,
+use flexshm_core::internal::{
+    decode_field_entry, descriptor_len, encode_entry, meta_offset, DESCRIPTOR_OFFSET,
+    DESCRIPTOR_PREAMBLE, FIELD_ENTRY_LEN, FIELD_META_LEN, FRONTEND_AREA, FRONTEND_AREA_LEN, MAGIC,
+    SLOT_ALIGN, SLOT_HEADER_LEN, STR_CODE, VERSION,
 };
-use flexshm_core::{AlignedBuf, Dtype, FieldDef, Kind, Layout, Mode, Region, Value, Writer};
-use flexshm_core::{MAGIC, VERSION};
+use flexshm_core::{
+    AlignedBuf, Dtype, Dynamic, FieldDef, Kind, Layout, Mode, Region, Value, Writer,
+};
 
 const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 
@@ -135,7 +135,7 @@ fn layout() -> Layout<&'static [FieldDef]> {
 fn single_segment() -> Box<AlignedBuf<4096>> {
     let mut mem = Box::new(AlignedBuf::<4096>::new());
     let region = Region::new(&mut mem.0).unwrap();
-    let mut w = Writer::create(region, SENSOR, Mode::Single).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(region, SENSOR, Mode::Single).unwrap();
     w.write_named(&[
         ("temperature", Value::Float(23.5)),
         ("pressure", Value::Float(1013.25)),
@@ -151,7 +151,8 @@ fn single_segment() -> Box<AlignedBuf<4096>> {
 fn fifo_segment(commits: u32) -> Box<AlignedBuf<4096>> {
     let mut mem = Box::new(AlignedBuf::<4096>::new());
     let region = Region::new(&mut mem.0).unwrap();
-    let mut w = Writer::create(region, SENSOR, Mode::Fifo { slots: FIFO_SLOTS }).unwrap();
+    let mut w =
+        Writer::<Dynamic<_>>::create(region, SENSOR, Mode::Fifo { slots: FIFO_SLOTS }).unwrap();
     for c in 1..=commits {
         w.write_named(&[("temperature", Value::Float(c as f64))])
             .unwrap();

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use flexshm_core::{
-    record, ArrayRef, Dtype, Error, FieldDef, FieldValue, Kind, Layout, Mode, ReadOptions, Reader,
-    Record, TypedReader, TypedWriter, Value, Writer,
+    record, ArrayRef, Dtype, Dynamic, Error, FieldDef, FieldValue, Kind, Layout, Mode, ReadOptions,
+    Reader, Record, Value, Writer,
 };
 
 const RESET: ReadOptions = ReadOptions {
@@ -29,8 +29,12 @@ const XYZ: &[FieldDef] = &[
     FieldDef::new("z", Kind::Scalar(Dtype::I32)),
 ];
 
-fn modified(r: &mut Reader<'_, &[FieldDef]>, buf: &mut [u8], opts: ReadOptions) -> String {
-    let info = r.try_read_info(buf, opts).unwrap();
+fn modified(
+    r: &mut Reader<'_, Dynamic<&'static [FieldDef]>>,
+    buf: &mut [u8],
+    opts: ReadOptions,
+) -> String {
+    let info = r.try_read(buf, opts).map(|s| s.info()).unwrap();
     ["x", "y", "z"]
         .iter()
         .enumerate()
@@ -42,31 +46,31 @@ fn modified(r: &mut Reader<'_, &[FieldDef]>, buf: &mut [u8], opts: ReadOptions) 
 #[test]
 fn reset_modified_is_tracked_per_reader() {
     let mem = Mem::for_schema(XYZ, Mode::Single);
-    let mut w = Writer::create(mem.region(), XYZ, Mode::Single).unwrap();
-    let mut a = Reader::open(mem.region(), XYZ).unwrap();
-    let mut b = Reader::open(mem.region(), XYZ).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), XYZ, Mode::Single).unwrap();
+    let mut a = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
+    let mut b = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let mut buf = vec![0u8; a.snapshot_len()];
     let before = mem.bytes();
     // Nothing written yet: nothing modified, for either.
     assert_eq!(modified(&mut a, &mut buf, RESET), "");
     assert_eq!(before, mem.bytes(), "a reader wrote to the region");
 
-    w.write(&[(0, Value::Int(1))]).unwrap();
+    w.write_fields(&[(0, Value::Int(1))]).unwrap();
     assert_eq!(modified(&mut a, &mut buf, RESET), "x");
-    w.write(&[(1, Value::Int(2))]).unwrap();
+    w.write_fields(&[(1, Value::Int(2))]).unwrap();
     // b's first tracking read: everything written so far.
     assert_eq!(modified(&mut b, &mut buf, RESET), "xy");
     // a saw x already.
     assert_eq!(modified(&mut a, &mut buf, RESET), "y");
     assert_eq!(modified(&mut a, &mut buf, RESET), "");
-    w.write(&[(2, Value::Int(3))]).unwrap();
-    w.write(&[(0, Value::Int(4))]).unwrap();
+    w.write_fields(&[(2, Value::Int(3))]).unwrap();
+    w.write_fields(&[(0, Value::Int(4))]).unwrap();
     // A plain read reports "written in this record" and does not reset the tracking.
     assert_eq!(modified(&mut a, &mut buf, PLAIN), "x");
     assert_eq!(modified(&mut a, &mut buf, RESET), "xz");
     assert_eq!(modified(&mut b, &mut buf, RESET), "xz");
     // Rewriting the same value is still a write.
-    w.write(&[(1, Value::Int(2))]).unwrap();
+    w.write_fields(&[(1, Value::Int(2))]).unwrap();
     assert_eq!(modified(&mut b, &mut buf, RESET), "y");
     assert_eq!(modified(&mut a, &mut buf, RESET), "y");
 }
@@ -75,15 +79,15 @@ fn reset_modified_is_tracked_per_reader() {
 fn reset_modified_in_fifo_spans_skipped_records() {
     let mode = Mode::Fifo { slots: 4 };
     let mem = Mem::for_schema(XYZ, mode);
-    let mut w = Writer::create(mem.region(), XYZ, mode).unwrap();
-    let mut r = Reader::open(mem.region(), XYZ).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), XYZ, mode).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
-    w.write(&[(0, Value::Int(1))]).unwrap();
+    w.write_fields(&[(0, Value::Int(1))]).unwrap();
     w.finalize();
     assert_eq!(modified(&mut r, &mut buf, RESET), "x");
-    w.write(&[(1, Value::Int(1))]).unwrap();
+    w.write_fields(&[(1, Value::Int(1))]).unwrap();
     w.finalize();
-    w.write(&[(2, Value::Int(1))]).unwrap();
+    w.write_fields(&[(2, Value::Int(1))]).unwrap();
     w.finalize();
     w.finalize();
     // Skipping to the newest record: y and z were written since the previous reset read.
@@ -91,7 +95,10 @@ fn reset_modified_in_fifo_spans_skipped_records() {
         latest: true,
         reset_modified: true,
     };
-    let info = r.try_read_info(&mut buf, latest_reset).unwrap();
+    let info = r
+        .try_read(&mut buf, latest_reset)
+        .map(|s| s.info())
+        .unwrap();
     assert_eq!(info.commit, 4);
     assert_eq!(info.modified, 0b110);
 }
@@ -100,22 +107,31 @@ fn reset_modified_in_fifo_spans_skipped_records() {
 fn fifo_latest_skips_without_counting_losses() {
     let mode = Mode::Fifo { slots: 3 };
     let mem = Mem::for_schema(XYZ, mode);
-    let mut w = Writer::create(mem.region(), XYZ, mode).unwrap();
-    let mut r = Reader::open(mem.region(), XYZ).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), XYZ, mode).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
-    assert_eq!(r.try_read_info(&mut buf, LATEST), Err(Error::NoRecord));
+    assert_eq!(
+        r.try_read(&mut buf, LATEST).map(|s| s.info()),
+        Err(Error::NoRecord)
+    );
     for k in 1..=3 {
-        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.write_fields(&[(0, Value::Int(k))]).unwrap();
         w.finalize();
     }
     let snap = r.try_read(&mut buf, LATEST).unwrap();
     assert_eq!((snap.commit(), snap.lost()), (3, 0));
     assert_eq!(snap.get(0).unwrap(), FieldValue::Int(3));
     // Nothing newer: both kinds of read find nothing.
-    assert_eq!(r.try_read_info(&mut buf, LATEST), Err(Error::NoRecord));
-    assert_eq!(r.try_read_info(&mut buf, PLAIN), Err(Error::NoRecord));
+    assert_eq!(
+        r.try_read(&mut buf, LATEST).map(|s| s.info()),
+        Err(Error::NoRecord)
+    );
+    assert_eq!(
+        r.try_read(&mut buf, PLAIN).map(|s| s.info()),
+        Err(Error::NoRecord)
+    );
     for k in 4..=5 {
-        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.write_fields(&[(0, Value::Int(k))]).unwrap();
         w.finalize();
     }
     // In order again from where `latest` left the cursor.
@@ -131,14 +147,20 @@ fn fifo_latest_skips_without_counting_losses() {
 fn fifo_lapped_reader_is_told_its_losses() {
     let mode = Mode::Fifo { slots: 3 };
     let mem = Mem::for_schema(XYZ, mode);
-    let mut w = Writer::create(mem.region(), XYZ, mode).unwrap();
-    let mut r = Reader::open(mem.region(), XYZ).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), XYZ, mode).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
-    w.write(&[(0, Value::Int(1))]).unwrap();
+    w.write_fields(&[(0, Value::Int(1))]).unwrap();
     w.finalize();
-    assert_eq!(r.try_read_info(&mut buf, PLAIN).unwrap().commit, 1);
+    assert_eq!(
+        r.try_read(&mut buf, PLAIN)
+            .map(|s| s.info())
+            .unwrap()
+            .commit,
+        1
+    );
     for k in 2..=10 {
-        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.write_fields(&[(0, Value::Int(k))]).unwrap();
         w.finalize();
     }
     // The ring keeps 8, 9, 10; records 2..=7 are gone.
@@ -152,14 +174,14 @@ fn fifo_lapped_reader_is_told_its_losses() {
     assert_eq!(r.lost_total(), 6);
     // Exactly one lap behind: one record lost.
     for k in 11..=14 {
-        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.write_fields(&[(0, Value::Int(k))]).unwrap();
         w.finalize();
     }
     let snap = r.try_read(&mut buf, PLAIN).unwrap();
     assert_eq!((snap.commit(), snap.lost()), (12, 1));
     assert_eq!(r.lost_total(), 7);
     // A new reader starts at the oldest record in the ring and has lost nothing.
-    let mut fresh = Reader::open(mem.region(), XYZ).unwrap();
+    let mut fresh = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let snap = fresh.try_read(&mut buf, PLAIN).unwrap();
     assert_eq!((snap.commit(), snap.lost()), (12, 0));
 }
@@ -168,13 +190,16 @@ fn fifo_lapped_reader_is_told_its_losses() {
 fn fifo_reader_lapped_before_its_first_read_is_told_its_losses() {
     let mode = Mode::Fifo { slots: 3 };
     let mem = Mem::for_schema(XYZ, mode);
-    let mut w = Writer::create(mem.region(), XYZ, mode).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), XYZ, mode).unwrap();
     // Opened on an empty ring: every record committed from now on is for this reader.
-    let mut r = Reader::open(mem.region(), XYZ).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
-    assert_eq!(r.try_read_info(&mut buf, PLAIN), Err(Error::NoRecord));
+    assert_eq!(
+        r.try_read(&mut buf, PLAIN).map(|s| s.info()),
+        Err(Error::NoRecord)
+    );
     for k in 1..=10 {
-        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.write_fields(&[(0, Value::Int(k))]).unwrap();
         w.finalize();
     }
     // The ring keeps 8, 9, 10: records 1..=7 were lost, and the reader is told.
@@ -182,9 +207,9 @@ fn fifo_reader_lapped_before_its_first_read_is_told_its_losses() {
     assert_eq!((snap.commit(), snap.lost()), (8, 7));
     // Opened on a ring holding 8, 9, 10: starts at 8. By its first read the ring holds
     // 12, 13, 14, so 8..=11 are lost.
-    let mut late = Reader::open(mem.region(), XYZ).unwrap();
+    let mut late = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     for k in 11..=14 {
-        w.write(&[(0, Value::Int(k))]).unwrap();
+        w.write_fields(&[(0, Value::Int(k))]).unwrap();
         w.finalize();
     }
     let snap = late.try_read(&mut buf, PLAIN).unwrap();
@@ -195,8 +220,8 @@ fn fifo_reader_lapped_before_its_first_read_is_told_its_losses() {
 fn carry_over_keeps_values_and_clears_modified() {
     for mode in [Mode::Single, Mode::Fifo { slots: 2 }] {
         let mem = Mem::for_schema(MIXED, mode);
-        let mut w = Writer::create(mem.region(), MIXED, mode).unwrap();
-        let mut r = Reader::open(mem.region(), MIXED).unwrap();
+        let mut w = Writer::<Dynamic<_>>::create(mem.region(), MIXED, mode).unwrap();
+        let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), MIXED).unwrap();
         let mut buf = vec![0u8; r.snapshot_len()];
         let arr: Vec<u8> = [1i16, 2, 3, 4]
             .iter()
@@ -214,11 +239,10 @@ fn carry_over_keeps_values_and_clears_modified() {
         w.finalize();
         w.write_named(&[("i", Value::Int(-9))]).unwrap();
         w.finalize();
-        // Single-slot: commits 1 (write), 2 (finalize), 3 (write), 4 (finalize);
-        // FIFO: 1 and 2. Read the newest.
+        // Single-slot: each write commits and `finalize` adds nothing; FIFO: each
+        // `finalize` commits. Either way commits 1 and 2. Read the newest.
         let snap = r.try_read(&mut buf, LATEST).unwrap();
-        let n = if mode.is_fifo() { 2 } else { 4 };
-        assert_eq!(snap.commit(), n);
+        assert_eq!(snap.commit(), 2);
         assert_eq!(snap.get(0).unwrap(), FieldValue::Float(2.5));
         assert_eq!(snap.get(4).unwrap(), FieldValue::Str("tool"));
         assert_eq!(snap.raw(5).unwrap(), &arr[..]);
@@ -231,12 +255,7 @@ fn carry_over_keeps_values_and_clears_modified() {
         // Never-written fields stay unwritten (and read as zero).
         assert!(snap.status(3).unwritten() && snap.status(6).unwritten());
         assert_eq!(snap.get(6).unwrap(), FieldValue::Int(0));
-        let i_mod = snap.status(1).modified;
-        assert_eq!(
-            i_mod,
-            mode.is_fifo(),
-            "i was written in commit 2 only in FIFO"
-        );
+        assert!(snap.status(1).modified, "i was written in commit 2");
     }
 }
 
@@ -250,8 +269,8 @@ fn blocking_read_times_out_with_a_reason() {
     }
     let mode = Mode::Fifo { slots: 2 };
     let mem = Mem::for_schema(XYZ, mode);
-    let mut w = Writer::create(mem.region(), XYZ, mode).unwrap();
-    let mut r = Reader::open(mem.region(), XYZ).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), XYZ, mode).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), XYZ).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
     let mut d = CountingDelay(0);
     let err = r
@@ -260,7 +279,7 @@ fn blocking_read_times_out_with_a_reason() {
         .unwrap();
     assert_eq!(err, Error::Timeout { no_record: true });
     assert_eq!(d.0, 1000 * 1000, "waited the whole timeout in delay calls");
-    w.write(&[(0, Value::Int(5))]).unwrap();
+    w.write_fields(&[(0, Value::Int(5))]).unwrap();
     w.finalize();
     let snap = r.read_blocking(&mut buf, PLAIN, &mut d, 1000, 100).unwrap();
     assert_eq!(snap.get(0).unwrap(), FieldValue::Int(5));
@@ -354,13 +373,14 @@ fn typed_and_runtime_writes_give_the_same_bytes() {
         let dyn_mem = Mem::for_schema(&runtime, mode);
         let rec = sample();
 
-        let mut tw = TypedWriter::<Everything>::create(typed_mem.region(), mode).unwrap();
+        let mut tw = Writer::<Everything>::create(typed_mem.region(), mode).unwrap();
         tw.write(&rec).unwrap();
         tw.finalize();
-        tw.inner().write_named(&[("c", Value::Int(5))]).unwrap();
+        tw.write_named(&[("c", Value::Int(5))]).unwrap();
         tw.finalize();
 
-        let mut dw = Writer::create(dyn_mem.region(), runtime.clone(), mode).unwrap();
+        let mut dw =
+            Writer::<Dynamic<_>>::create(dyn_mem.region(), runtime.as_slice(), mode).unwrap();
         let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_ne_bytes()).collect() };
         let u16s = |v: &[u16]| -> Vec<u8> { v.iter().flat_map(|x| x.to_ne_bytes()).collect() };
         let vb = f32s(&[0.5, 1.5, 2.5]);
@@ -401,17 +421,17 @@ fn typed_and_runtime_writes_give_the_same_bytes() {
         assert_eq!(first_diff(&a, &b), None, "{mode:?}");
 
         // The typed reader reads back what was written, from either segment.
-        let mut tr = TypedReader::<Everything>::open(dyn_mem.region()).unwrap();
+        let mut tr = Reader::<Everything>::open(dyn_mem.region()).unwrap();
         let mut buf = [0u8; Everything::SNAPSHOT_LEN];
-        let mut out = Everything::default();
-        let info = tr.try_read(&mut buf, LATEST, &mut out).unwrap();
+        let snap = tr.try_read(&mut buf, LATEST).unwrap();
+        let out = snap.record().unwrap();
         let mut want = rec.clone();
         want.c = 5;
         assert_eq!(out, want);
-        // Single-slot: the last finalize() committed a record of its own, writing nothing.
-        assert_eq!(info.field(Everything::c).modified, mode.is_fifo());
-        assert!(!info.field(Everything::name).modified);
-        assert!(info.field(Everything::name).valid());
+        // The last record wrote `c` only (single-slot `finalize` commits nothing).
+        assert!(snap.status(Everything::c).modified);
+        assert!(!snap.status(Everything::name).modified);
+        assert!(snap.status(Everything::name).valid());
     }
 }
 
@@ -428,11 +448,12 @@ fn string_tail_inside_one_unaligned_word() {
     ];
     assert_eq!(Layout::new(F).unwrap().offset(2), 42);
     let mem = Mem::for_schema(F, Mode::Single);
-    let mut w = Writer::create(mem.region(), F, Mode::Single).unwrap();
-    let mut r = Reader::open(mem.region(), F).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(mem.region(), F, Mode::Single).unwrap();
+    let mut r = Reader::<Dynamic<_>>::open_with(mem.region(), F).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
     for s in ["🌍世", "🌍🌍", "ab", "é", "🌍", ""] {
-        w.write(&[(1, Value::UInt(7)), (2, Value::Str(s))]).unwrap();
+        w.write_fields(&[(1, Value::UInt(7)), (2, Value::Str(s))])
+            .unwrap();
         let snap = r.try_read(&mut buf, PLAIN).unwrap();
         assert_eq!(snap.get(2).unwrap(), FieldValue::Str(s));
         assert_eq!(snap.get(1).unwrap(), FieldValue::UInt(7));

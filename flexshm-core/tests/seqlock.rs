@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use flexshm_core::{FieldValue, Mode, ReadOptions, Reader, Value, Writer};
+use flexshm_core::{Dynamic, FieldValue, Mode, ReadOptions, Reader, Value, Writer};
 
 const RESET: ReadOptions = ReadOptions {
     latest: false,
@@ -34,8 +34,8 @@ fn s(v: FieldValue<'_>) -> String {
 fn smoke_single_slot_seq_and_head() {
     let mem = Mem::for_schema(SENSOR, Mode::Single);
     let g = Geo::new(SENSOR, Mode::Single);
-    let mut sut = Writer::create(mem.region(), SENSOR, Mode::Single).unwrap();
-    let mut reader = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, Mode::Single).unwrap();
+    let mut reader = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let mut buf = vec![0u8; reader.snapshot_len()];
 
     // The empty record of a fresh segment: commit 0, every field unwritten.
@@ -71,20 +71,20 @@ fn smoke_single_slot_seq_and_head() {
 fn smoke_fifo_commits_in_order() {
     let mode = Mode::Fifo { slots: 3 };
     let mem = Mem::for_schema(SENSOR, mode);
-    let mut sut = Writer::create(mem.region(), SENSOR, mode).unwrap();
-    let mut reader = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, mode).unwrap();
+    let mut reader = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let mut buf = vec![0u8; reader.snapshot_len()];
     assert_eq!(
         reader.try_read(&mut buf, ReadOptions::default()).err(),
         Some(flexshm_core::Error::NoRecord)
     );
-    sut.write(&[(1, Value::Float(1.0))]).unwrap();
+    sut.write_fields(&[(1, Value::Float(1.0))]).unwrap();
     // Staged, not committed: invisible.
     assert_eq!(mem.u32_at(HEAD), 0);
     assert!(!reader.has_new());
     assert_eq!(sut.finalize(), 1);
     assert!(reader.has_new());
-    sut.write(&[(1, Value::Float(2.0))]).unwrap();
+    sut.write_fields(&[(1, Value::Float(2.0))]).unwrap();
     assert_eq!(sut.finalize(), 2);
     for k in 1..=2u32 {
         let snap = reader.try_read(&mut buf, ReadOptions::default()).unwrap();
@@ -103,7 +103,7 @@ fn wrap_around_single_slot() {
     let g = Geo::new(SENSOR, mode);
     let m = modulus(g.nbuf);
     {
-        let mut w = Writer::create(mem.region(), SENSOR, mode).unwrap();
+        let mut w = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, mode).unwrap();
         w.write_named(&[("pressure", Value::Float(7.0))]).unwrap();
         w.write_named(&[("timestamp", Value::Float(8.0))]).unwrap();
         w.write_named(&[("status_msg", Value::Str("before"))])
@@ -114,10 +114,10 @@ fn wrap_around_single_slot() {
     renumber(&mem, &g, m - 6);
     assert_eq!(mem.u32_at(HEAD), m - 3);
 
-    let mut sut = Writer::attach(mem.region(), SENSOR).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::attach(mem.region(), SENSOR).unwrap();
     assert_eq!(sut.head(), m - 3);
-    let mut plain = Reader::open(mem.region(), SENSOR).unwrap();
-    let mut tracker = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut plain = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
+    let mut tracker = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let mut buf = vec![0u8; plain.snapshot_len()];
     let snap = tracker.try_read(&mut buf, RESET).unwrap();
     assert_eq!(snap.commit(), m - 3);
@@ -169,18 +169,18 @@ fn wrap_around_fifo_order_and_losses() {
     let g = Geo::new(SENSOR, mode);
     let m = modulus(g.nbuf);
     {
-        let mut w = Writer::create(mem.region(), SENSOR, mode).unwrap();
+        let mut w = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, mode).unwrap();
         for k in 1..=2 {
-            w.write(&[(0, Value::Float(-(k as f64)))]).unwrap();
+            w.write_fields(&[(0, Value::Float(-(k as f64)))]).unwrap();
             w.finalize();
         }
     }
     // 2 + d == m - 3, d a multiple of 5.
     renumber(&mem, &g, m - 5);
-    let mut sut = Writer::attach(mem.region(), SENSOR).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::attach(mem.region(), SENSOR).unwrap();
     assert_eq!(sut.head(), m - 3);
-    let mut fast = Reader::open(mem.region(), SENSOR).unwrap();
-    let mut slow = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut fast = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
+    let mut slow = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let mut buf = vec![0u8; fast.snapshot_len()];
 
     // Both start at the oldest record still in the ring.
@@ -195,7 +195,7 @@ fn wrap_around_fifo_order_and_losses() {
     // Twelve records, values 0..12, commits m-2, m-1, 0, 1, ..., 9.
     let commit_of = |k: u32| ((m as u64 - 2 + k as u64) % m as u64) as u32;
     for k in 0..12u32 {
-        sut.write(&[(0, Value::Float(k as f64))]).unwrap();
+        sut.write_fields(&[(0, Value::Float(k as f64))]).unwrap();
         assert_eq!(sut.finalize(), commit_of(k));
         if k % 2 == 1 {
             for j in k - 1..=k {
@@ -223,7 +223,7 @@ fn wrap_around_fifo_order_and_losses() {
         Some(flexshm_core::Error::NoRecord)
     );
     // `latest` across the wrap is the head.
-    let mut late = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut late = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let snap = late.try_read(&mut buf, LATEST).unwrap();
     assert_eq!((snap.commit(), snap.lost()), (9, 0));
 }
@@ -234,7 +234,7 @@ fn fifo_history(crash: bool) -> (Mem, Vec<u8>) {
     let mode = Mode::Fifo { slots: 2 };
     let mem = Mem::for_schema(SENSOR, mode);
     {
-        let mut w = Writer::create(mem.region(), SENSOR, mode).unwrap();
+        let mut w = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, mode).unwrap();
         w.write_named(&[
             ("temperature", Value::Float(20.5)),
             ("pressure", Value::Float(1000.0)),
@@ -269,7 +269,7 @@ fn writer_abandoned_mid_write_fifo() {
     assert_eq!(mem.u32_at(HEAD), 2);
 
     // The last committed record stays readable, for new and old readers alike.
-    let mut reader = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut reader = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let mut buf = vec![0u8; reader.snapshot_len()];
     let snap = reader.try_read(&mut buf, LATEST).unwrap();
     assert_eq!(snap.commit(), 2);
@@ -279,7 +279,7 @@ fn writer_abandoned_mid_write_fifo() {
 
     // Attaching writes nothing.
     let before = mem.bytes();
-    let mut sut = Writer::attach(mem.region(), SENSOR).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::attach(mem.region(), SENSOR).unwrap();
     assert_eq!(mem.bytes(), before);
     assert_eq!(sut.head(), 2);
     assert!(!sut.is_staging());
@@ -300,7 +300,7 @@ fn writer_abandoned_mid_write_fifo() {
     // produced.
     let (clean, _) = fifo_history(false);
     {
-        let mut w = Writer::attach(clean.region(), SENSOR).unwrap();
+        let mut w = Writer::<Dynamic<_>>::attach(clean.region(), SENSOR).unwrap();
         w.write_named(&[("timestamp", Value::Float(3.0))]).unwrap();
         w.finalize();
     }
@@ -324,7 +324,7 @@ fn abandoned_single(garble_meta: bool) {
     let g = Geo::new(SENSOR, mode);
     let layout = flexshm_core::Layout::new(SENSOR).unwrap();
     let history = |mem: &Mem| {
-        let mut w = Writer::create(mem.region(), SENSOR, mode).unwrap();
+        let mut w = Writer::<Dynamic<_>>::create(mem.region(), SENSOR, mode).unwrap();
         w.write_named(&[
             ("temperature", Value::Float(1.5)),
             ("pressure", Value::Float(2.5)),
@@ -348,13 +348,13 @@ fn abandoned_single(garble_meta: bool) {
         mem.set_u32(off, 0xABAB_ABAB);
     }
 
-    let mut reader = Reader::open(mem.region(), SENSOR).unwrap();
+    let mut reader = Reader::<Dynamic<_>>::open_with(mem.region(), SENSOR).unwrap();
     let mut buf = vec![0u8; reader.snapshot_len()];
     let snap = reader.try_read(&mut buf, ReadOptions::default()).unwrap();
     assert_eq!(snap.commit(), 2);
     assert_eq!(f(snap.get(0).unwrap()), 3.5);
 
-    let mut sut = Writer::attach(mem.region(), SENSOR).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::attach(mem.region(), SENSOR).unwrap();
     sut.write_named(&[("timestamp", Value::Float(9.0))])
         .unwrap();
     let snap = reader.try_read(&mut buf, ReadOptions::default()).unwrap();
@@ -366,7 +366,7 @@ fn abandoned_single(garble_meta: bool) {
 
     let clean = Mem::for_schema(SENSOR, mode);
     history(&clean);
-    Writer::attach(clean.region(), SENSOR)
+    Writer::<Dynamic<_>>::attach(clean.region(), SENSOR)
         .unwrap()
         .write_named(&[("timestamp", Value::Float(9.0))])
         .unwrap();

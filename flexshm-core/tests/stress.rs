@@ -13,8 +13,8 @@ use std::thread;
 
 use common::*;
 use flexshm_core::{
-    ArrayRef, Dtype, Error, FieldDef, FieldValue, Kind, Mode, ReadOptions, Reader, Snapshot, Value,
-    Writer,
+    ArrayRef, Dtype, Dynamic, Error, FieldDef, FieldValue, Kind, Mode, ReadOptions, Reader,
+    Snapshot, Value, Writer,
 };
 
 const FIELDS: &[FieldDef] = &[
@@ -41,11 +41,11 @@ fn rows(n: u64) -> Vec<u8> {
         .collect()
 }
 
-fn write(w: &mut Writer<'_, &[FieldDef]>, n: u64) {
+fn write(w: &mut Writer<'_, Dynamic<&'static [FieldDef]>>, n: u64) {
     let t = text(n);
     let r = rows(n);
     let nrows = r.len() / 8;
-    w.write(&[
+    w.write_fields(&[
         (0, Value::UInt(n)),
         (1, Value::Int(-(n as i32 as i64))),
         (2, Value::Float(n as f64 * 0.5)),
@@ -61,7 +61,7 @@ fn write(w: &mut Writer<'_, &[FieldDef]>, n: u64) {
 
 /// Checks that a snapshot is exactly the record written for its counter value, and
 /// returns that value.
-fn check(snap: &Snapshot<'_, '_, &[FieldDef]>) -> u64 {
+fn check(snap: &Snapshot<'_, '_, Dynamic<&'static [FieldDef]>>) -> u64 {
     let n = match snap.get(0).unwrap() {
         FieldValue::UInt(n) => n,
         other => panic!("{other:?}"),
@@ -114,14 +114,14 @@ fn stress(mode: Mode) {
     let region = mem.region();
     let progress: Vec<AtomicU32> = (0..READERS).map(|_| AtomicU32::new(0)).collect();
     let done = AtomicBool::new(false);
-    let mut sut = Writer::create(region, FIELDS, mode).unwrap();
+    let mut sut = Writer::<Dynamic<_>>::create(region, FIELDS, mode).unwrap();
 
     let results = thread::scope(|s| {
         let handles: Vec<_> = (0..READERS)
             .map(|k| {
                 let (progress, done) = (&progress, &done);
                 s.spawn(move || {
-                    let mut r = Reader::open(region, FIELDS).unwrap();
+                    let mut r = Reader::<Dynamic<_>>::open_with(region, FIELDS).unwrap();
                     let mut buf = vec![0u8; r.snapshot_len()];
                     let mut distinct = 0u32;
                     let mut accepted = 0u32;

@@ -5,7 +5,9 @@
 //! | segment missing | `FileNotFoundError` |
 //! | live writer holds the name | `FileExistsError` |
 //! | no permission | `PermissionError` |
-//! | write on a reader handle | `io.UnsupportedOperation` |
+//! | write on a reader handle, or on a writer handle in a forked child | `io.UnsupportedOperation` |
+//! | another user's file, a symbolic link, a file others may write | `PermissionError` |
+//! | the segment's name was unlinked (and perhaps recreated) under a reader | `OSError(ESTALE)` |
 //! | read timed out | `TimeoutError` |
 //! | unknown field, wrong value type | `TypeError` |
 //! | integer out of range | `OverflowError` |
@@ -37,8 +39,13 @@ pub fn to_pyerr(py: Python<'_>, name: &str, e: Error) -> PyErr {
     match e {
         Error::NotFound { .. } => PyFileNotFoundError::new_err(msg),
         Error::WriterAlive { .. } => PyFileExistsError::new_err(format!("segment '{name}': {msg}")),
-        Error::PermissionDenied { .. } => PyPermissionError::new_err(msg),
-        Error::NotWriter { .. } => unsupported(py, msg),
+        Error::PermissionDenied { .. }
+        | Error::ForeignOwner { .. }
+        | Error::InsecurePermissions { .. }
+        | Error::Symlink { .. } => PyPermissionError::new_err(msg),
+        Error::ForkedWriter { .. } => unsupported(py, msg),
+        // The handle is stale: ESTALE, "stale file handle".
+        Error::Replaced { .. } => PyOSError::new_err((libc_estale(), msg)),
         Error::Timeout { .. } => PyTimeoutError::new_err(msg),
         Error::Core(c) => core_to_pyerr(name, c),
         Error::Io(io) => {
@@ -48,6 +55,11 @@ pub fn to_pyerr(py: Python<'_>, name: &str, e: Error) -> PyErr {
         }
         _ => PyValueError::new_err(msg),
     }
+}
+
+/// `ESTALE` on Linux (every architecture flexshm-std supports).
+fn libc_estale() -> i32 {
+    116
 }
 
 /// The exception for an error of the protocol core on segment `name`.

@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use flexshm_core::Error as CoreError;
-use flexshm_std::{CreateOptions, DynReader, DynWriter, Error, Mode, ReadInfo, ReadOptions, Value};
+use flexshm_std::{
+    CreateOptions, Dynamic, Error, Mode, OpenOptions, ReadInfo, ReadOptions, Reader, Value, Writer,
+};
 use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -53,8 +54,8 @@ pub struct SharedMemory {
     mode: Mode,
     is_writer: bool,
     closed: AtomicBool,
-    writer: Mutex<Option<DynWriter>>,
-    reader: Mutex<Option<DynReader>>,
+    writer: Mutex<Option<Writer<Dynamic>>>,
+    reader: Mutex<Option<Reader<Dynamic>>>,
     pool: Pool,
 }
 
@@ -110,28 +111,22 @@ impl SharedMemory {
     fn read_into(
         &self,
         py: Python<'_>,
-        r: &mut DynReader,
+        r: &mut Reader<Dynamic>,
         buf: &mut SnapBuf,
         opts: ReadOptions,
         timeout: Option<f64>,
     ) -> PyResult<ReadInfo> {
         let big = r.snapshot_len() > RELEASE_GIL_BYTES;
         let bytes = buf.bytes_mut();
+        // A first attempt that does not wait (with the GIL held for small records).
         let first = if big {
-            py.detach(|| r.try_read(bytes, opts))
+            py.detach(|| r.read_into(bytes, opts, Duration::ZERO))
         } else {
-            r.try_read(bytes, opts)
+            r.read_into(bytes, opts, Duration::ZERO)
         };
         let first_err = match first {
             Ok(info) => return Ok(info),
-            Err(Error::Core(CoreError::NoRecord)) => Error::Timeout {
-                no_record: true,
-                writer_alive: r.writer_alive(),
-            },
-            Err(Error::Core(CoreError::Contended)) => Error::Timeout {
-                no_record: false,
-                writer_alive: r.writer_alive(),
-            },
+            Err(e @ Error::Timeout { .. }) => e,
             Err(e) => return Err(to_pyerr(py, &self.name, e)),
         };
         if timeout == Some(0.0) {
@@ -150,7 +145,7 @@ impl SharedMemory {
                     .min(SIGNAL_CHECK),
                 None => SIGNAL_CHECK,
             };
-            match py.detach(|| r.read(bytes, opts, chunk)) {
+            match py.detach(|| r.read_into(bytes, opts, chunk)) {
                 Ok(info) => return Ok(info),
                 Err(e @ Error::Timeout { .. }) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -198,11 +193,13 @@ impl SharedMemory {
                 mode: wanted.unwrap_or(Mode::Single),
                 ..CreateOptions::default()
             };
-            let w = DynWriter::create(&name, fields, &opts).map_err(|e| to_pyerr(py, &name, e))?;
+            let w = Writer::<Dynamic>::create_with_fields(&name, &fields, &opts)
+                .map_err(|e| to_pyerr(py, &name, e))?;
             let mode = w.mode();
             (Some(w), None, mode)
         } else {
-            let r = DynReader::open(&name, Some(fields)).map_err(|e| to_pyerr(py, &name, e))?;
+            let r = Reader::<Dynamic>::open_expecting(&name, &fields, &OpenOptions::default())
+                .map_err(|e| to_pyerr(py, &name, e))?;
             let mode = r.mode();
             if let Some(want) = wanted {
                 if want != mode {
@@ -317,9 +314,9 @@ impl SharedMemory {
         let mut guard = lock(py, &self.writer);
         let w = guard.as_mut().ok_or_else(|| self.closed_error())?;
         let res = if total > RELEASE_GIL_BYTES {
-            py.detach(|| w.write(&values))
+            py.detach(|| w.write_fields(&values))
         } else {
-            w.write(&values)
+            w.write_fields(&values)
         };
         res.map_err(|e| to_pyerr(py, &self.name, e))
     }

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use flexshm_core::{decode_field, Dtype, FieldValue, Kind, ReadInfo};
+use flexshm_core::{Dtype, Dynamic, FieldValue, Kind, ReadInfo, Snapshot};
 use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
 use numpy::PyArrayDescrMethods;
 use pyo3::exceptions::{PyAttributeError, PyKeyError, PyValueError};
@@ -127,7 +127,8 @@ pub fn field_value<'py>(rec: &Bound<'py, Record>, i: usize) -> PyResult<Bound<'p
             FieldDefault::Zero => zero_value(py, schema, i),
         };
     }
-    let value = decode_field(r.bytes(), &schema.layout, i)
+    let value = Snapshot::<Dynamic>::new(r.bytes(), &schema.layout, r.info)
+        .get(i)
         .map_err(|e| PyValueError::new_err(format!("segment '{}': {e}", schema.segment)))?;
     let obj = match value {
         FieldValue::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),

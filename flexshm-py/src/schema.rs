@@ -1,7 +1,7 @@
 //! A record class turned into field declarations, plus what reading needs to present
 //! values the Python way (names, defaults, scalar types).
 
-use flexshm_core::{FieldDef, Kind, Layout, Name, MAX_NAME_LEN};
+use flexshm_core::{FieldDef, Kind, Layout, Name, SchemaBuf, MAX_NAME_LEN};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -39,7 +39,7 @@ pub struct Schema {
     /// The record class, for `Record.as_dataclass()`.
     pub record_type: Py<PyAny>,
     /// Field declarations and offsets.
-    pub layout: Layout<Vec<FieldDef>>,
+    pub layout: Layout<SchemaBuf>,
     /// Field names as Python strings (interned).
     pub names: Vec<Py<PyString>>,
     /// Field name -> index.
@@ -103,8 +103,15 @@ impl Schema {
             specs.push(format!("{fname_s}: {kind}"));
             reserved.push(RESERVED.contains(&fname_s.as_str()));
         }
-        let layout = Layout::new(fields)
-            .map_err(|e| PyTypeError::new_err(format!("{type_name}: cannot be shared: {e}")))?;
+        let cannot = |e: flexshm_core::Error| {
+            PyTypeError::new_err(format!("{type_name}: cannot be shared: {e}"))
+        };
+        let fields = SchemaBuf::from_slice(&fields).map_err(|_| {
+            cannot(flexshm_core::Error::TooManyFields {
+                count: fields.len(),
+            })
+        })?;
+        let layout = Layout::new(fields).map_err(cannot)?;
         Ok(Schema {
             segment: segment.to_string(),
             type_name,

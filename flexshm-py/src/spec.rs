@@ -27,7 +27,7 @@ pub fn parse_kind(spec: &str) -> Result<Kind, String> {
             ));
         }
         let chars = dims[0];
-        if chars > flexshm_core::schema::MAX_EXTENT / 4 {
+        if chars > flexshm_core::MAX_EXTENT / 4 {
             return Err(format!("{spec:?}: capacity {chars} is too large"));
         }
         return Ok(Kind::Str { chars });
@@ -51,9 +51,7 @@ fn parse_dims(inner: &str) -> Result<Vec<u32>, String> {
         .iter()
         .map(|p| match p.parse::<u32>() {
             Ok(0) => Err("dimensions must be at least 1".to_string()),
-            Ok(n) if n > flexshm_core::schema::MAX_EXTENT => {
-                Err(format!("dimension {n} is too large"))
-            }
+            Ok(n) if n > flexshm_core::MAX_EXTENT => Err(format!("dimension {n} is too large")),
             Ok(n) => Ok(n),
             Err(_) => Err(format!("{p:?} is not a positive integer")),
         })

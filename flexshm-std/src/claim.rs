@@ -4,21 +4,23 @@
 //!
 //! The core reserves header bytes 64..128 for a frontend: it zeroes them when it creates
 //! a segment and never touches them again. flexshm-std keeps these words there, all
-//! little-endian, all accessed only with atomics:
+//! little-endian, all accessed only with atomics (docs/PROTOCOL.md §18 is normative):
 //!
 //! ```text
-//! offset  size  word          who writes                 meaning
+//! offset  size  word          who stores                 meaning
 //! 64      8     claim         writers, compare-and-swap  0: no writer; else bits 0..32 =
 //!                                                        process id, bits 32..64 = low 32
 //!                                                        bits of the process start time
 //!                                                        (clock ticks since boot, field 22
 //!                                                        of /proc/<pid>/stat; 0 if unknown)
-//! 72      4     wake_seq      writer (fetch_add)         futex word: bumped on a commit that
-//!                                                        has waiters (see `wake`)
-//! 76      4     waiters       readers (fetch_add/sub)    readers asleep (or about to sleep)
-//!                                                        on wake_seq
-//! 80..128       reserved      -                          0
+//! 72      4     wake_gen      the writer                 futex word: changed by every wake
+//! 76      4     reserved      -                          0
+//! 80      8     last_wake     the writer                 CLOCK_MONOTONIC ns of the last wake
+//! 88..128       reserved      -                          0
 //! ```
+//!
+//! Readers never store into the segment (they map it read-only); only the writer stores
+//! the claim, `wake_gen` and `last_wake` (see [`crate::wake`]).
 //!
 //! The claim is one 64-bit word so that a single compare-and-swap takes it: a process id
 //! together with its start time names a process uniquely even after the id is reused.
@@ -26,14 +28,56 @@
 //!
 //! Processes in different PID namespaces (containers) sharing `/dev/shm` see each
 //! other's ids as meaningless: run a segment's writer and readers in one namespace.
+//!
+//! # Taking over from a dead writer
+//!
+//! A new writer takes the claim only when its holder has exited: no `/proc/<pid>` entry
+//! (or a different start time: the id was reused), or a zombie whose threads are all
+//! gone. By then the kernel has torn down the dead process's address space, so every
+//! store it made to the segment happened before the exit that `/proc` reports, and the
+//! new writer's `/proc` read (a system call) comes after it: the happens-before that
+//! `Writer::attach` requires (docs/PROTOCOL.md §12.3).
+//!
+//! # Fork
+//!
+//! A child forked from the writer inherits its mapping but not its role: the claim names
+//! the parent. [`fork_generation`] changes in every child (a `pthread_atfork` handler), so
+//! a writer handle compares it on each write and refuses in a child.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::segment::Segment;
 
 /// Offset of the 64-bit claim word.
 pub(crate) const CLAIM: usize = 64;
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    // Only an atomic increment: async-signal-safe, as a fork handler must be.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A number that differs in every process forked from this one (after the first call).
+/// A writer handle records it when it is made and refuses to write when it changes.
+pub(crate) fn fork_generation() -> u64 {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `after_fork_in_child` is an `extern "C" fn()` that stays valid for the
+        // life of the process and only does an atomic increment.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        // ENOMEM is the only documented failure; fork detection is then unavailable,
+        // and the claim's process id check in `release` still protects the parent.
+        debug_assert_eq!(rc, 0, "pthread_atfork failed");
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// True if process `pid` exists (any state). For temporaries of dead creators.
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    Claimant { pid, start: 0 }.is_alive()
+}
 
 /// A process identity as stored in the claim word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use flexshm_core::Mode;
 /// and its message says what a user can do about it.
 ///
 /// ```
-/// let err = flexshm_std::DynReader::open("flexshm-doc-no-such-segment", None).unwrap_err();
+/// use flexshm_std::{Dynamic, Reader};
+/// let err = Reader::<Dynamic>::open("flexshm-doc-no-such-segment").unwrap_err();
 /// assert!(matches!(err, flexshm_std::Error::NotFound { .. }));
 /// assert!(err.to_string().contains("flexshm-doc-no-such-segment"));
 /// ```
@@ -85,9 +86,47 @@ pub enum Error {
         /// Its process id.
         pid: u32,
     },
-    /// This handle was opened for reading; only the handle that created the segment
-    /// writes.
-    NotWriter {
+    /// A writer handle was used in a process forked from the one that made it: the
+    /// writer role stays with that process.
+    ForkedWriter {
+        /// The segment name.
+        name: String,
+        /// The process that owns the writer role.
+        owner_pid: u32,
+    },
+    /// The name is a symbolic link; segments are never opened through one.
+    Symlink {
+        /// The segment name.
+        name: String,
+    },
+    /// A writer will not adopt a segment file another user owns.
+    ForeignOwner {
+        /// The segment name.
+        name: String,
+        /// The owner's user id.
+        owner_uid: u32,
+        /// The file's permission bits.
+        permissions: u32,
+    },
+    /// A writer will not adopt a segment file that group or others may write when that
+    /// was not asked for.
+    InsecurePermissions {
+        /// The segment name.
+        name: String,
+        /// The file's permission bits.
+        permissions: u32,
+        /// The permission bits the writer asked for.
+        requested: u32,
+    },
+    /// The name exists but its header was never published (its creator has not
+    /// finished, or died before it did).
+    Uninitialised {
+        /// The segment name.
+        name: String,
+    },
+    /// The segment's name was unlinked (and perhaps given to a new segment) after this
+    /// reader opened it; nothing new will arrive through this handle.
+    Replaced {
         /// The segment name.
         name: String,
     },
@@ -177,17 +216,54 @@ impl fmt::Display for Error {
                 "the segment already has a writer, process {pid}, and it is running: stop it \
                  first, or open the segment for reading"
             ),
-            Error::NotWriter { name } => write!(
+            Error::ForkedWriter { name, owner_pid } => write!(
                 f,
-                "this handle on segment '{name}' was opened for reading; only the handle that \
-                 created the segment can write"
+                "this writer handle of segment '{name}' belongs to process {owner_pid}; a \
+                 forked child cannot write through it (create the writer in the process that \
+                 writes)"
+            ),
+            Error::Symlink { name } => write!(
+                f,
+                "segment '{name}' is a symbolic link in /dev/shm; flexshm never follows one \
+                 (remove the link)"
+            ),
+            Error::ForeignOwner {
+                name,
+                owner_uid,
+                permissions,
+            } => write!(
+                f,
+                "segment '{name}' belongs to user {owner_uid} (mode {permissions:04o}), not to \
+                 this user; a writer only adopts its own segments: pick another name, or have \
+                 that user remove it"
+            ),
+            Error::InsecurePermissions {
+                name,
+                permissions,
+                requested,
+            } => write!(
+                f,
+                "segment '{name}' has mode {permissions:04o}, which lets other users write it \
+                 (this writer asked for {requested:04o}); a writer does not adopt it: remove it, \
+                 or create with matching permissions"
+            ),
+            Error::Uninitialised { name } => write!(
+                f,
+                "segment '{name}' exists but its header was never completed: its creator has \
+                 not finished, or died before it did"
+            ),
+            Error::Replaced { name } => write!(
+                f,
+                "segment '{name}' was unlinked (and perhaps created anew) after this handle \
+                 opened it; nothing new will arrive here: open it again"
             ),
             Error::InvalidOptions { reason } => write!(f, "invalid create options: {reason}"),
             Error::PermissionDenied { name } => write!(
                 f,
                 "permission denied opening segment '{name}': it belongs to another user; readers \
-                 and writers both need read-write access (segments are created with mode 0600 \
-                 unless CreateOptions::permissions says otherwise, e.g. 0o660 for a group)"
+                 need read access and the writer read-write access (segments are created with \
+                 mode 0600 unless CreateOptions::permissions says otherwise, e.g. 0o640 for a \
+                 group of readers)"
             ),
             Error::Timeout {
                 no_record,
@@ -266,7 +342,9 @@ impl Error {
                 needed,
                 size: available,
             },
-            C::CorruptHeader { what } => Error::Corrupt { name, what },
+            C::CorruptHeader { what } | C::CorruptBuffer { what, .. } => {
+                Error::Corrupt { name, what }
+            }
             C::InvalidField { reason, .. } | C::CorruptRecord { what: reason, .. } => {
                 Error::Corrupt { name, what: reason }
             }

@@ -4,25 +4,31 @@
 //! any number of reader processes take consistent snapshots without locks, and every
 //! field says whether it is valid, modified, truncated or unwritten.
 //!
-//! - **Segments** are named like Python's `multiprocessing.shared_memory` (`sensors` is
-//!   the POSIX object `/sensors`, the file `/dev/shm/sensors`), created with mode 0600
-//!   unless [`CreateOptions::permissions`] says otherwise, and outlive the processes that
-//!   use them: closing never unlinks, [`unlink`] does.
-//! - **Opening** validates the whole header before anything is read and says exactly
-//!   what is wrong ([`Error`]).
-//! - **One writer**: the creating handle claims the segment (process id and start time,
-//!   see the `claim` module docs for the header words). A second writer gets
-//!   [`Error::WriterAlive`]; when the claiming process is dead, a new writer takes over
-//!   and repairs a record left half-written.
-//! - **Waiting** ([`DynReader::read`]) spins briefly, then sleeps in the kernel on a futex
-//!   that the writer's commit wakes; the writer makes the system call only when a reader
-//!   waits.
+//! One writer type and one reader type, each generic over the schema: a struct declared
+//! with [`record!`] (`Writer<SensorData>`, `Reader<SensorData>`), or [`Dynamic`] for a
+//! schema known only at run time (`Writer::<Dynamic>::create_with_fields`;
+//! `Reader::<Dynamic>::open(name)` reads the schema from the segment). A reader has no
+//! write method.
 //!
-//! Two APIs: [`SharedMemory`] for Rust structs declared with [`record!`], and
-//! [`DynWriter`] / [`DynReader`] for schemas known at run time.
+//! - **Segments** are named like Python's `multiprocessing.shared_memory` (`sensors` is
+//!   the file `/dev/shm/sensors`), created with mode 0600 unless
+//!   [`CreateOptions::permissions`] says otherwise (e.g. `0o640` for a group of readers),
+//!   and outlive the processes that use them: dropping never unlinks, [`unlink`] does.
+//!   A segment appears under its name only once it is complete.
+//! - **Readers** map the segment read-only: they need only read permission and cannot
+//!   truncate, corrupt or crash the writer or each other. Opening validates the whole
+//!   header first and says exactly what is wrong ([`Error`]); it can wait for a segment
+//!   that does not exist yet ([`OpenOptions::timeout`]).
+//! - **One writer**: the creating handle claims the segment (process id and start time).
+//!   A second writer gets [`Error::WriterAlive`]; when the claiming process is dead, a
+//!   new writer takes over and repairs a record left half-written. A writer never adopts
+//!   a file of another user, one that others may write, or a symbolic link, and a handle
+//!   inherited by a forked child cannot write.
+//! - **Waiting** ([`Reader::read`], [`Reader::wait`]) spins briefly, then sleeps in the
+//!   kernel on a futex that the writer's commits wake.
 //!
 //! ```
-//! use flexshm_std::{record, CreateOptions, ReadOptions, SharedMemory};
+//! use flexshm_std::{record, CreateOptions, ReadOptions, Reader, Writer};
 //! use std::time::Duration;
 //!
 //! record! {
@@ -36,48 +42,57 @@
 //! }
 //!
 //! # let name = format!("flexshm-doc-lib-{}", std::process::id());
-//! let mut writer = SharedMemory::<SensorData>::create(&name, &CreateOptions::default())?;
+//! // Writer process
+//! let mut writer = Writer::<SensorData>::create(&name, &CreateOptions::default())?;
 //! writer.write(&SensorData { temperature: 23.5, ..Default::default() })?;
 //!
-//! let mut reader = SharedMemory::<SensorData>::open(&name)?;
-//! let mut data = SensorData::default();
-//! let info = reader.read(&mut data, ReadOptions::default(), Duration::from_secs(1))?;
-//! assert!(info.field(SensorData::temperature).valid());
-//! assert!(info.field(SensorData::status_msg).valid()); // written as "" by write()
+//! // Reader process
+//! let mut reader = Reader::<SensorData>::open(&name)?;
+//! let snap = reader.read(ReadOptions::default(), Duration::from_secs(1))?;
+//! let data = snap.record()?;
+//! assert!(snap.status(SensorData::temperature).valid());
+//! assert!(snap.status(SensorData::status_msg).valid()); // written as "" by write()
 //! assert_eq!(data.temperature, 23.5);
-//! flexshm_std::unlink(&name)?;
+//! # flexshm_std::unlink(&name)?;
 //! # Ok::<(), flexshm_std::Error>(())
 //! ```
 //!
-//! Limits: a segment truncated by another program *while mapped* makes the next access
-//! fault (SIGBUS), as with any shared mapping; one truncated before it is opened gives
-//! [`Error::TooSmall`]. Writer liveness uses process ids, so a segment's writer and
-//! readers must share a PID namespace.
+//! Limits: a writer that truncates its own segment while readers map it makes their next
+//! access fault (SIGBUS), as with any shared mapping; a reader trusts the data of
+//! whoever owns the name (check [`Reader::file_info`]). Writer liveness uses process ids
+//! and wake-ups use `CLOCK_MONOTONIC`, so a segment's writer and readers must share a
+//! PID namespace and a time namespace (one machine, one container or none).
 
 mod claim;
-mod dynamic;
 mod error;
+mod file;
 mod name;
+mod reader;
 mod segment;
-mod typed;
 mod wake;
+mod writer;
 
-pub use dynamic::{DynReader, DynWriter};
 pub use error::Error;
+pub use file::FileInfo;
+/// The protocol core's error kinds, found in [`Error::Core`].
+pub use flexshm_core::Error as CoreError;
 pub use flexshm_core::{
-    decode_field, raw_field, record, ArrayRef, Dtype, FieldDef, FieldId, FieldStatus, FieldValue,
-    Kind, Layout, Mode, ReadInfo, ReadOptions, Record, Value,
+    record, ArrayRef, Dims, Dtype, Dynamic, FieldDef, FieldId, FieldIndex, FieldStatus, FieldValue,
+    Kind, Layout, Mode, Name, ReadInfo, ReadOptions, Record, Schema, SchemaBuf, Snapshot, Value,
 };
 pub use name::MAX_NAME_BYTES;
-pub use typed::SharedMemory;
+pub use reader::{Reader, WriterStatus};
+pub use writer::Writer;
 
-/// How [`DynWriter::create`] and [`SharedMemory::create`] make a new segment.
+use std::time::Duration;
+
+/// How [`Writer::create`] makes a new segment.
 ///
 /// ```
 /// use flexshm_std::{CreateOptions, Mode};
 /// let o = CreateOptions::default();
 /// assert_eq!((o.mode, o.permissions), (Mode::Single, 0o600));
-/// let fifo = CreateOptions { permissions: 0o660, ..CreateOptions::fifo(16) };
+/// let fifo = CreateOptions { permissions: 0o640, ..CreateOptions::fifo(16) };
 /// assert_eq!(fifo.mode, Mode::Fifo { slots: 16 });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,9 +100,9 @@ pub struct CreateOptions {
     /// Single-slot (latest value) or FIFO with a number of slots.
     pub mode: Mode,
     /// File mode bits of a new segment (`0o600`: only this user), applied exactly (the
-    /// umask does not reduce them). An existing segment keeps its own. Readers need
-    /// read-write access too (a waiting reader counts itself in the header), so share
-    /// with a group as `0o660`, not `0o640`.
+    /// umask does not reduce them). Readers need only read permission: `0o640` shares
+    /// with the file's group. An existing segment keeps its own, and a writer does not
+    /// adopt one that others may write unless these bits allow it.
     pub permissions: u32,
 }
 
@@ -114,33 +129,38 @@ impl CreateOptions {
     }
 }
 
-/// Removes segment `name`. Processes that have it open keep using it; the name is free
-/// for a new segment at once. [`Error::NotFound`] if there is no such segment.
+/// How [`Reader::open_with`] opens a segment.
+///
+/// ```
+/// use flexshm_std::{Dynamic, Error, OpenOptions, Reader};
+/// use std::time::Duration;
+/// // Wait up to 20 ms for a writer to create the segment.
+/// let opts = OpenOptions { timeout: Duration::from_millis(20) };
+/// let err = Reader::<Dynamic>::open_with("flexshm-doc-open-later", &opts).unwrap_err();
+/// assert!(matches!(err, Error::NotFound { .. }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenOptions {
+    /// How long to wait for the segment to be created (and its header completed) when it
+    /// does not exist yet, so that the start order of writer and readers does not
+    /// matter. Zero (the default): fail at once with [`Error::NotFound`].
+    pub timeout: Duration,
+}
+
+/// Removes segment `name`. Processes that have it open keep using it (readers learn of
+/// it: [`Error::Replaced`]); the name is free for a new segment at once.
+/// [`Error::NotFound`] if there is no such segment.
 ///
 /// ```
 /// let err = flexshm_std::unlink("flexshm-doc-unlink-missing").unwrap_err();
 /// assert!(matches!(err, flexshm_std::Error::NotFound { .. }));
 /// ```
 pub fn unlink(name: &str) -> Result<(), Error> {
-    let shm = name::ShmName::parse(name)?;
-    match rustix::shm::unlink(shm.posix()) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::NOENT) => Err(Error::NotFound {
-            name: shm.bare().to_string(),
-        }),
-        Err(rustix::io::Errno::ACCESS) | Err(rustix::io::Errno::PERM) => {
-            Err(Error::PermissionDenied {
-                name: shm.bare().to_string(),
-            })
-        }
-        Err(e) => Err(Error::Io(std::io::Error::from_raw_os_error(
-            e.raw_os_error(),
-        ))),
-    }
+    file::unlink(&name::ShmName::parse(name)?)
 }
 
-/// True if a shared-memory object called `name` exists (flexshm or not); false for an
-/// invalid name.
+/// True if a shared-memory object called `name` exists (flexshm or not, but not a
+/// symbolic link); false for an invalid name.
 ///
 /// ```
 /// assert!(!flexshm_std::exists("flexshm-doc-exists-missing"));
@@ -150,12 +170,8 @@ pub fn exists(name: &str) -> bool {
     let Ok(shm) = name::ShmName::parse(name) else {
         return false;
     };
-    match rustix::shm::open(
-        shm.posix(),
-        rustix::shm::OFlags::RDONLY,
-        rustix::fs::Mode::empty(),
-    ) {
-        Ok(_) => true,
-        Err(e) => e != rustix::io::Errno::NOENT,
-    }
+    !matches!(
+        file::ShmFile::open(&shm, false),
+        Err(Error::NotFound { .. } | Error::Symlink { .. } | Error::InvalidName { .. })
+    )
 }

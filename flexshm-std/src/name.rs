@@ -7,25 +7,28 @@
 
 use crate::error::Error;
 
-/// Longest name in bytes, without the leading `/` (Linux `NAME_MAX`: the segment is a
-/// file in `/dev/shm`).
+/// Longest name in bytes, without the leading `/` (Linux `NAME_MAX`: the segment is the
+/// file `/dev/shm/<name>`). A name of this length works; one byte more is
+/// [`Error::InvalidName`].
 ///
 /// ```
+/// use flexshm_std::{Dynamic, Error, Reader};
 /// let long = "x".repeat(flexshm_std::MAX_NAME_BYTES + 1);
-/// assert!(matches!(
-///     flexshm_std::DynReader::open(&long, None),
-///     Err(flexshm_std::Error::InvalidName { .. })
-/// ));
+/// assert!(matches!(Reader::<Dynamic>::open(&long), Err(Error::InvalidName { .. })));
+/// let longest = "x".repeat(flexshm_std::MAX_NAME_BYTES);
+/// assert!(matches!(Reader::<Dynamic>::open(&longest), Err(Error::NotFound { .. })));
 /// ```
 pub const MAX_NAME_BYTES: usize = 255;
+
+/// Names of the temporary files a segment is created under before it is published;
+/// not allowed as segment names.
+pub(crate) const TEMP_PREFIX: &str = ".flexshm-new-";
 
 /// A validated segment name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ShmName {
     /// The bare name, without a leading `/` (used in messages).
     bare: String,
-    /// The name as given to `shm_open`: `/` + bare.
-    posix: String,
 }
 
 impl ShmName {
@@ -52,9 +55,13 @@ impl ShmName {
         if bare.len() > MAX_NAME_BYTES {
             return Err(invalid("a segment name is at most 255 bytes long"));
         }
+        if bare.starts_with(TEMP_PREFIX) {
+            return Err(invalid(
+                "names starting with '.flexshm-new-' are reserved for segments being created",
+            ));
+        }
         Ok(ShmName {
             bare: bare.to_string(),
-            posix: format!("/{bare}"),
         })
     }
 
@@ -63,9 +70,10 @@ impl ShmName {
         &self.bare
     }
 
-    /// The name passed to `shm_open`.
-    pub(crate) fn posix(&self) -> &str {
-        &self.posix
+    /// The name as POSIX `shm_open` spells it: `/` + bare.
+    #[cfg(test)]
+    pub(crate) fn posix(&self) -> String {
+        format!("/{}", self.bare)
     }
 }
 

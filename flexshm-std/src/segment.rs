@@ -1,49 +1,31 @@
-//! Named POSIX shared-memory objects: open, create, size checks, the mapping.
+//! One mapping of a segment file: read-only for readers, read-write for the writer.
 //!
 //! The mapping is a [`memmap2::MmapRaw`]: raw memory, never a `&[u8]` or `&mut [u8]`,
 //! because other processes write it while we hold it. All access goes through
 //! [`flexshm_core::Region`] (32-bit atomics) except the std frontend's own words in the
 //! header's frontend area (see [`crate::claim`] and [`crate::wake`]), which are atomics
-//! too.
+//! too. Through a read-only mapping only atomic loads are made.
 
-use std::fs::File;
-use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::time::{Duration, Instant};
 
-use flexshm_core::header::{DESCRIPTOR_OFFSET, FRONTEND_AREA, FRONTEND_AREA_LEN};
-use flexshm_core::{FieldDef, Mode, Region};
-use memmap2::MmapRaw;
-use rustix::fs::Mode as FileMode;
-use rustix::shm::OFlags;
+use flexshm_core::internal::{DESCRIPTOR_OFFSET, FRONTEND_AREA, FRONTEND_AREA_LEN};
+use flexshm_core::{Layout, Region, SchemaBuf};
+use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::Error;
+use crate::file::{FileInfo, ShmFile};
 use crate::name::ShmName;
 
 /// Bytes a segment needs before its schema descriptor can be read: the header and the
 /// descriptor's field count.
 pub(crate) const MIN_SEGMENT: usize = DESCRIPTOR_OFFSET + 4;
 
-/// How long opening waits for a segment that another process is creating right now
-/// (empty, or header not yet published) before calling it "not flexshm". Creating takes
-/// microseconds, but a creator can be descheduled for a long time on a loaded machine;
-/// giving up early would report a live segment as foreign.
-const INIT_WAIT: Duration = Duration::from_secs(2);
-/// Pause between looks at such a segment (creating one takes microseconds).
-const INIT_POLL: Duration = Duration::from_micros(100);
-
 /// One mapping of a named segment.
 pub(crate) struct Segment {
     name: ShmName,
     map: MmapRaw,
-    /// Device and inode of the object mapped, to tell whether the name still refers to it.
-    id: (u64, u64),
-}
-
-fn file_id(file: &File) -> io::Result<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = file.metadata()?;
-    Ok((m.dev(), m.ino()))
+    writable: bool,
+    file: ShmFile,
 }
 
 impl std::fmt::Debug for Segment {
@@ -51,123 +33,35 @@ impl std::fmt::Debug for Segment {
         f.debug_struct("Segment")
             .field("name", &self.name.bare())
             .field("len", &self.map.len())
+            .field("writable", &self.writable)
             .finish()
     }
 }
 
-fn io_err(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
-
 impl Segment {
-    /// Creates a new segment of `size` zero bytes with exactly `permissions`; `Ok(None)`
-    /// if the name is taken.
-    pub(crate) fn create_new(
-        name: &ShmName,
-        size: usize,
-        permissions: u32,
-    ) -> Result<Option<Segment>, Error> {
-        let fd = match rustix::shm::open(
-            name.posix(),
-            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
-            FileMode::from_raw_mode(permissions & 0o777),
-        ) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::EXIST) => return Ok(None),
-            Err(rustix::io::Errno::ACCESS) => {
-                return Err(Error::PermissionDenied {
-                    name: name.bare().to_string(),
-                })
-            }
-            Err(e) => return Err(Error::Io(io_err(e))),
-        };
-        let setup = || -> Result<Segment, Error> {
-            // The umask may have cleared bits the caller asked for; set them exactly.
-            rustix::fs::fchmod(&fd, FileMode::from_raw_mode(permissions & 0o777))
-                .map_err(io_err)?;
-            rustix::fs::ftruncate(&fd, size as u64).map_err(io_err)?;
-            let file = File::from(fd.try_clone()?);
-            let map = MmapRaw::map_raw(&file)?;
-            Ok(Segment {
-                name: name.clone(),
-                map,
-                id: file_id(&file)?,
-            })
-        };
-        match setup() {
-            Ok(s) => Ok(Some(s)),
-            Err(e) => {
-                // We created it and could not set it up: leave nothing half-made behind.
-                let _ = rustix::shm::unlink(name.posix());
-                Err(e)
-            }
-        }
-    }
-
-    /// Opens and maps an existing segment, checking its size against the bare minimum
-    /// and waiting briefly for a segment that is being created. The header is not
-    /// validated here (see [`Segment::schema`]).
-    pub(crate) fn open_existing(name: &ShmName) -> Result<Segment, Error> {
-        let fd = match rustix::shm::open(name.posix(), OFlags::RDWR, FileMode::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => {
-                return Err(Error::NotFound {
-                    name: name.bare().to_string(),
-                })
-            }
-            Err(rustix::io::Errno::ACCESS) => {
-                return Err(Error::PermissionDenied {
-                    name: name.bare().to_string(),
-                })
-            }
-            Err(e) => return Err(Error::Io(io_err(e))),
-        };
-        let file = File::from(fd);
-        let start = Instant::now();
-        loop {
-            // Size from fstat before mapping: never map (or touch) bytes the file lacks.
-            let size = file.metadata()?.len() as usize;
-            if size >= MIN_SEGMENT {
-                let map = MmapRaw::map_raw(&file)?;
-                let seg = Segment {
-                    name: name.clone(),
-                    map,
-                    id: file_id(&file)?,
-                };
-                // A header whose magic is not yet published may be one being written
-                // right now by a creating process: give it a moment.
-                match flexshm_core::read_schema(&seg.region()) {
-                    Err(flexshm_core::Error::BadMagic { found: 0 })
-                        if start.elapsed() < INIT_WAIT =>
-                    {
-                        std::thread::sleep(INIT_POLL);
-                        continue;
-                    }
-                    _ => return Ok(seg),
-                }
-            }
-            if size == 0 && start.elapsed() < INIT_WAIT {
-                // Created but not yet sized by its creator.
-                std::thread::sleep(INIT_POLL);
-                continue;
-            }
+    /// Maps `file`, which must hold at least [`MIN_SEGMENT`] bytes (checked here, from
+    /// `fstat`, before anything is mapped or touched). A read-only mapping for a reader
+    /// (`write` false), read-write for the writer.
+    pub(crate) fn map(name: &ShmName, file: ShmFile, write: bool) -> Result<Segment, Error> {
+        let size = file.current_size()? as usize;
+        if size < MIN_SEGMENT {
             return Err(Error::TooSmall {
                 name: name.bare().to_string(),
                 needed: MIN_SEGMENT,
                 size,
             });
         }
-    }
-
-    /// True if the name no longer refers to this mapping: unlinked, or unlinked and
-    /// created anew.
-    pub(crate) fn replaced(&self) -> bool {
-        match rustix::shm::open(self.name.posix(), OFlags::RDONLY, FileMode::empty()) {
-            Ok(fd) => file_id(&File::from(fd)).map_or(true, |id| id != self.id),
-            Err(rustix::io::Errno::NOENT) => true,
-            // Cannot tell (e.g. no permission any more): assume it is still ours.
-            Err(_) => false,
-        }
+        let map = if write {
+            MmapOptions::new().len(size).map_raw(&file.file)?
+        } else {
+            MmapOptions::new().len(size).map_raw_read_only(&file.file)?
+        };
+        Ok(Segment {
+            name: name.clone(),
+            map,
+            writable: write,
+            file,
+        })
     }
 
     /// The segment name without the leading `/`.
@@ -175,11 +69,24 @@ impl Segment {
         self.name.bare()
     }
 
-    /// The mapping as a core region, borrowed from `self`.
-    pub(crate) fn region(&self) -> Region<'_> {
-        // SAFETY: the lifetime of the region is tied to `&self`, so see `region_static`
-        // for the argument; here no caller obligation remains.
-        unsafe { self.region_static() }
+    /// Owner, permissions and size of the file (as it was when opened; the size is read
+    /// again).
+    pub(crate) fn file_info(&self) -> FileInfo {
+        let mut info = self.file.info;
+        if let Ok(size) = self.file.current_size() {
+            info.size = size;
+        }
+        info
+    }
+
+    /// True if the name no longer refers to this file: unlinked, or unlinked and created
+    /// anew. `false` when it cannot be told (no permission to look any more).
+    pub(crate) fn replaced(&self) -> bool {
+        match crate::file::current_id(&self.name) {
+            Ok(Some(id)) => id != self.file.id,
+            Ok(None) => true,
+            Err(_) => false,
+        }
     }
 
     /// The mapping as a core region with an unbounded lifetime.
@@ -190,21 +97,29 @@ impl Segment {
     /// as it uses the region or anything built on it, and never hands the `'static`
     /// region out to code that could outlive the segment.
     pub(crate) unsafe fn region_static(&self) -> Region<'static> {
-        // SAFETY:
-        // - `MmapRaw` maps the file with PROT_READ | PROT_WRITE, MAP_SHARED; the pointer
-        //   is valid for reads and writes of `len` bytes until the mapping is dropped,
-        //   which the caller's contract rules out while the region is used;
-        // - the start is page-aligned, so aligned to REGION_ALIGN;
-        // - every access flexshm makes to these bytes, in this and every other process, is
-        //   a 32-bit atomic access through `Region`, or (frontend area only) an atomic of
-        //   this crate; programs that write the segment with plain accesses are outside
-        //   the protocol, and validation treats what they leave as untrusted data.
-        let r = unsafe { Region::from_raw_parts(self.map.as_mut_ptr(), self.map.len()) };
+        let r = if self.writable {
+            // SAFETY:
+            // - `MmapRaw::map_raw` maps the file PROT_READ | PROT_WRITE, MAP_SHARED; the
+            //   pointer is valid for reads and writes of `len` bytes until the mapping is
+            //   dropped, which the caller's contract rules out while the region is used;
+            // - the start is page-aligned, so aligned to REGION_ALIGN;
+            // - every access flexshm makes to these bytes, in this and every other
+            //   process, is a 32-bit atomic access through `Region`, or (frontend area
+            //   only) an atomic of this crate; programs that write the segment with plain
+            //   accesses are outside the protocol, and validation treats what they leave
+            //   as untrusted data.
+            unsafe { Region::from_raw_parts(self.map.as_mut_ptr(), self.map.len()) }
+        } else {
+            // SAFETY: as above, for a PROT_READ mapping: valid for reads of `len` bytes
+            // while mapped; the region is marked read-only, so only loads are made.
+            unsafe { Region::from_raw_parts_read_only(self.map.as_ptr(), self.map.len()) }
+        };
         // Cannot fail: an mmap never returns a null or misaligned pointer.
         r.expect("mmap returned a null or misaligned address")
     }
 
-    /// The 32-bit frontend word at byte offset `off` of the header.
+    /// The 32-bit frontend word at byte offset `off` of the header. Through a read-only
+    /// mapping only loads may be made on it.
     pub(crate) fn word(&self, off: usize) -> &AtomicU32 {
         assert!(
             (FRONTEND_AREA..FRONTEND_AREA + FRONTEND_AREA_LEN).contains(&off)
@@ -217,11 +132,15 @@ impl Segment {
         //   whole frontend area) and 4-aligned (page-aligned base, 4-aligned offset);
         // - the core never touches the frontend area after initialisation, and every
         //   other access to it is this crate's atomics, so no non-atomic access races;
+        // - through a read-only mapping this crate only loads (the writer's words are
+        //   stored only by `Writer`, which maps read-write); an atomic 32-bit load is a
+        //   plain load instruction, valid on read-only memory;
         // - the mapping lives as long as `&self`; AtomicU32 has no invalid bit patterns.
-        unsafe { &*(self.map.as_mut_ptr().add(off) as *const AtomicU32) }
+        unsafe { &*(self.map.as_ptr().add(off) as *const AtomicU32) }
     }
 
-    /// The 64-bit frontend word at byte offset `off` (8-aligned) of the header.
+    /// The 64-bit frontend word at byte offset `off` (8-aligned) of the header; as
+    /// [`word`](Self::word).
     pub(crate) fn word64(&self, off: usize) -> &AtomicU64 {
         assert!(
             (FRONTEND_AREA..FRONTEND_AREA + FRONTEND_AREA_LEN).contains(&off)
@@ -229,29 +148,28 @@ impl Segment {
                 && off + 8 <= self.map.len(),
             "frontend word out of bounds"
         );
-        // SAFETY: as in `word`, with 8-byte alignment checked above.
-        unsafe { &*(self.map.as_mut_ptr().add(off) as *const AtomicU64) }
+        // SAFETY: as in `word`, with 8-byte alignment checked above. 64-bit atomic loads
+        // are plain loads on the 64-bit targets flexshm-std supports.
+        unsafe { &*(self.map.as_ptr().add(off) as *const AtomicU64) }
     }
 
     /// The segment's schema and mode, validating the whole header (size, magic,
     /// version, descriptor, geometry) first.
-    pub(crate) fn schema(&self) -> Result<(Vec<FieldDef>, Mode), Error> {
-        let (fields, mode) = flexshm_core::read_schema(&self.region())
-            .map_err(|e| Error::from_core_open(self.name(), e))?;
-        Ok((fields.to_vec(), mode))
-    }
-
-    /// Checks that the segment holds `fields` (the error names the first differing field
-    /// and says how it differs) and returns its mode.
-    pub(crate) fn check_layout(&self, fields: &[FieldDef]) -> Result<Mode, Error> {
-        let (found, mode) = self.schema()?;
-        compare(self.name(), fields, &found)?;
-        Ok(mode)
+    pub(crate) fn schema(&self) -> Result<(SchemaBuf, flexshm_core::Mode), Error> {
+        // SAFETY: the region is used only within this call, while `self` is borrowed.
+        let region = unsafe { self.region_static() };
+        flexshm_core::internal::read_schema(&region)
+            .map_err(|e| Error::from_core_open(self.name(), e))
     }
 }
 
 /// Compares the caller's fields with the segment's, naming the first difference.
-pub(crate) fn compare(name: &str, ours: &[FieldDef], theirs: &[FieldDef]) -> Result<(), Error> {
+pub(crate) fn compare<F: AsRef<[flexshm_core::FieldDef]>>(
+    name: &str,
+    ours: &Layout<F>,
+    theirs: &[flexshm_core::FieldDef],
+) -> Result<(), Error> {
+    let ours = ours.fields();
     let mismatch = |field: &str, detail: String| Error::LayoutMismatch {
         name: name.to_string(),
         field: field.to_string(),

@@ -12,11 +12,23 @@ use std::time::Duration;
 
 use common::{child_role, hear, tell, ChildProc, SegGuard};
 use flexshm_std::{
-    record, CreateOptions, DynReader, DynWriter, Error, FieldValue, ReadOptions, Record,
-    SharedMemory, Value,
+    record, CreateOptions, Dynamic, Error, FieldValue, ReadInfo, ReadOptions, Reader, Record,
+    Schema, Value, Writer, WriterStatus,
 };
 
 const LONG: Duration = Duration::from_secs(10);
+
+/// Reads a record into `out` (typed records decode at their constant offsets).
+fn read_into<R: Record + Schema>(
+    r: &mut Reader<R>,
+    out: &mut R,
+    opts: ReadOptions,
+    timeout: Duration,
+) -> Result<ReadInfo, Error> {
+    let snap = r.read(opts, timeout)?;
+    snap.decode(out)?;
+    Ok(snap.info())
+}
 
 record! {
     #[derive(Debug, Default, Clone, PartialEq)]
@@ -152,8 +164,7 @@ fn dispatch() -> bool {
     match role.as_str() {
         // The seed's Quick Start writer: create, write, (reader reads), close, unlink.
         "qs-writer" => {
-            let mut shm =
-                SharedMemory::<SensorData>::create(&seg, &CreateOptions::default()).unwrap();
+            let mut shm = Writer::<SensorData>::create(&seg, &CreateOptions::default()).unwrap();
             let mut rec = SensorData {
                 temperature: 23.5,
                 pressure: 1013.25,
@@ -169,7 +180,7 @@ fn dispatch() -> bool {
         }
         // FIFO producer driven by "go N" lines: commits the next N samples.
         "fifo-producer" => {
-            let mut fifo = SharedMemory::<Sample>::create(&seg, &CreateOptions::fifo(8)).unwrap();
+            let mut fifo = Writer::<Sample>::create(&seg, &CreateOptions::fifo(8)).unwrap();
             tell("READY");
             let mut seq = 0;
             while let Some(line) = hear() {
@@ -183,15 +194,17 @@ fn dispatch() -> bool {
             }
         }
         // Commits one sample only once a reader sleeps in the kernel waiting for it.
+        // Commits one sample when the parent says its reader sleeps in the kernel.
         "wake-writer" => {
-            let mut w =
-                DynWriter::create(&seg, Sample::FIELDS.to_vec(), &CreateOptions::fifo(4)).unwrap();
+            let mut w = Writer::<Dynamic>::create_with_fields(
+                &seg,
+                Sample::FIELDS,
+                &CreateOptions::fifo(4),
+            )
+            .unwrap();
             tell("READY");
             hear();
-            while w.waiters() == 0 {
-                std::thread::yield_now();
-            }
-            w.write(&[(0, Value::UInt(1)), (1, Value::UInt(4))])
+            w.write_fields(&[(0, Value::UInt(1)), (1, Value::UInt(4))])
                 .unwrap();
             w.finalize().unwrap();
             tell("DONE");
@@ -203,7 +216,7 @@ fn dispatch() -> bool {
             } else {
                 CreateOptions::default()
             };
-            let mut shm = SharedMemory::<Agree>::create(&seg, &opts).unwrap();
+            let mut shm = Writer::<Agree>::create(&seg, &opts).unwrap();
             let stop = stop_flag();
             let mut a = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -219,7 +232,7 @@ fn dispatch() -> bool {
         }
         // Writes big records until killed.
         "big-writer" => {
-            let mut shm = SharedMemory::<Big>::create(&seg, &CreateOptions::default()).unwrap();
+            let mut shm = Writer::<Big>::create(&seg, &CreateOptions::default()).unwrap();
             let mut rec = Big::boxed();
             for a in 1.. {
                 rec.set(a);
@@ -232,7 +245,7 @@ fn dispatch() -> bool {
         // Takes over from a dead big-writer: partial writes first (the carried-over
         // fields must stay whole), then full records from 1_000_000 on.
         "big-taker" => {
-            let mut shm = SharedMemory::<Big>::create(&seg, &CreateOptions::default()).unwrap();
+            let mut shm = Writer::<Big>::create(&seg, &CreateOptions::default()).unwrap();
             tell("TOOK");
             let stop = stop_flag();
             for t in 1..=200u32 {
@@ -251,7 +264,7 @@ fn dispatch() -> bool {
         // Commits records 1 and 2, stages record 999 into the next buffer without
         // committing it (its seq stays odd), then waits to be killed.
         "dies-staging" => {
-            let mut fifo = SharedMemory::<Agree>::create(&seg, &CreateOptions::fifo(4)).unwrap();
+            let mut fifo = Writer::<Agree>::create(&seg, &CreateOptions::fifo(4)).unwrap();
             for a in [1, 2] {
                 fifo.write(&Agree::new(a)).unwrap();
                 fifo.finalize().unwrap();
@@ -264,12 +277,12 @@ fn dispatch() -> bool {
         // in the kernel for each one.
         "echo" => {
             let (a, b) = seg.split_once(',').unwrap();
-            let mut back = SharedMemory::<Sample>::create(b, &CreateOptions::fifo(4)).unwrap();
-            let mut fwd = SharedMemory::<Sample>::open(a).unwrap();
+            let mut back = Writer::<Sample>::create(b, &CreateOptions::fifo(4)).unwrap();
+            let mut fwd = Reader::<Sample>::open(a).unwrap();
             tell("READY");
             let mut s = Sample::default();
             while s.seq < PING_PONGS {
-                fwd.read(&mut s, ReadOptions::default(), LONG).unwrap();
+                read_into(&mut fwd, &mut s, ReadOptions::default(), LONG).unwrap();
                 back.write(&s).unwrap();
                 back.finalize().unwrap();
             }
@@ -278,7 +291,7 @@ fn dispatch() -> bool {
         // keeps what it got until stdin closes.
         "racer" => {
             hear();
-            let got = SharedMemory::<SensorData>::create(&seg, &CreateOptions::default());
+            let got = Writer::<SensorData>::create(&seg, &CreateOptions::default());
             match &got {
                 Ok(_) => tell("WRITER"),
                 Err(Error::WriterAlive { pid }) => tell(&format!("ALIVE {pid}")),
@@ -288,8 +301,7 @@ fn dispatch() -> bool {
         }
         // Holds the writer role until told to exit (then releases it by dropping).
         "claim-holder" => {
-            let mut shm =
-                SharedMemory::<SensorData>::create(&seg, &CreateOptions::default()).unwrap();
+            let mut shm = Writer::<SensorData>::create(&seg, &CreateOptions::default()).unwrap();
             shm.write(&SensorData {
                 temperature: 7.0,
                 ..Default::default()
@@ -314,47 +326,51 @@ fn quick_start_flow() {
     let mut writer = ChildProc::spawn("quick_start_flow", "qs-writer", &seg.name);
     assert_eq!(writer.expect_msg(), "READY");
 
-    let mut shm = SharedMemory::<SensorData>::open(&seg.name).unwrap();
+    let mut shm = Reader::<SensorData>::open(&seg.name).unwrap();
     let mut data = SensorData::default();
-    let info = shm
-        .read(&mut data, ReadOptions::default(), Duration::from_secs(1))
-        .unwrap();
-    let temp = info.field(SensorData::temperature);
+    let info = read_into(
+        &mut shm,
+        &mut data,
+        ReadOptions::default(),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let temp = info.status(SensorData::temperature);
     assert!(temp.valid() && temp.modified);
     assert_eq!(data.temperature, 23.5);
     assert_eq!(data.pressure, 1013.25);
     assert_eq!(data.timestamp, 1_700_000_000.5);
     assert_eq!(data.status_msg.as_str(), "OK");
-    assert!(info.field(SensorData::status_msg).valid());
-    // A reader handle cannot write.
-    assert!(matches!(shm.write(&data), Err(Error::NotWriter { .. })));
-    assert_eq!(shm.reader().writer_pid(), Some(writer.pid()));
+    assert!(info.status(SensorData::status_msg).valid());
+    assert_eq!(shm.writer(), WriterStatus::Alive { pid: writer.pid() });
 
     writer.send("done");
     writer.finish();
     assert!(!flexshm_std::exists(&seg.name), "the writer unlinked it");
-    assert!(shm.reader().is_replaced());
+    assert!(shm.is_replaced());
     // Our mapping stays valid after the unlink and the writer's exit.
-    shm.read(&mut data, ReadOptions::default(), Duration::from_secs(1))
-        .unwrap();
+    read_into(
+        &mut shm,
+        &mut data,
+        ReadOptions::default(),
+        Duration::from_secs(1),
+    )
+    .unwrap();
     assert_eq!(data.temperature, 23.5);
     assert_eq!(
-        shm.reader().writer_alive(),
-        None,
+        shm.writer(),
+        WriterStatus::None,
         "the writer released its claim"
     );
 }
 
-fn read_sample(r: &mut SharedMemory<Sample>, latest: bool) -> Result<(Sample, u32), Error> {
+fn read_sample(r: &mut Reader<Sample>, latest: bool) -> Result<(Sample, u32), Error> {
     let mut s = Sample::default();
-    let info = r.read(
-        &mut s,
-        ReadOptions {
-            latest,
-            ..Default::default()
-        },
-        LONG,
-    )?;
+    let opts = ReadOptions {
+        latest,
+        ..Default::default()
+    };
+    let info = read_into(r, &mut s, opts, LONG)?;
     assert_eq!(s.check, s.seq * 3 + 1, "torn sample {s:?}");
     Ok((s, info.lost))
 }
@@ -368,7 +384,7 @@ fn fifo_order_latest_and_losses() {
     let seg = SegGuard::new("fifo");
     let mut p = ChildProc::spawn("fifo_order_latest_and_losses", "fifo-producer", &seg.name);
     assert_eq!(p.expect_msg(), "READY");
-    let mut r = SharedMemory::<Sample>::open(&seg.name).unwrap();
+    let mut r = Reader::<Sample>::open(&seg.name).unwrap();
 
     p.send("go 5");
     assert_eq!(p.expect_msg(), "DONE");
@@ -376,7 +392,12 @@ fn fifo_order_latest_and_losses() {
         assert_eq!(read_sample(&mut r, false).unwrap(), (sample(seq), 0));
     }
     let mut s = Sample::default();
-    match r.read(&mut s, ReadOptions::default(), Duration::from_millis(5)) {
+    match read_into(
+        &mut r,
+        &mut s,
+        ReadOptions::default(),
+        Duration::from_millis(5),
+    ) {
         Err(Error::Timeout {
             no_record: true,
             writer_alive: Some(true),
@@ -398,7 +419,12 @@ fn fifo_order_latest_and_losses() {
     assert_eq!(p.expect_msg(), "DONE");
     assert_eq!(read_sample(&mut r, true).unwrap(), (sample(28), 0));
     assert!(matches!(
-        r.read(&mut s, ReadOptions::default(), Duration::from_millis(5)),
+        read_into(
+            &mut r,
+            &mut s,
+            ReadOptions::default(),
+            Duration::from_millis(5)
+        ),
         Err(Error::Timeout {
             no_record: true,
             ..
@@ -407,13 +433,20 @@ fn fifo_order_latest_and_losses() {
     assert_eq!(r.lost_total(), 12);
 
     // A reader opened now starts at the oldest record still in the ring.
-    let mut late = SharedMemory::<Sample>::open(&seg.name).unwrap();
+    let mut late = Reader::<Sample>::open(&seg.name).unwrap();
     assert_eq!(read_sample(&mut late, false).unwrap(), (sample(21), 0));
     p.finish();
 }
 
-/// A blocked FIFO read sleeps in the kernel and is woken by the writer's commit in
-/// another process (the writer commits only once it sees the reader waiting).
+/// The system call number of `futex` (see /proc/<pid>/task/<tid>/syscall).
+#[cfg(target_arch = "x86_64")]
+const SYS_FUTEX: &str = "202";
+#[cfg(target_arch = "aarch64")]
+const SYS_FUTEX: &str = "98";
+
+/// A blocked FIFO read sleeps in the kernel (its thread is seen inside `futex` in
+/// /proc) and is woken by the writer's commit in another process, although the reader
+/// never wrote anything the writer could see.
 #[test]
 fn blocking_read_is_woken_by_commit() {
     if dispatch() {
@@ -422,15 +455,33 @@ fn blocking_read_is_woken_by_commit() {
     let seg = SegGuard::new("wake");
     let mut w = ChildProc::spawn("blocking_read_is_woken_by_commit", "wake-writer", &seg.name);
     assert_eq!(w.expect_msg(), "READY");
-    let mut r = DynReader::open(&seg.name, Some(Sample::FIELDS.to_vec())).unwrap();
-    let mut buf = vec![0u8; r.snapshot_len()];
+    let mut r = Reader::<Sample>::open(&seg.name).unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let snap = r.read(ReadOptions::default(), LONG).unwrap();
+        (snap.commit(), snap.record().unwrap())
+    });
+    let tid = tid_rx.recv().unwrap();
+    let syscall = format!("/proc/self/task/{tid}/syscall");
+    // Until the reader thread sits in futex(2): that is the event the writer waits for.
+    let since = std::time::Instant::now();
+    loop {
+        let now = std::fs::read_to_string(&syscall).unwrap_or_default();
+        if now.split_whitespace().next() == Some(SYS_FUTEX) {
+            break;
+        }
+        assert!(
+            since.elapsed() < LONG,
+            "the reader never slept in futex: {now}"
+        );
+        std::thread::yield_now();
+    }
     w.send("go");
-    let info = r.read(&mut buf, ReadOptions::default(), LONG).unwrap();
-    assert_eq!(info.commit, 1);
-    assert_eq!(
-        flexshm_std::decode_field(&buf, r.layout(), 1).unwrap(),
-        FieldValue::UInt(4)
-    );
+    let (commit, rec) = reader.join().unwrap();
+    assert_eq!((commit, rec), (1, Sample { seq: 1, check: 4 }));
     assert_eq!(w.expect_msg(), "DONE");
     w.finish();
 }
@@ -447,19 +498,19 @@ fn ping_pong_never_loses_a_wakeup() {
     }
     let a = SegGuard::new("ping");
     let b = SegGuard::new("pong");
-    let mut fwd = SharedMemory::<Sample>::create(&a.name, &CreateOptions::fifo(4)).unwrap();
+    let mut fwd = Writer::<Sample>::create(&a.name, &CreateOptions::fifo(4)).unwrap();
     let mut echo = ChildProc::spawn(
         "ping_pong_never_loses_a_wakeup",
         "echo",
         &format!("{},{}", a.name, b.name),
     );
     assert_eq!(echo.expect_msg(), "READY");
-    let mut back = SharedMemory::<Sample>::open(&b.name).unwrap();
+    let mut back = Reader::<Sample>::open(&b.name).unwrap();
     let mut s = Sample::default();
     for seq in 1..=PING_PONGS {
         fwd.write(&sample(seq)).unwrap();
         fwd.finalize().unwrap();
-        let info = back.read(&mut s, ReadOptions::default(), LONG).unwrap();
+        let info = read_into(&mut back, &mut s, ReadOptions::default(), LONG).unwrap();
         assert_eq!((s.clone(), info.lost), (sample(seq), 0));
     }
     echo.finish();
@@ -469,7 +520,7 @@ fn hammer(test: &str, role: &str, latest: bool) {
     let seg = SegGuard::new(role);
     let mut w = ChildProc::spawn(test, role, &seg.name);
     assert_eq!(w.expect_msg(), "READY");
-    let mut r = SharedMemory::<Agree>::open(&seg.name).unwrap();
+    let mut r = Reader::<Agree>::open(&seg.name).unwrap();
     let mut rec = Agree::blank();
     let mut seen = HashSet::new();
     let mut reads = 0u64;
@@ -480,7 +531,7 @@ fn hammer(test: &str, role: &str, latest: bool) {
     };
     // Until enough reads raced enough distinct commits (the writer is never paused).
     while reads < 5_000 || seen.len() < 500 {
-        let info = r.read(&mut rec, opts, LONG).unwrap();
+        let info = read_into(&mut r, &mut rec, opts, LONG).unwrap();
         rec.check();
         if r.mode().is_fifo() && !latest && reads > 0 {
             // In order, with every gap accounted for as lost (a new reader starts at
@@ -526,38 +577,36 @@ fn killed_writer_is_taken_over() {
     let mut w = ChildProc::spawn("killed_writer_is_taken_over", "big-writer", &seg.name);
     assert_eq!(w.expect_msg(), "READY");
     let dead_pid = w.pid();
-    let mut r = SharedMemory::<Big>::open(&seg.name).unwrap();
+    let mut r = Reader::<Big>::open(&seg.name).unwrap();
     let mut rec = Big::boxed();
     let mut last = 0;
     while last < 50 {
-        r.read(&mut rec, ReadOptions::default(), LONG).unwrap();
+        read_into(&mut r, &mut *rec, ReadOptions::default(), LONG).unwrap();
         rec.check();
         last = rec.a;
     }
-    assert_eq!(r.reader().writer_alive(), Some(true));
+    assert_eq!(r.writer(), WriterStatus::Alive { pid: dead_pid });
     w.kill();
 
-    assert_eq!(r.reader().writer_alive(), Some(false));
-    assert_eq!(r.reader().writer_pid(), Some(dead_pid));
-    let info = r.read(&mut rec, ReadOptions::default(), LONG).unwrap();
+    assert_eq!(r.writer(), WriterStatus::Dead { pid: dead_pid });
+    let info = read_into(&mut r, &mut *rec, ReadOptions::default(), LONG).unwrap();
     rec.check();
     assert!(rec.a >= last);
     let before = (info.commit, rec.a);
     // The last committed record stays put while nobody writes.
-    r.read(&mut rec, ReadOptions::default(), LONG).unwrap();
-    assert_eq!((r.reader().head(), rec.a), before);
+    read_into(&mut r, &mut *rec, ReadOptions::default(), LONG).unwrap();
+    assert_eq!((r.head(), rec.a), before);
 
     let mut taker = ChildProc::spawn("killed_writer_is_taken_over", "big-taker", &seg.name);
     assert_eq!(taker.expect_msg(), "TOOK");
-    assert_eq!(r.reader().writer_alive(), Some(true));
-    assert_eq!(r.reader().writer_pid(), Some(taker.pid()));
+    assert_eq!(r.writer(), WriterStatus::Alive { pid: taker.pid() });
     loop {
-        let info = r.read(&mut rec, ReadOptions::default(), LONG).unwrap();
+        let info = read_into(&mut r, &mut *rec, ReadOptions::default(), LONG).unwrap();
         rec.check();
         if rec.tag != 0 && rec.tag != 7 {
             // A tag-only write: the rest was carried over from the dead writer's record.
             assert_eq!(rec.a, before.1);
-            assert!(info.field(Big::tag).modified && !info.field(Big::a).modified);
+            assert!(info.status(Big::tag).modified && !info.status(Big::a).modified);
         }
         if rec.a >= 1_000_000 {
             assert_eq!(rec.tag, 7);
@@ -582,30 +631,35 @@ fn killed_mid_write_buffer_is_repaired() {
         &seg.name,
     );
     assert_eq!(w.expect_msg(), "READY");
-    let mut r = SharedMemory::<Agree>::open(&seg.name).unwrap();
+    let mut r = Reader::<Agree>::open(&seg.name).unwrap();
     w.kill();
     let mut rec = Agree::blank();
     for a in [1, 2] {
-        r.read(&mut rec, ReadOptions::default(), LONG).unwrap();
+        read_into(&mut r, &mut rec, ReadOptions::default(), LONG).unwrap();
         rec.check();
         assert_eq!(rec.a, a);
     }
     assert!(matches!(
-        r.read(&mut rec, ReadOptions::default(), Duration::from_millis(5)),
+        read_into(
+            &mut r,
+            &mut rec,
+            ReadOptions::default(),
+            Duration::from_millis(5)
+        ),
         Err(Error::Timeout {
             no_record: true,
             writer_alive: Some(false)
         })
     ));
 
-    let mut nw = SharedMemory::<Agree>::create(&seg.name, &CreateOptions::fifo(4)).unwrap();
+    let mut nw = Writer::<Agree>::create(&seg.name, &CreateOptions::fifo(4)).unwrap();
     nw.write_fields(&[(Agree::tag.index(), Value::UInt(5))])
         .unwrap();
     assert_eq!(nw.finalize().unwrap(), 3);
-    let info = r.read(&mut rec, ReadOptions::default(), LONG).unwrap();
+    let info = read_into(&mut r, &mut rec, ReadOptions::default(), LONG).unwrap();
     rec.check();
     assert_eq!((info.commit, rec.a, rec.tag), (3, 2, 5));
-    assert!(info.field(Agree::tag).modified && !info.field(Agree::a).modified);
+    assert!(info.status(Agree::tag).modified && !info.status(Agree::a).modified);
 }
 
 /// A second writer is refused while the first writer's process is alive, and takes
@@ -619,7 +673,7 @@ fn second_live_writer_is_refused() {
     let mut holder = ChildProc::spawn("second_live_writer_is_refused", "claim-holder", &seg.name);
     assert_eq!(holder.expect_msg(), "READY");
     let before = seg.bytes();
-    match SharedMemory::<SensorData>::create(&seg.name, &CreateOptions::default()) {
+    match Writer::<SensorData>::create(&seg.name, &CreateOptions::default()) {
         Err(e @ Error::WriterAlive { .. }) => {
             let Error::WriterAlive { pid } = e else {
                 unreachable!()
@@ -633,16 +687,20 @@ fn second_live_writer_is_refused() {
     holder.send("exit");
     holder.finish();
 
-    let mut shm = SharedMemory::<SensorData>::create(&seg.name, &CreateOptions::default()).unwrap();
+    let shm = Writer::<SensorData>::create(&seg.name, &CreateOptions::default()).unwrap();
     let mut data = SensorData::default();
-    let info = shm
-        .read(&mut data, ReadOptions::default(), Duration::from_secs(1))
-        .unwrap();
+    let info = read_into(
+        &mut shm.reader().unwrap(),
+        &mut data,
+        ReadOptions::default(),
+        Duration::from_secs(1),
+    )
+    .unwrap();
     assert_eq!(
         data.temperature, 7.0,
         "the last record is kept across writers"
     );
-    assert!(info.field(SensorData::temperature).valid());
+    assert!(info.status(SensorData::temperature).valid());
 }
 
 /// Processes racing to create one new segment: exactly one becomes its writer, every
@@ -701,9 +759,11 @@ fn dead_writer_holding_a_slot_is_reported() {
     let seq = seg.word(buf as usize);
     seg.poke(buf, &(seq | 1).to_le_bytes());
 
-    let mut r = DynReader::open(&seg.name, None).unwrap();
-    let mut b = vec![0u8; r.snapshot_len()];
-    match r.read(&mut b, ReadOptions::default(), Duration::from_millis(20)) {
+    let mut r = Reader::<Dynamic>::open(&seg.name).unwrap();
+    match r
+        .read(ReadOptions::default(), Duration::from_millis(20))
+        .map(|s| s.info())
+    {
         Err(
             e @ Error::Timeout {
                 no_record: false,
@@ -713,16 +773,13 @@ fn dead_writer_holding_a_slot_is_reported() {
         other => panic!("expected a dead-writer timeout, got {other:?}"),
     }
     // A new writer takes over and readers recover.
-    let mut nw = SharedMemory::<SensorData>::create(&seg.name, &CreateOptions::default()).unwrap();
+    let mut nw = Writer::<SensorData>::create(&seg.name, &CreateOptions::default()).unwrap();
     nw.write(&SensorData {
         temperature: 8.0,
         ..Default::default()
     })
     .unwrap();
-    let info = r.read(&mut b, ReadOptions::default(), LONG).unwrap();
-    assert_eq!(
-        flexshm_std::decode_field(&b, r.layout(), 0).unwrap(),
-        FieldValue::Float(8.0)
-    );
-    assert!(info.status(0).modified);
+    let snap = r.read(ReadOptions::default(), LONG).unwrap();
+    assert_eq!(snap.get(0).unwrap(), FieldValue::Float(8.0));
+    assert!(snap.status(0).modified);
 }

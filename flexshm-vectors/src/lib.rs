@@ -39,8 +39,9 @@
 //! and says so in its commit; new cases are appended at the end.
 #![no_std]
 
-use flexshm_core::schema::{descriptor_len, Dtype, FieldDef, Kind};
+use flexshm_core::internal::{descriptor_len, slot_size_of, DESCRIPTOR_OFFSET};
 use flexshm_core::{ArrayRef, Mode, Region, Value, Writer};
+use flexshm_core::{Dtype, Dynamic, FieldDef, Kind};
 
 /// One golden vector: a schema, a mode, and a fixed sequence of writes.
 pub struct Case {
@@ -119,8 +120,8 @@ pub const fn segment_len(fields: &[FieldDef], slots: u32) -> usize {
     const fn up64(x: usize) -> usize {
         (x + 63) & !63
     }
-    let slots_offset = up64(flexshm_core::header::DESCRIPTOR_OFFSET + descriptor_len(fields.len()));
-    let stride = up64(flexshm_core::layout::slot_size_of(fields));
+    let slots_offset = up64(DESCRIPTOR_OFFSET + descriptor_len(fields.len()));
+    let stride = up64(slot_size_of(fields));
     slots_offset + (slots as usize + 1) * stride
 }
 
@@ -157,7 +158,7 @@ fn must(r: Result<(), flexshm_core::Error>) {
 }
 
 fn sensor_single(region: Region<'_>) {
-    let mut w = match Writer::create(region, SENSOR, Mode::Single) {
+    let mut w = match Writer::<Dynamic<_>>::create(region, SENSOR, Mode::Single) {
         Ok(w) => w,
         Err(e) => panic!("sensor_single: {e}"),
     };
@@ -185,7 +186,7 @@ fn sensor_single(region: Region<'_>) {
 }
 
 fn all_types(region: Region<'_>) {
-    let mut w = match Writer::create(region, ALL_TYPES, Mode::Single) {
+    let mut w = match Writer::<Dynamic<_>>::create(region, ALL_TYPES, Mode::Single) {
         Ok(w) => w,
         Err(e) => panic!("all_types: {e}"),
     };
@@ -208,7 +209,7 @@ fn all_types(region: Region<'_>) {
     let bits = Elems::new().push(&[1, 0, 1, 1, 0]);
     let g = Elems::new().push(&[(-1i8) as u8, 2, (-3i8) as u8, 4]);
     // 1: every field, scalars at their range edges, arrays full.
-    must(w.write(&[
+    must(w.write_fields(&[
         (0, Value::Bool(true)),
         (1, Value::Int(-128)),
         (2, Value::Int(-32768)),
@@ -238,7 +239,7 @@ fn all_types(region: Region<'_>) {
         .push(&1u64.to_ne_bytes())
         .push(&2u64.to_ne_bytes())
         .push(&3u64.to_ne_bytes());
-    must(w.write(&[
+    must(w.write_fields(&[
         (13, m2.array(Dtype::I16, &[1, 2])),
         (14, c2.array(Dtype::U8, &[1, 2, 3])),
         (15, p3.array(Dtype::U64, &[3])),
@@ -251,7 +252,7 @@ fn all_types(region: Region<'_>) {
     // 3: a truncated string (6 code points into str[5]), an empty array, and an integer
     // into f32.
     let none = Elems::new();
-    must(w.write(&[
+    must(w.write_fields(&[
         (11, Value::Str("ñandú!")),
         (16, none.array(Dtype::Bool, &[0])),
         (9, Value::Int(-7)),
@@ -259,7 +260,7 @@ fn all_types(region: Region<'_>) {
 }
 
 fn sensor_fifo(region: Region<'_>) {
-    let mut w = match Writer::create(region, SENSOR, Mode::Fifo { slots: 4 }) {
+    let mut w = match Writer::<Dynamic<_>>::create(region, SENSOR, Mode::Fifo { slots: 4 }) {
         Ok(w) => w,
         Err(e) => panic!("sensor_fifo: {e}"),
     };

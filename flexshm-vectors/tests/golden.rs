@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use flexshm_core::schema::{DESCRIPTOR_PREAMBLE, FIELD_ENTRY_LEN};
-use flexshm_core::{FieldValue, Layout, ReadOptions, Reader, Region};
+use flexshm_core::internal::{DESCRIPTOR_PREAMBLE, FIELD_ENTRY_LEN};
+use flexshm_core::{Dynamic, FieldValue, Layout, ReadOptions, Reader, Region};
 use flexshm_vectors::{Case, CASES};
 
 fn dir() -> PathBuf {
@@ -183,7 +183,7 @@ fn vectors_read_back() {
         let mut mem = Zeroed::new(case.region_len);
         (case.run)(Region::new(mem.bytes_mut()).unwrap());
         let region = Region::new(mem.bytes_mut()).unwrap();
-        let mut r = Reader::open_dynamic(region).unwrap();
+        let mut r = Reader::<Dynamic>::open(region).unwrap();
         assert_eq!(r.mode(), case.mode);
         let mut buf = vec![0u8; r.snapshot_len()];
         let latest = ReadOptions {
@@ -226,7 +226,7 @@ fn vectors_read_back() {
                 assert_eq!(snap.get(1).unwrap(), FieldValue::Float(1013.25));
                 assert_eq!(snap.get(3).unwrap(), FieldValue::Str("vent ✓"));
                 // A fresh in-order reader starts at the oldest record in the ring.
-                let mut r2 = Reader::open_dynamic(region).unwrap();
+                let mut r2 = Reader::<Dynamic>::open(region).unwrap();
                 let snap = r2.try_read(&mut buf, ReadOptions::default()).unwrap();
                 assert_eq!((snap.commit(), snap.lost()), (4, 0));
             }

@@ -3,7 +3,7 @@
 use cortex_m::delay::Delay;
 use cortex_m::peripheral::SYST;
 use embedded_hal::delay::DelayNs;
-use flexshm_core::{Error, Mode, ReadOptions, TypedReader, TypedWriter};
+use flexshm_core::{Error, Mode, ReadOptions, Reader, Writer, DEFAULT_POLL_US};
 
 use crate::harness::Msg;
 use crate::preempt::{SLOTS, TICK_CYCLES};
@@ -34,13 +34,15 @@ impl DelayNs for CycleDelay {
 #[inline(never)]
 pub fn success(syst: &mut SYST) -> Result<Msg, Msg> {
     reset_counters();
-    let w = TypedWriter::<Probe>::create(region(), Mode::Fifo { slots: SLOTS })
-        .map_err(|e| msg!("{e}"))?;
-    let mut r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
+    let w =
+        Writer::<Probe>::create(region(), Mode::Fifo { slots: SLOTS }).map_err(|e| msg!("{e}"))?;
+    let mut r = Reader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
     let mut buf = [0u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN];
     let mut out = Probe::default();
     // Nothing yet: a non-blocking read says so.
-    let first = r.try_read(&mut buf, ReadOptions::default(), &mut out);
+    let first = r
+        .try_read(&mut buf, ReadOptions::default())
+        .and_then(|s| s.decode(&mut out));
     ensure!(first == Err(Error::NoRecord), "empty FIFO gave {first:?}");
     with_isr(|s| {
         s.writer = Some(w);
@@ -49,13 +51,15 @@ pub fn success(syst: &mut SYST) -> Result<Msg, Msg> {
     });
     start_timer(syst, TICK_CYCLES);
     // A generous bound (2 s of delay): the record comes after three ticks.
-    let res = r.read_blocking(
-        &mut buf,
-        ReadOptions::default(),
-        &mut out,
-        &mut CycleDelay,
-        2_000_000,
-    );
+    let res = r
+        .read_blocking(
+            &mut buf,
+            ReadOptions::default(),
+            &mut CycleDelay,
+            2_000_000,
+            DEFAULT_POLL_US,
+        )
+        .and_then(|s| s.decode(&mut out));
     stop_timer(syst);
     with_isr(|s| {
         s.job = Job::Idle;
@@ -85,26 +89,31 @@ pub fn timeout(syst: SYST) -> (SYST, Result<Msg, Msg>) {
 }
 
 fn timeout_with(delay: &mut Delay) -> Result<Msg, Msg> {
-    let mut w = TypedWriter::<Probe>::create(region(), Mode::Fifo { slots: SLOTS })
-        .map_err(|e| msg!("{e}"))?;
-    let mut r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
+    let mut w =
+        Writer::<Probe>::create(region(), Mode::Fifo { slots: SLOTS }).map_err(|e| msg!("{e}"))?;
+    let mut r = Reader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
     let mut buf = [0u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN];
     let mut out = Probe::default();
     let opts = ReadOptions::default();
-    let res = r.read_blocking(&mut buf, opts, &mut out, delay, 2_000);
+    let res = r
+        .read_blocking(&mut buf, opts, delay, 2_000, DEFAULT_POLL_US)
+        .and_then(|s| s.decode(&mut out));
     ensure!(
         res == Err(Error::Timeout { no_record: true }),
         "empty FIFO: expected Timeout {{ no_record: true }}, got {res:?}"
     );
     w.write(&Probe::make(1)).map_err(|e| msg!("{e}"))?;
-    let res = r.read_blocking(&mut buf, opts, &mut out, delay, 2_000);
+    let res = r
+        .read_blocking(&mut buf, opts, delay, 2_000, DEFAULT_POLL_US)
+        .and_then(|s| s.decode(&mut out));
     ensure!(
         res == Err(Error::Timeout { no_record: true }),
         "staged, unfinalized record: expected Timeout, got {res:?}"
     );
     w.finalize();
     let info = r
-        .read_blocking(&mut buf, opts, &mut out, delay, 2_000)
+        .read_blocking(&mut buf, opts, delay, 2_000, DEFAULT_POLL_US)
+        .and_then(|s| s.decode(&mut out))
         .map_err(|e| msg!("after finalize: {e}"))?;
     ensure!(
         out.counter == 1 && out.consistent() && info.lost == 0,

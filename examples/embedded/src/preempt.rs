@@ -5,7 +5,7 @@
 use core::sync::atomic::Ordering;
 
 use cortex_m::peripheral::SYST;
-use flexshm_core::{Error, Mode, TypedReader, TypedWriter};
+use flexshm_core::{Error, Mode, Reader, Writer};
 
 use crate::harness::Msg;
 use crate::probe::{Probe, Stats};
@@ -61,8 +61,8 @@ fn in_op<R>(f: impl FnOnce() -> R) -> R {
 /// Creates a segment and its reader for main; the writer goes to the interrupt.
 #[inline(never)]
 fn writer_to_isr(main: &mut ReaderState, mode: Mode) -> Result<(), Msg> {
-    let mut w = TypedWriter::<Probe>::create(region(), mode).map_err(|e| msg!("{e}"))?;
-    main.r = Some(TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?);
+    let mut w = Writer::<Probe>::create(region(), mode).map_err(|e| msg!("{e}"))?;
+    main.r = Some(Reader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?);
     main.stats = Stats::new();
     let mut n = 0;
     if mode.is_fifo() {
@@ -93,9 +93,9 @@ fn writer_to_isr(main: &mut ReaderState, mode: Mode) -> Result<(), Msg> {
 
 /// Creates a segment and its writer for main; the reader goes to the interrupt.
 #[inline(never)]
-fn reader_to_isr(mode: Mode) -> Result<TypedWriter<'static, Probe>, Msg> {
-    let mut w = TypedWriter::<Probe>::create(region(), mode).map_err(|e| msg!("{e}"))?;
-    let r = TypedReader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
+fn reader_to_isr(mode: Mode) -> Result<Writer<'static, Probe>, Msg> {
+    let mut w = Writer::<Probe>::create(region(), mode).map_err(|e| msg!("{e}"))?;
+    let r = Reader::<Probe>::open(region()).map_err(|e| msg!("{e}"))?;
     with_isr(|s| -> Result<(), Msg> {
         s.reader.r = Some(r);
         s.reader.stats = Stats::new();
@@ -264,7 +264,7 @@ pub fn fifo_writer_isr(syst: &mut SYST, main: &mut ReaderState) -> Result<Msg, M
     while it < MAX_ITERATIONS && main.read_fifo() {
         it += 1;
     }
-    let lost_total = main.r.as_mut().map_or(0, |r| r.inner().lost_total());
+    let lost_total = main.r.as_mut().map_or(0, |r| r.lost_total());
     main.r = None;
     let st = &main.stats;
     if let Some(p) = st.problems() {

@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use cortex_m::peripheral::{syst::SystClkSource, SYST};
 use cortex_m_rt::exception;
 use critical_section::Mutex;
-use flexshm_core::{AlignedBuf, ReadOptions, Region, TypedReader, TypedWriter};
+use flexshm_core::{AlignedBuf, ReadOptions, Reader, Region, Writer};
 
 use crate::probe::{Probe, Stats};
 
@@ -101,7 +101,7 @@ pub enum Job {
 /// A reader with its snapshot buffer, decoded record and observations.
 pub struct ReaderState {
     /// The reader (None while it belongs to nobody).
-    pub r: Option<TypedReader<'static, Probe>>,
+    pub r: Option<Reader<'static, Probe>>,
     /// Snapshot buffer.
     pub buf: [u8; <Probe as flexshm_core::Record>::SNAPSHOT_LEN],
     /// Decoded record.
@@ -124,7 +124,10 @@ impl ReaderState {
     /// One non-blocking read into `out`; `None` if there is no reader.
     pub fn read(&mut self) -> Option<Result<flexshm_core::ReadInfo, flexshm_core::Error>> {
         let r = self.r.as_mut()?;
-        Some(r.try_read(&mut self.buf, ReadOptions::default(), &mut self.out))
+        Some(
+            r.try_read(&mut self.buf, ReadOptions::default())
+                .and_then(|s| s.decode(&mut self.out)),
+        )
     }
 
     /// A single-slot read, accounted in `stats`.
@@ -150,7 +153,7 @@ pub struct IsrState {
     /// What to do on a tick.
     pub job: Job,
     /// The writer for the writer jobs.
-    pub writer: Option<TypedWriter<'static, Probe>>,
+    pub writer: Option<Writer<'static, Probe>>,
     /// Writer jobs: records committed so far. OneShot: ticks so far.
     pub n: u32,
     /// The reader for the reader jobs.

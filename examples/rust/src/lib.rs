@@ -174,24 +174,6 @@ impl Args {
     }
 }
 
-/// Opens a segment for reading, waiting up to `wait` for its writer to create it.
-pub fn open_when_ready<T>(
-    name: &str,
-    wait: Duration,
-    mut open: impl FnMut(&str) -> Result<T, flexshm_std::Error>,
-) -> Result<T, flexshm_std::Error> {
-    let deadline = std::time::Instant::now() + wait;
-    loop {
-        match open(name) {
-            Err(flexshm_std::Error::NotFound { .. }) if std::time::Instant::now() < deadline => {
-                // Polling for a name to appear: there is no event for it.
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            r => return r,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,7 +184,7 @@ pub fn renumber(mem: &Mem, g: &Geo, d: u32) {
             mem.set_u32(base + SLOT_COMMIT, shift(mem.u32_at(base + SLOT_COMMIT)));
         }
         for i in 0..g.nfields {
-            let meta = base + flexshm_core::layout::meta_offset(i);
+            let meta = base + flexshm_core::internal::meta_offset(i);
             if mem.u32_at(meta + 4) & INFO_WRITTEN != 0 {
                 mem.set_u32(meta, shift(mem.u32_at(meta)));
             }

@@ -6,9 +6,7 @@
 
 use cortex_m_rt::entry;
 use defmt_rtt as _; // the global logger
-use flexshm_core::{
-    record, AlignedBuf, Mode, ReadOptions, Record, Region, TypedReader, TypedWriter,
-};
+use flexshm_core::{record, AlignedBuf, Mode, ReadOptions, Reader, Record, Region, Writer};
 
 record! {
     /// The seed's SensorData.
@@ -28,8 +26,8 @@ fn main() -> ! {
     // SAFETY: MEM is a static, valid and 64-aligned for 'static, and only ever accessed
     // through Region handles (atomics only).
     let region = unsafe { Region::from_raw_parts(&raw mut MEM.0 as *mut u8, 1024) }.unwrap();
-    let mut writer = TypedWriter::<SensorData>::create(region, Mode::Single).unwrap();
-    let mut reader = TypedReader::<SensorData>::open(region).unwrap();
+    let mut writer = Writer::<SensorData>::create(region, Mode::Single).unwrap();
+    let mut reader = Reader::<SensorData>::open(region).unwrap();
     let mut buf = [0u8; SensorData::SNAPSHOT_LEN];
     let mut out = SensorData::default();
     let mut rec = SensorData {
@@ -42,7 +40,10 @@ fn main() -> ! {
             Ok(()) => defmt::info!("wrote record {=u32}", n),
             Err(e) => defmt::error!("write failed: {}", e),
         }
-        match reader.try_read(&mut buf, ReadOptions::default(), &mut out) {
+        match reader
+            .try_read(&mut buf, ReadOptions::default())
+            .and_then(|s| s.decode(&mut out))
+        {
             Ok(info) => defmt::info!("read commit {=u32}: {}", info.commit, info),
             Err(e) => defmt::warn!("read failed: {}", e),
         }

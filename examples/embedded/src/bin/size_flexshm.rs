@@ -41,24 +41,25 @@ fn sample() -> Option<SensorData> {
 /// Writer and reader (the measured configuration).
 #[cfg(not(any(feature = "size-writer-only", feature = "size-reader-only")))]
 fn run() -> Option<SensorData> {
-    use flexshm_core::{Mode, ReadOptions, Record, TypedReader, TypedWriter};
+    use flexshm_core::{Mode, ReadOptions, Reader, Record, Writer};
     let region = region()?;
-    let mut w = TypedWriter::<SensorData>::create(region, Mode::Single).ok()?;
-    let mut r = TypedReader::<SensorData>::open(region).ok()?;
+    let mut w = Writer::<SensorData>::create(region, Mode::Single).ok()?;
+    let mut r = Reader::<SensorData>::open(region).ok()?;
     w.write(&sample()?).ok()?;
     let mut buf = [0u8; SensorData::SNAPSHOT_LEN];
     let mut out = SensorData::default();
     let info = r
-        .try_read(&mut buf, ReadOptions::default(), &mut out)
+        .try_read(&mut buf, ReadOptions::default())
+        .and_then(|s| s.decode(&mut out))
         .ok()?;
-    info.field(SensorData::pressure).valid().then_some(out)
+    info.status(SensorData::pressure).valid().then_some(out)
 }
 
 /// Only the writer side (what a producer core links).
 #[cfg(feature = "size-writer-only")]
 fn run() -> Option<SensorData> {
     use flexshm_core::{Mode, TypedWriter};
-    let mut w = TypedWriter::<SensorData>::create(region()?, Mode::Single).ok()?;
+    let mut w = Writer::<SensorData>::create(region()?, Mode::Single).ok()?;
     let rec = sample()?;
     w.write(&rec).ok()?;
     Some(rec)
@@ -68,13 +69,14 @@ fn run() -> Option<SensorData> {
 #[cfg(feature = "size-reader-only")]
 fn run() -> Option<SensorData> {
     use flexshm_core::{ReadOptions, Record, TypedReader};
-    let mut r = TypedReader::<SensorData>::open(region()?).ok()?;
+    let mut r = Reader::<SensorData>::open(region()?).ok()?;
     let mut buf = [0u8; SensorData::SNAPSHOT_LEN];
     let mut out = SensorData::default();
     let info = r
-        .try_read(&mut buf, ReadOptions::default(), &mut out)
+        .try_read(&mut buf, ReadOptions::default())
+        .and_then(|s| s.decode(&mut out))
         .ok()?;
-    info.field(SensorData::pressure).valid().then_some(out)
+    info.status(SensorData::pressure).valid().then_some(out)
 }
 
 #[entry]

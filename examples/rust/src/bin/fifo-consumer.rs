@@ -4,12 +4,15 @@
 //! Terminal 1: `cargo run -p flexshm-examples --bin fifo-producer -- --count 200`
 //! Terminal 2: `cargo run -p flexshm-examples --bin fifo-consumer`
 
-use flexshm_examples::{open_when_ready, Args, Sample};
-use flexshm_std::{Error, ReadOptions, SharedMemory};
+use flexshm_examples::{Args, Sample};
+use flexshm_std::{Error, OpenOptions, ReadOptions, Reader};
 
 fn main() -> Result<(), Error> {
     let args = Args::parse("samples", 0, 0);
-    let mut fifo = open_when_ready(&args.name, args.timeout, SharedMemory::<Sample>::open)?;
+    let open = OpenOptions {
+        timeout: args.timeout,
+    };
+    let mut fifo = Reader::<Sample>::open_with(&args.name, &open)?;
     let opts = ReadOptions {
         latest: args.latest,
         ..Default::default()
@@ -17,7 +20,10 @@ fn main() -> Result<(), Error> {
     let mut s = Sample::default();
     let mut got = 0u64;
     while args.more(got) {
-        match fifo.read(&mut s, opts, args.timeout) {
+        match fifo.read(opts, args.timeout).and_then(|snap| {
+            snap.decode(&mut s)?;
+            Ok(snap.info())
+        }) {
             Ok(info) => {
                 got += 1;
                 if s.value != s.seq as f64 * 0.5 {

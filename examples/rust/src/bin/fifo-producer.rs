@@ -4,14 +4,14 @@
 //! Terminal 2: `cargo run -p flexshm-examples --bin fifo-consumer`
 
 use flexshm_examples::{Args, Sample};
-use flexshm_std::{CreateOptions, SharedMemory};
+use flexshm_std::{CreateOptions, Writer};
 
 /// Ring capacity: a consumer more than this many records behind loses the oldest.
 const SLOTS: u32 = 16;
 
 fn main() -> Result<(), flexshm_std::Error> {
     let args = Args::parse("samples", 0, 10);
-    let mut fifo = SharedMemory::<Sample>::create(&args.name, &CreateOptions::fifo(SLOTS))?;
+    let mut fifo = Writer::<Sample>::create(&args.name, &CreateOptions::fifo(SLOTS))?;
     println!("producer: FIFO '{}' with {SLOTS} slots ready", fifo.name());
     let mut seq = 0u64;
     while args.more(seq) {

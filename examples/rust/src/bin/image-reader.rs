@@ -4,26 +4,28 @@
 //! Terminal 1: `cargo run --release -p flexshm-examples --bin image-writer`
 //! Terminal 2: `cargo run --release -p flexshm-examples --bin image-reader`
 
-use flexshm_examples::{open_when_ready, Args, Frame};
-use flexshm_std::{ReadOptions, SharedMemory};
+use flexshm_examples::{Args, Frame};
+use flexshm_std::{OpenOptions, ReadOptions, Reader};
 
 fn main() -> Result<(), flexshm_std::Error> {
     let args = Args::parse("camera", 0, 0);
-    let mut shm = open_when_ready(&args.name, args.timeout, SharedMemory::<Frame>::open)?;
+    let opts = OpenOptions {
+        timeout: args.timeout,
+    };
+    let mut shm = Reader::<Frame>::open_with(&args.name, &opts)?;
     let mut frame = Frame::boxed();
-    let mut last = 0;
     let mut shown = 0u64;
     while args.more(shown) {
-        if !shm.reader().wait_commit(last, args.timeout) {
+        if !shm.wait(args.timeout)? {
             println!(
                 "image-reader: no new frame for {:?}, stopping",
                 args.timeout
             );
             break;
         }
-        let info = shm.read(&mut frame, ReadOptions::default(), args.timeout)?;
-        last = info.commit;
-        if !info.field(Frame::pixels).valid() {
+        let snap = shm.read(ReadOptions::default(), args.timeout)?;
+        snap.decode(&mut frame)?;
+        if !snap.status(Frame::pixels).valid() {
             continue; // nothing written yet
         }
         shown += 1;

@@ -4,11 +4,11 @@
 //! Terminal 2: `cargo run --release -p flexshm-examples --bin image-reader`
 
 use flexshm_examples::{Args, Frame};
-use flexshm_std::{CreateOptions, SharedMemory};
+use flexshm_std::{CreateOptions, Writer};
 
 fn main() -> Result<(), flexshm_std::Error> {
     let args = Args::parse("camera", 0, 33);
-    let mut shm = SharedMemory::<Frame>::create(&args.name, &CreateOptions::default())?;
+    let mut shm = Writer::<Frame>::create(&args.name, &CreateOptions::default())?;
     println!(
         "image-writer: segment '{}' ready (640x480x3 u8)",
         shm.name()

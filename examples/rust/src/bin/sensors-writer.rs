@@ -6,12 +6,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use flexshm_examples::{Args, SensorData};
-use flexshm_std::{CreateOptions, SharedMemory};
+use flexshm_std::{CreateOptions, Writer};
 
 fn main() -> Result<(), flexshm_std::Error> {
     let args = Args::parse("sensors", 0, 100);
     // Create shared memory (or take it over from a writer that is no longer running).
-    let mut shm = SharedMemory::<SensorData>::create(&args.name, &CreateOptions::default())?;
+    let mut shm = Writer::<SensorData>::create(&args.name, &CreateOptions::default())?;
     println!("writer: segment '{}' ready", shm.name());
     let mut n = 0u64;
     while args.more(n) {

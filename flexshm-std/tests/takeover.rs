@@ -1,18 +1,21 @@
-//! Review findings: the writer's own reader, and claim words that name no process.
+//! Who may write: a writer's own reader keeps its memory, claim words that name no
+//! process are taken over, and a writer that is still running is never taken over.
 
 mod common;
 
 use common::SegGuard;
-use flexshm_std::{Dtype, DynReader, DynWriter, FieldDef, FieldValue, Kind, ReadOptions, Value};
+use flexshm_std::{
+    Dtype, Dynamic, FieldDef, FieldValue, Kind, ReadOptions, Reader, Value, Writer, WriterStatus,
+};
 
-fn fields() -> Vec<FieldDef> {
-    vec![FieldDef::new("x", Kind::Scalar(Dtype::I64))]
+const FIELDS: &[FieldDef] = &[FieldDef::new("x", Kind::Scalar(Dtype::I64))];
+
+fn writer(name: &str) -> Result<Writer<Dynamic>, flexshm_std::Error> {
+    Writer::<Dynamic>::create_with_fields(name, FIELDS, &Default::default())
 }
 
-fn read_x(r: &mut DynReader) -> FieldValue<'static> {
-    let mut buf = vec![0u8; r.snapshot_len()];
-    r.try_read(&mut buf, ReadOptions::default()).unwrap();
-    match flexshm_std::decode_field(&buf, r.layout(), 0).unwrap() {
+fn read_x(r: &mut Reader<Dynamic>) -> FieldValue<'static> {
+    match r.try_read(ReadOptions::default()).unwrap().get(0).unwrap() {
         FieldValue::Int(v) => FieldValue::Int(v),
         other => panic!("unexpected value {other:?}"),
     }
@@ -21,22 +24,22 @@ fn read_x(r: &mut DynReader) -> FieldValue<'static> {
 #[test]
 fn writers_reader_follows_its_memory_not_the_name() {
     let g = SegGuard::new("rv-wreader");
-    let mut w = DynWriter::create(&g.name, fields(), &Default::default()).unwrap();
-    w.write(&[(0, Value::Int(1))]).unwrap();
+    let mut w = writer(&g.name).unwrap();
+    w.write_fields(&[(0, Value::Int(1))]).unwrap();
     flexshm_std::unlink(&g.name).unwrap();
     // A new segment under the same name, with another value.
-    let mut other = DynWriter::create(&g.name, fields(), &Default::default()).unwrap();
-    other.write(&[(0, Value::Int(99))]).unwrap();
+    let mut other = writer(&g.name).unwrap();
+    other.write_fields(&[(0, Value::Int(99))]).unwrap();
     let mut r = w.reader().unwrap();
     assert_eq!(read_x(&mut r), FieldValue::Int(1));
-    w.write(&[(0, Value::Int(2))]).unwrap();
+    w.write_fields(&[(0, Value::Int(2))]).unwrap();
     assert_eq!(read_x(&mut r), FieldValue::Int(2));
 }
 
 #[test]
 fn claim_word_naming_no_process_is_taken_over_without_panic() {
     let g = SegGuard::new("rv-badpid");
-    let w = DynWriter::create(&g.name, fields(), &Default::default()).unwrap();
+    let w = writer(&g.name).unwrap();
     drop(w);
     // Claim word at header byte 64: pid in the low half. Ids above i32::MAX and 0 with a
     // non-zero start are no process; a writer must take the segment over (not panic,
@@ -44,10 +47,12 @@ fn claim_word_naming_no_process_is_taken_over_without_panic() {
     for pid in [u32::MAX, 0x8000_0000, 0] {
         let word = (7u64 << 32) | u64::from(pid);
         g.poke(64, &word.to_le_bytes());
-        let r = DynReader::open(&g.name, None).unwrap();
-        assert_eq!(r.writer_alive(), Some(false), "pid {pid:#x}");
-        let w = DynWriter::create(&g.name, fields(), &Default::default())
-            .unwrap_or_else(|e| panic!("pid {pid:#x}: {e}"));
+        let r = Reader::<Dynamic>::open(&g.name).unwrap();
+        assert!(
+            matches!(r.writer(), WriterStatus::Dead { .. }),
+            "pid {pid:#x}"
+        );
+        let w = writer(&g.name).unwrap_or_else(|e| panic!("pid {pid:#x}: {e}"));
         drop(w);
     }
 }
@@ -96,18 +101,18 @@ fn writer_whose_main_thread_exited_is_still_alive() {
     assert!(stat_field(pid, 20).parse::<u32>().unwrap() >= 2);
 
     let g = SegGuard::new("rv-zombie-leader");
-    let w = DynWriter::create(&g.name, fields(), &Default::default()).unwrap();
+    let w = writer(&g.name).unwrap();
     drop(w);
     let start: u64 = stat_field(pid, 22).parse().unwrap();
     let word = ((start as u32 as u64) << 32) | u64::from(pid);
     g.poke(64, &word.to_le_bytes());
-    let r = DynReader::open(&g.name, None).unwrap();
-    let alive = r.writer_alive();
-    let second = DynWriter::create(&g.name, fields(), &Default::default());
+    let r = Reader::<Dynamic>::open(&g.name).unwrap();
+    let alive = r.writer();
+    let second = writer(&g.name);
     // Let the child finish: closing its stdin ends the reading thread.
     drop(child.stdin.take());
     child.wait().unwrap();
-    assert_eq!(alive, Some(true));
+    assert_eq!(alive, WriterStatus::Alive { pid });
     match second {
         Err(flexshm_std::Error::WriterAlive { pid: p }) => assert_eq!(p, pid),
         other => panic!("took over a running writer: {other:?}"),

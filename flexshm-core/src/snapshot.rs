@@ -1,0 +1,246 @@
+//! A consistent copy of one record, with per-field status and decoding.
+
+use crate::error::Error;
+use crate::field_type::FAST_PATH;
+use crate::layout::{meta_offset, Layout, INFO_LEN_MASK};
+use crate::record::{FieldIndex, Record, Schema};
+use crate::schema::{Dtype, FieldDef, Kind, Name};
+use crate::status::{FieldStatus, ReadInfo};
+use crate::value::{decode_scalar, FieldValue};
+
+/// A record copied out of a segment by a read, in a buffer the caller owns, with the
+/// statuses the read computed.
+pub struct Snapshot<'b, 'l, S: Schema> {
+    bytes: &'b [u8],
+    layout: &'l Layout<S::Fields>,
+    info: ReadInfo,
+}
+
+impl<S: Schema> Clone for Snapshot<'_, '_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Schema> Copy for Snapshot<'_, '_, S> {}
+
+impl<S: Schema> core::fmt::Debug for Snapshot<'_, '_, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl<'b, 'l, S: Schema> Snapshot<'b, 'l, S> {
+    /// A view of a record that a read left in `bytes` (at least the layout's slot size),
+    /// with the [`ReadInfo`] that read returned: for frontends that keep the bytes of a
+    /// read and decode fields later. Decoding checks every length again, so bytes from
+    /// anywhere give errors, never out-of-bounds reads.
+    pub fn new(bytes: &'b [u8], layout: &'l Layout<S::Fields>, info: ReadInfo) -> Self {
+        Snapshot {
+            bytes,
+            layout,
+            info,
+        }
+    }
+
+    /// What the read returned: commit number, loss count, status masks.
+    pub fn info(&self) -> ReadInfo {
+        self.info
+    }
+
+    /// Commit number of the record.
+    pub fn commit(&self) -> u32 {
+        self.info.commit
+    }
+
+    /// FIFO: records lost to a lapping writer since this reader's previous read.
+    pub fn lost(&self) -> u32 {
+        self.info.lost
+    }
+
+    /// The record's bytes (the whole buffer copy, starting with its `seq` word).
+    pub fn bytes(&self) -> &'b [u8] {
+        self.bytes
+    }
+
+    /// The record layout.
+    pub fn layout(&self) -> &'l Layout<S::Fields> {
+        self.layout
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.layout.len()
+    }
+
+    /// True if the record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.layout.is_empty()
+    }
+
+    /// Declaration of field `i`.
+    pub fn field(&self, i: usize) -> Option<&'l FieldDef> {
+        self.layout.fields().get(i)
+    }
+
+    /// Index of the field called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.layout.index_of(name)
+    }
+
+    /// Status of field `i` (an index, or a typed [`FieldId`](crate::FieldId)).
+    pub fn status(&self, i: impl FieldIndex) -> FieldStatus {
+        self.info.status(i)
+    }
+
+    /// The raw bytes of field `i`'s stored value (little-endian; strings and arrays cut
+    /// to their stored length).
+    pub fn raw(&self, i: impl FieldIndex) -> Result<&'b [u8], Error> {
+        raw_field(self.bytes, self.layout, i.index())
+    }
+
+    /// Decodes field `i`. Unwritten fields decode as zero / empty.
+    pub fn get(&self, i: impl FieldIndex) -> Result<FieldValue<'b>, Error> {
+        decode_field(self.bytes, self.layout, i.index())
+    }
+
+    /// Decodes the field called `name`.
+    pub fn get_named(&self, name: &str) -> Result<FieldValue<'b>, Error> {
+        let i = self.index_of(name).ok_or(Error::UnknownField {
+            name: Name::lossy(name),
+        })?;
+        self.get(i)
+    }
+}
+
+impl<R: Record> Snapshot<'_, '_, R> {
+    /// Decodes every field into `out` and returns what the read reported (so that a typed
+    /// read is one line: `let info = reader.try_read(&mut buf, opts)?.decode(&mut out)?;`).
+    /// Unwritten fields get zero / empty values, and array rows that were not stored read
+    /// as zero.
+    pub fn decode(&self, out: &mut R) -> Result<ReadInfo, Error> {
+        let layout = self.layout;
+        let buf = self.bytes;
+        for (i, f) in R::FIELDS.iter().enumerate() {
+            // Scalars: load the bits at their constant offset; anything else (or a
+            // buffer too short, which `decode_field` reports) takes the general path.
+            match f.kind {
+                Kind::Scalar(d) if FAST_PATH => {
+                    let off = layout.offset(i);
+                    if let Some(b) = buf.get(off..off + d.size() as usize) {
+                        let mut w = [0u8; 8];
+                        w[..b.len()].copy_from_slice(b);
+                        if out.set_scalar_bits(i, u64::from_le_bytes(w)) {
+                            continue;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let v = decode_field(buf, layout, i)?;
+            out.set_field(i, v).map_err(|what| Error::CorruptRecord {
+                field: f.name,
+                what,
+            })?;
+        }
+        Ok(self.info)
+    }
+
+    /// The record as a new value (see [`decode`](Self::decode)). A record with large
+    /// arrays is better decoded into a value that is reused.
+    pub fn record(&self) -> Result<R, Error>
+    where
+        R: Default,
+    {
+        let mut r = R::default();
+        self.decode(&mut r)?;
+        Ok(r)
+    }
+}
+
+fn word(buf: &[u8], off: usize) -> u32 {
+    let mut w = [0u8; 4];
+    if let Some(b) = buf.get(off..off + 4) {
+        w.copy_from_slice(b);
+    }
+    u32::from_le_bytes(w)
+}
+
+/// The stored bytes of field `i` in a snapshot buffer.
+fn raw_field<'b, F: AsRef<[FieldDef]>>(
+    bytes: &'b [u8],
+    layout: &Layout<F>,
+    i: usize,
+) -> Result<&'b [u8], Error> {
+    let f = layout
+        .fields()
+        .get(i)
+        .ok_or(Error::UnknownField { name: Name::EMPTY })?;
+    let len = word(bytes, meta_offset(i) + 4) & INFO_LEN_MASK;
+    let used = match f.kind {
+        Kind::Scalar(d) => d.size() as usize,
+        Kind::Str { .. } => len as usize,
+        // Checked: `len` is untrusted when the bytes did not come from a validated read,
+        // and the product can overflow a 32-bit usize.
+        Kind::Array { dtype, dims } => (len as usize)
+            .saturating_mul(dims.row_elems().unwrap_or(0) as usize * dtype.size() as usize),
+    };
+    let off = layout.offset(i);
+    let corrupt = Error::CorruptRecord {
+        field: f.name,
+        what: "stored length exceeds capacity",
+    };
+    if used > layout.size(i) {
+        return Err(corrupt);
+    }
+    bytes.get(off..off + used).ok_or(corrupt)
+}
+
+/// Decodes field `i` of a snapshot buffer.
+fn decode_field<'b, F: AsRef<[FieldDef]>>(
+    bytes: &'b [u8],
+    layout: &Layout<F>,
+    i: usize,
+) -> Result<FieldValue<'b>, Error> {
+    let raw = raw_field(bytes, layout, i)?;
+    let f = &layout.fields()[i];
+    // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8); anything else did not come
+    // from a writer of this protocol.
+    let bools = matches!(
+        f.kind,
+        Kind::Scalar(Dtype::Bool)
+            | Kind::Array {
+                dtype: Dtype::Bool,
+                ..
+            }
+    );
+    if bools && raw.iter().any(|&b| b > 1) {
+        return Err(Error::CorruptRecord {
+            field: f.name,
+            what: "bool byte other than 0 or 1",
+        });
+    }
+    Ok(match f.kind {
+        Kind::Scalar(d) => decode_scalar(d, raw),
+        Kind::Str { chars } => {
+            let s = core::str::from_utf8(raw).map_err(|_| Error::CorruptRecord {
+                field: f.name,
+                what: "string is not valid UTF-8",
+            })?;
+            // A writer keeps at most `chars` code points (L <= 4N only bounds the bytes).
+            if s.chars().nth(chars as usize).is_some() {
+                return Err(Error::CorruptRecord {
+                    field: f.name,
+                    what: "string has more code points than its capacity",
+                });
+            }
+            FieldValue::Str(s)
+        }
+        Kind::Array { dtype, dims } => FieldValue::Array {
+            dtype,
+            rows: raw.len() / (dims.row_elems().unwrap_or(1) as usize * dtype.size() as usize),
+            bytes: raw,
+        },
+    })
+}
