@@ -103,6 +103,12 @@ pub fn np_asarray(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     numpy_fn(py, &F, "asarray")
 }
 
+/// `numpy.dtype`.
+pub fn np_dtype(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(py, &F, "dtype")
+}
+
 /// `numpy.can_cast`.
 fn np_can_cast(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
