@@ -327,6 +327,31 @@ impl Record {
             .call((), Some(&kwargs))
     }
 
+    /// Pickling: a record pickles as its plain values and its class, and unpickles as
+    /// `cls(**values)`, the instance `as_dataclass()` gives. The pickle holds
+    /// `functools.partial(cls, **values)`: nothing of this package or of the handle,
+    /// whose snapshot belongs to this process.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let values = Record::as_dict(slf)?;
+        let build = py
+            .import("functools")?
+            .getattr("partial")?
+            .call((slf.get().schema.record_type.bind(py),), Some(&values))?;
+        PyTuple::new(py, [build.into_any(), PyTuple::empty(py).into_any()])
+    }
+
+    /// A record never changes, so a copy is the record itself (as for a tuple); only
+    /// pickling turns it into the record class's instance.
+    fn __copy__(slf: &Bound<'_, Self>) -> Py<Self> {
+        slf.clone().unbind()
+    }
+
+    fn __deepcopy__(slf: &Bound<'_, Self>, memo: &Bound<'_, PyAny>) -> Py<Self> {
+        let _ = memo; // nothing inside needs copying
+        slf.clone().unbind()
+    }
+
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let r = slf.get();
         let mut parts = Vec::new();

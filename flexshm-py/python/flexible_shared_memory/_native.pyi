@@ -5,6 +5,7 @@ from typing import Any, Optional, SupportsIndex, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
 
 __version__: str
 __all__ = ["Field", "Record", "SharedMemory", "__version__"]
@@ -56,7 +57,10 @@ class SharedMemory:
 
 @final
 class Record:
-    """One consistent copy of a record; fields are attributes, items and the iteration."""
+    """One consistent copy of a record; fields are attributes, items and the iteration.
+
+    Pickling a record gives its record class's instance (``as_dataclass()``).
+    """
 
     @property
     def commit(self) -> int: ...
@@ -70,6 +74,9 @@ class Record:
     def __iter__(self) -> Iterator[Field]: ...
     def as_dict(self) -> dict[str, Any]: ...
     def as_dataclass(self) -> Any: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __copy__(self) -> Self: ...
+    def __deepcopy__(self, memo: Any) -> Self: ...
 
 @final
 class Field:
