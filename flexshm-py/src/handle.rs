@@ -47,7 +47,12 @@ fn mode_name(mode: Mode) -> &'static str {
 ///
 /// The handle that creates the segment (`create=True`, the default) is its writer; handles
 /// opened with `create=False` are readers. Every handle can read.
-#[pyclass(frozen, module = "flexible_shared_memory", name = "SharedMemory")]
+#[pyclass(
+    frozen,
+    generic,
+    module = "flexible_shared_memory",
+    name = "SharedMemory"
+)]
 pub struct SharedMemory {
     name: String,
     schema: Arc<Schema>,

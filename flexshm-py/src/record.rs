@@ -74,7 +74,7 @@ pub fn take_buf(pool: &Pool, len: usize) -> SnapBuf {
 ///
 /// Fields are attributes (`record.temperature`), items (`record["temperature"]`) and
 /// what iteration yields; each is a `Field` with a value and status flags.
-#[pyclass(frozen, module = "flexible_shared_memory", name = "Record")]
+#[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Record")]
 pub struct Record {
     buf: Option<SnapBuf>,
     info: ReadInfo,
@@ -377,7 +377,7 @@ impl Record {
 }
 
 /// One field of a record: its value and status.
-#[pyclass(frozen, module = "flexible_shared_memory", name = "Field")]
+#[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Field")]
 pub struct Field {
     record: Py<Record>,
     index: usize,

@@ -1,17 +1,32 @@
-"""Type stubs of the native extension module (checked with ``python -m mypy.stubtest``)."""
+"""Type stubs of the native extension module (checked with ``python -m mypy.stubtest``).
+
+``SharedMemory``, ``Record`` and ``Field`` are generic: ``SharedMemory(SensorData, ...)``
+is a ``SharedMemory[SensorData]``, its ``read()`` a ``Record[SensorData]`` and
+``as_dataclass()`` a ``SensorData``. Fields are reached by attribute name, which a type
+checker cannot map to the record class's annotation, so ``record.temperature`` is a
+``Field[Any]``; annotate a ``Field[float]`` where the value type matters. All three can
+be subscripted at run time too (``SharedMemory[SensorData]``).
+"""
 
 from collections.abc import Iterator
-from typing import Any, Optional, SupportsIndex, final
+from typing import Any, Generic, Optional, SupportsIndex, final
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Self
+from typing_extensions import Self, TypeVar
 
 __version__: str
 __all__ = ["Field", "Record", "SharedMemory", "__version__"]
 
+# The record class of a handle or record. Covariant: handles and records only hand
+# values of it out (write() takes keyword values, checked at run time). Unsubscripted
+# `SharedMemory` / `Record` / `Field` annotations mean `[Any]`.
+_R_co = TypeVar("_R_co", covariant=True, default=Any)
+# The value type of a field.
+_V_co = TypeVar("_V_co", covariant=True, default=Any)
+
 @final
-class SharedMemory:
+class SharedMemory(Generic[_R_co]):
     """A shared-memory segment holding records of a dataclass.
 
     The handle that creates the segment (``create=True``) is its writer; handles opened
@@ -20,11 +35,11 @@ class SharedMemory:
 
     def __new__(
         cls,
-        record_type: type[Any],
+        record_type: type[_R_co],
         name: str,
         create: bool = True,
         slots: Optional[int] = None,
-    ) -> SharedMemory: ...
+    ) -> SharedMemory[_R_co]: ...
     @property
     def name(self) -> str: ...
     @property
@@ -36,7 +51,7 @@ class SharedMemory:
     @property
     def closed(self) -> bool: ...
     @property
-    def record_type(self) -> type[Any]: ...
+    def record_type(self) -> type[_R_co]: ...
     @property
     def layout(self) -> dict[str, str]: ...
     def write(self, **fields: Any) -> None: ...
@@ -46,17 +61,17 @@ class SharedMemory:
         timeout: Optional[float] = None,
         latest: bool = False,
         reset_modified: bool = False,
-    ) -> Record: ...
+    ) -> Record[_R_co]: ...
     def close(self) -> None: ...
     def unlink(self) -> None: ...
-    def __enter__(self) -> SharedMemory: ...
+    def __enter__(self) -> Self: ...
     def __exit__(
         self,
         *_exc: object,
     ) -> bool: ...
 
 @final
-class Record:
+class Record(Generic[_R_co]):
     """One consistent copy of a record; fields are attributes, items and the iteration.
 
     Pickling a record gives its record class's instance (``as_dataclass()``).
@@ -67,19 +82,19 @@ class Record:
     @property
     def lost(self) -> int: ...
     # Fields are attributes (resolved at run time through the type's getattro slot).
-    def __getattr__(self, name: str) -> Field: ...
-    def __getitem__(self, name: str, /) -> Field: ...
+    def __getattr__(self, name: str) -> Field[Any]: ...
+    def __getitem__(self, name: str, /) -> Field[Any]: ...
     def __contains__(self, name: object, /) -> bool: ...
     def __len__(self) -> int: ...
-    def __iter__(self) -> Iterator[Field]: ...
+    def __iter__(self) -> Iterator[Field[Any]]: ...
     def as_dict(self) -> dict[str, Any]: ...
-    def as_dataclass(self) -> Any: ...
+    def as_dataclass(self) -> _R_co: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __copy__(self) -> Self: ...
     def __deepcopy__(self, memo: Any) -> Self: ...
 
 @final
-class Field:
+class Field(Generic[_V_co]):
     """One field of a record: its value and status flags.
 
     Scalar and string fields compare, hash and compute like their value
@@ -90,7 +105,7 @@ class Field:
     @property
     def name(self) -> str: ...
     @property
-    def value(self) -> Any: ...
+    def value(self) -> _V_co: ...
     @property
     def valid(self) -> bool: ...
     @property
