@@ -27,12 +27,13 @@ build-py: $(VENV) ## build the flexible-shared-memory wheel from scratch and ins
 	"$(PY)" -m pip install --quiet --force-reinstall --no-deps "$(PY_WHEELS)"/*.whl
 	"$(PY)" -c 'import flexible_shared_memory as m; print("installed", m.__name__, m.__version__, "from", m.__file__)'
 
-lint-py: build-py ## ruff, mypy and stubtest (stubs against the built module)
+lint-py: build-py ## ruff, mypy (package, tests/typing_check.py) and stubtest (stubs against the built module)
 	"$(VENV)/bin/ruff" check --config "$(PY_PKG)/pyproject.toml" $(PY_SRC)
 	"$(VENV)/bin/ruff" format --check --config "$(PY_PKG)/pyproject.toml" $(PY_SRC)
 	cd /tmp && "$(PY)" -m mypy.stubtest flexible_shared_memory --allowlist "$(PY_PKG)/stubtest-allowlist.txt"
 	cd "$(ROOT)"
-	"$(PY)" -m mypy --strict $(PY_PKG)/python/flexible_shared_memory
+	# typing_check.py pins what a type checker infers (SharedMemory[T], Record[T], ...).
+	"$(PY)" -m mypy --strict $(PY_PKG)/python/flexible_shared_memory $(PY_PKG)/tests/typing_check.py
 
 test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the pytest suite
 	# The cross-language tests run the Rust example binaries against Python.

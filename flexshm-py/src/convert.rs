@@ -6,10 +6,10 @@
 
 use flexshm_core::{ArrayRef, Dtype, FieldDef, Kind, Value, MAX_DIMS};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyFloatingPointError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyString};
+use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 /// A value ready to be written: scalars by value, strings as UTF-8, arrays as a
 /// C-contiguous NumPy array of exactly the field's dtype (kept alive here).
@@ -103,6 +103,12 @@ pub fn np_asarray(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     numpy_fn(py, &F, "asarray")
 }
 
+/// `numpy.dtype`.
+pub fn np_dtype(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(py, &F, "dtype")
+}
+
 /// `numpy.can_cast`.
 fn np_can_cast(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -113,6 +119,28 @@ fn np_can_cast(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 fn np_ascontiguousarray(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     numpy_fn(py, &F, "ascontiguousarray")
+}
+
+/// `numpy.errstate`.
+fn np_errstate(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(py, &F, "errstate")
+}
+
+/// Calls `f` inside `with numpy.errstate(over=over):`.
+fn with_overflow<'py, T>(
+    py: Python<'py>,
+    over: &str,
+    f: impl FnOnce() -> PyResult<T>,
+) -> PyResult<T> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("over", over)?;
+    let state = np_errstate(py)?.call((), Some(&kwargs))?;
+    state.call_method0("__enter__")?;
+    let res = f();
+    let none = py.None();
+    state.call_method1("__exit__", (&none, &none, &none))?;
+    res
 }
 
 /// The NumPy dtype object of a field dtype.
@@ -172,13 +200,22 @@ pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>
             if obj.is_instance_of::<PyString>() {
                 return Err(wrong("a number"));
             }
-            obj.extract::<f64>().map(Staged::Float).map_err(|e| {
+            let v = obj.extract::<f64>().map_err(|e| {
                 if e.is_instance_of::<PyOverflowError>(obj.py()) {
                     PyOverflowError::new_err(format!("field '{name}': {e}"))
                 } else {
                     wrong("a number")
                 }
-            })
+            })?;
+            // A finite value that a float32 field would store as infinity is out of range,
+            // like an integer beyond its field's range (inf and nan themselves are fine).
+            if d == Dtype::F32 && v.is_finite() && (v as f32).is_infinite() {
+                return Err(PyOverflowError::new_err(format!(
+                    "field '{name}': {v:e} is out of range for float32 (largest finite magnitude {:e})",
+                    f32::MAX
+                )));
+            }
+            Ok(Staged::Float(v))
         }
         Kind::Scalar(d) => stage_int(name, d, obj).map_err(|e| {
             if e.is_instance_of::<PyOverflowError>(obj.py()) {
@@ -235,6 +272,52 @@ fn stage_int<'py>(name: &str, d: Dtype, obj: &Bound<'py, PyAny>) -> PyResult<Sta
 fn shape_text(shape: &[usize]) -> String {
     let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("({})", parts.join(", "))
+}
+
+/// `arr.astype(target)` from one float dtype to another, where a finite element that
+/// would become infinite (a float64 beyond ±3.4e38 into float32) is an `OverflowError`
+/// naming the field. NumPy raises the overflow flag during the cast itself, so the check
+/// costs no extra pass over the data; only the error path looks for the element.
+fn cast_float_checked<'py>(
+    f: &FieldDef,
+    arr: &Bound<'py, PyUntypedArray>,
+    target: &Bound<'py, PyArrayDescr>,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let py = arr.py();
+    let cast = || arr.call_method1("astype", (target,));
+    match with_overflow(py, "raise", cast) {
+        Ok(out) => Ok(out.cast_into::<PyUntypedArray>()?),
+        Err(e) if e.is_instance_of::<PyFloatingPointError>(py) => {
+            let np = py.import("numpy")?;
+            let out = with_overflow(py, "ignore", cast)?;
+            let bad = np.call_method1(
+                "logical_and",
+                (
+                    np.call_method1("isinf", (&out,))?,
+                    np.call_method1("isfinite", (arr,))?,
+                ),
+            )?;
+            let first = np.call_method1("argmax", (bad,))?;
+            let index = np.call_method1("unravel_index", (first, arr.getattr("shape")?))?;
+            let index = PyTuple::new(
+                py,
+                index
+                    .try_iter()?
+                    .map(|i| i.and_then(|i| i.extract::<usize>()))
+                    .collect::<PyResult<Vec<usize>>>()?,
+            )?;
+            let value = arr.get_item(&index)?;
+            Err(PyOverflowError::new_err(format!(
+                "field '{}' is {}: element {} = {} is out of range for {} (it would become infinite)",
+                f.name.as_str(),
+                f.kind,
+                index.repr()?,
+                value.str()?,
+                target.str()?
+            )))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn stage_array<'py>(
@@ -297,9 +380,12 @@ fn stage_array<'py>(
                 dtype.name()
             )));
         }
-        arr = arr
-            .call_method1("astype", (target.clone(),))?
-            .cast_into::<PyUntypedArray>()?;
+        arr = if dtype.is_float() && src.kind() == b'f' {
+            cast_float_checked(f, &arr, &target)?
+        } else {
+            arr.call_method1("astype", (target.clone(),))?
+                .cast_into::<PyUntypedArray>()?
+        };
     }
     if !arr.is_c_contiguous()
         || !arr.is_aligned()

@@ -11,6 +11,7 @@ use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::args;
 use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
 use crate::record::{take_buf, Pool, Record, SnapBuf};
@@ -47,7 +48,12 @@ fn mode_name(mode: Mode) -> &'static str {
 ///
 /// The handle that creates the segment (`create=True`, the default) is its writer; handles
 /// opened with `create=False` are readers. Every handle can read.
-#[pyclass(frozen, module = "flexible_shared_memory", name = "SharedMemory")]
+#[pyclass(
+    frozen,
+    generic,
+    module = "flexible_shared_memory",
+    name = "SharedMemory"
+)]
 pub struct SharedMemory {
     name: String,
     schema: Arc<Schema>,
@@ -170,9 +176,9 @@ impl SharedMemory {
     fn new(
         py: Python<'_>,
         record_type: &Bound<'_, PyAny>,
-        name: &Bound<'_, PyString>,
-        create: bool,
-        slots: Option<i64>,
+        #[pyo3(from_py_with = args::name)] name: Bound<'_, PyString>,
+        #[pyo3(from_py_with = args::create)] create: bool,
+        #[pyo3(from_py_with = args::slots)] slots: Option<i64>,
     ) -> PyResult<Self> {
         let name = name.to_cow()?.into_owned();
         let mut schema = Schema::from_class(record_type, &name)?;
@@ -352,9 +358,9 @@ impl SharedMemory {
     fn read(
         &self,
         py: Python<'_>,
-        timeout: Option<f64>,
-        latest: bool,
-        reset_modified: bool,
+        #[pyo3(from_py_with = args::timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::latest)] latest: bool,
+        #[pyo3(from_py_with = args::reset_modified)] reset_modified: bool,
     ) -> PyResult<Record> {
         self.check_open()?;
         if let Some(t) = timeout {

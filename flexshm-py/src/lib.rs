@@ -7,6 +7,7 @@
 //! [`record::Field`]s. Logic lives in plain Rust (`spec`, `convert`, flexshm-core and
 //! flexshm-std); the `#[pymethods]` are thin wrappers.
 
+pub mod args;
 pub mod convert;
 pub mod errors;
 pub mod handle;

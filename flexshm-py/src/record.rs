@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use flexshm_core::{Dtype, Dynamic, FieldValue, Kind, ReadInfo, Snapshot};
 use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
-use numpy::PyArrayDescrMethods;
-use pyo3::exceptions::{PyAttributeError, PyKeyError, PyValueError};
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyAttributeError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use crate::convert::{descr, np_asarray};
+use crate::convert::{descr, np_asarray, np_dtype};
 use crate::schema::{FieldDefault, Schema};
 
 #[cfg(target_endian = "big")]
@@ -73,7 +74,7 @@ pub fn take_buf(pool: &Pool, len: usize) -> SnapBuf {
 ///
 /// Fields are attributes (`record.temperature`), items (`record["temperature"]`) and
 /// what iteration yields; each is a `Field` with a value and status flags.
-#[pyclass(frozen, module = "flexible_shared_memory", name = "Record")]
+#[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Record")]
 pub struct Record {
     buf: Option<SnapBuf>,
     info: ReadInfo,
@@ -327,6 +328,31 @@ impl Record {
             .call((), Some(&kwargs))
     }
 
+    /// Pickling: a record pickles as its plain values and its class, and unpickles as
+    /// `cls(**values)`, the instance `as_dataclass()` gives. The pickle holds
+    /// `functools.partial(cls, **values)`: nothing of this package or of the handle,
+    /// whose snapshot belongs to this process.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let values = Record::as_dict(slf)?;
+        let build = py
+            .import("functools")?
+            .getattr("partial")?
+            .call((slf.get().schema.record_type.bind(py),), Some(&values))?;
+        PyTuple::new(py, [build.into_any(), PyTuple::empty(py).into_any()])
+    }
+
+    /// A record never changes, so a copy is the record itself (as for a tuple); only
+    /// pickling turns it into the record class's instance.
+    fn __copy__(slf: &Bound<'_, Self>) -> Py<Self> {
+        slf.clone().unbind()
+    }
+
+    fn __deepcopy__(slf: &Bound<'_, Self>, memo: &Bound<'_, PyAny>) -> Py<Self> {
+        let _ = memo; // nothing inside needs copying
+        slf.clone().unbind()
+    }
+
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let r = slf.get();
         let mut parts = Vec::new();
@@ -352,7 +378,7 @@ impl Record {
 }
 
 /// One field of a record: its value and status.
-#[pyclass(frozen, module = "flexible_shared_memory", name = "Field")]
+#[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Field")]
 pub struct Field {
     record: Py<Record>,
     index: usize,
@@ -361,6 +387,28 @@ pub struct Field {
 impl Field {
     fn status(&self) -> flexshm_core::FieldStatus {
         self.record.get().info.status(self.index)
+    }
+
+    fn def(&self) -> &flexshm_core::FieldDef {
+        &self.record.get().schema.layout.fields()[self.index]
+    }
+
+    /// The error of every comparison, arithmetic operator and `hash` on an array field.
+    fn array_operand_error(&self) -> PyErr {
+        let f = self.def();
+        PyTypeError::new_err(format!(
+            "Field '{}' is an array ({}): compare or compute with field.value (a NumPy array)",
+            f.name, f.kind
+        ))
+    }
+
+    /// The value as an operand of a comparison or arithmetic: scalars and strings only
+    /// (decided by the field's type, so an unwritten array field is refused as well).
+    fn operand<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if matches!(self.def().kind, Kind::Array { .. }) {
+            return Err(self.array_operand_error());
+        }
+        self.value(py)
     }
 
     /// The value, shortened for reprs, and the flags that are not the happy case.
@@ -390,6 +438,17 @@ impl Field {
         } else {
             format!("{shown} ({})", flags.join(", "))
         })
+    }
+}
+
+/// Any Python object (keeps the operator methods below on one line each).
+type Obj<'py> = Bound<'py, PyAny>;
+
+/// The other operand of a binary operator: a `Field` stands for its value.
+fn other_operand<'py>(other: &Obj<'py>) -> PyResult<Obj<'py>> {
+    match other.cast::<Field>() {
+        Ok(f) => f.get().operand(other.py()),
+        Err(_) => Ok(other.clone()),
     }
 }
 
@@ -447,6 +506,11 @@ impl Field {
         self.value(py)?.is_truthy()
     }
 
+    /// NumPy's array protocol (NumPy 2 passes `copy`; NumPy 1.26 never does).
+    /// `copy=True`: a new array. `copy=None`: the value itself when it already is an
+    /// array of the asked dtype, else a converted copy. `copy=False`: never copies; an
+    /// array field gives its read-only view of the record, anything that would need a
+    /// copy (another dtype, a scalar or string value) is a `ValueError`.
     #[pyo3(signature = (dtype=None, copy=None))]
     fn __array__<'py>(
         &self,
@@ -464,7 +528,157 @@ impl Field {
                     .getattr("array")?
                     .call((value,), Some(&kwargs))
             }
-            _ => np_asarray(py)?.call1((value, dtype)),
+            Some(false) => {
+                let no_copy_error = |why: String| {
+                    PyValueError::new_err(format!(
+                        "Field '{}': cannot make a NumPy array without copying (copy=False): {why}",
+                        self.def().name
+                    ))
+                };
+                let Ok(stored) = value.cast::<PyUntypedArray>() else {
+                    return Err(no_copy_error(format!(
+                        "its value is a {}, not an array",
+                        value.get_type().name()?
+                    )));
+                };
+                if let Some(asked) = &dtype {
+                    let asked = np_dtype(py)?.call1((asked,))?;
+                    if !stored.dtype().eq(&asked)? {
+                        return Err(no_copy_error(format!(
+                            "it holds {}, {} was asked for",
+                            stored.dtype().str()?,
+                            asked.str()?
+                        )));
+                    }
+                }
+                Ok(value)
+            }
+            None => np_asarray(py)?.call1((value, dtype)),
+        }
+    }
+
+    /// NumPy gives binary operators with a `Field` on the right to the field's reflected
+    /// method instead of turning the field into an array first, so `ndarray + field` and
+    /// `ndarray == field` follow the field's rules (an array field raises `TypeError`).
+    #[classattr]
+    fn __array_priority__() -> f64 {
+        1000.0
+    }
+
+    /// Comparisons compare the value (scalar and string fields); array fields raise
+    /// `TypeError`. Another `Field` as the other operand stands for its value.
+    fn __richcmp__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Obj<'py>,
+        op: CompareOp,
+    ) -> PyResult<Obj<'py>> {
+        self.operand(py)?.rich_compare(other_operand(other)?, op)
+    }
+
+    /// The value's hash, consistent with `==` (array fields are not hashable).
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        self.operand(py)?.hash()
+    }
+
+    // Arithmetic computes with the value (scalar and string fields) and returns a plain
+    // value; array fields raise `TypeError`. A `Field` operand stands for its value.
+    fn __add__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.add(other_operand(other)?)
+    }
+
+    fn __radd__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.add(self.operand(py)?)
+    }
+
+    fn __sub__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.sub(other_operand(other)?)
+    }
+
+    fn __rsub__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.sub(self.operand(py)?)
+    }
+
+    fn __mul__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.mul(other_operand(other)?)
+    }
+
+    fn __rmul__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.mul(self.operand(py)?)
+    }
+
+    fn __truediv__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.div(other_operand(other)?)
+    }
+
+    fn __rtruediv__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.div(self.operand(py)?)
+    }
+
+    fn __floordiv__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.floor_div(other_operand(other)?)
+    }
+
+    fn __rfloordiv__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.floor_div(self.operand(py)?)
+    }
+
+    fn __mod__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.rem(other_operand(other)?)
+    }
+
+    fn __rmod__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.rem(self.operand(py)?)
+    }
+
+    fn __divmod__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.divmod(other_operand(other)?)
+    }
+
+    fn __rdivmod__<'py>(&self, py: Python<'py>, other: &Obj<'py>) -> PyResult<Obj<'py>> {
+        other_operand(other)?.divmod(self.operand(py)?)
+    }
+
+    /// `field ** x` and `pow(field, x, mod)` (`modulo` is `None` for `**`).
+    fn __pow__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Obj<'py>,
+        modulo: &Obj<'py>,
+    ) -> PyResult<Obj<'py>> {
+        let modulo = other_operand(modulo)?;
+        self.operand(py)?.pow(other_operand(other)?, modulo)
+    }
+
+    fn __rpow__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Obj<'py>,
+        modulo: &Obj<'py>,
+    ) -> PyResult<Obj<'py>> {
+        let modulo = other_operand(modulo)?;
+        other_operand(other)?.pow(self.operand(py)?, modulo)
+    }
+
+    fn __neg__<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.neg()
+    }
+
+    fn __pos__<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.pos()
+    }
+
+    fn __abs__<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+        self.operand(py)?.abs()
+    }
+
+    /// `round(field)` / `round(field, ndigits)` of the value.
+    #[pyo3(signature = (ndigits=None))]
+    fn __round__<'py>(&self, py: Python<'py>, ndigits: Option<&Obj<'py>>) -> PyResult<Obj<'py>> {
+        let round = py.import("builtins")?.getattr("round")?;
+        match ndigits {
+            Some(n) => round.call1((self.operand(py)?, n)),
+            None => round.call1((self.operand(py)?,)),
         }
     }
 

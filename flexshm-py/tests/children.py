@@ -139,3 +139,11 @@ def scene_reader(name: str, ready: Any, done: Any, out: Any) -> None:
     out.put((x, y, arr.dtype.str, arr.shape, int(arr.sum()), bool((arr == arr2).all())))
     shm.close()
     done.set()
+
+
+def record_consumer(inbox: Any, out: Any) -> None:
+    """Takes pickled records off a queue (no shared memory involved) and reports what
+    arrived: the type name and the values."""
+    while (item := inbox.get(timeout=WAIT)) is not None:
+        values = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in vars(item).items()}
+        out.put((type(item).__name__, values))

@@ -2,6 +2,7 @@
 the segment's contents are unchanged afterwards."""
 
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ class Everything:
     msg: "str[16]" = ""
     image: "uint8[4,6,3]" = None  # type: ignore[assignment]
     coeffs: "float64[5]" = None  # type: ignore[assignment]
+    ratio: "float32" = 0.0
+    ratios: "float32[2,2]" = None  # type: ignore[assignment]
 
 
 GOOD: dict[str, Any] = {
@@ -29,6 +32,8 @@ GOOD: dict[str, Any] = {
     "msg": "before",
     "image": np.full((4, 6, 3), 3, np.uint8),
     "coeffs": [1.0, 2.0, 3.0, 4.0, 5.0],
+    "ratio": 0.25,
+    "ratios": [[0.5, 1.5], [2.5, 3.5]],
 }
 
 
@@ -58,6 +63,14 @@ BAD_INPUTS = [
     ({"small": 256}, OverflowError, "small"),
     ({"small": -1}, OverflowError, "small"),
     ({"temperature": 10**400}, OverflowError, "temperature"),
+    # A finite value that float32 would store as infinity (inf and nan themselves are fine).
+    ({"ratio": 1e39}, OverflowError, "'ratio': 1e39 is out of range for float32"),
+    ({"ratio": -3.5e38}, OverflowError, "ratio"),
+    ({"ratio": np.float64(1e300)}, OverflowError, "ratio"),
+    ({"ratio": 10**39}, OverflowError, "ratio"),
+    ({"ratios": [[0.0, 1.0], [1e39, 2.0]]}, OverflowError, r"'ratios'.*\(1, 0\) = 1e\+39"),
+    ({"ratios": np.array([[np.inf, np.nan], [0.0, -1e300]])}, OverflowError, r"\(1, 1\)"),
+    ({"ratios": np.full((3, 2, 2), 4e38)[:, 0]}, OverflowError, "ratios"),
     ({"image": np.zeros((4, 5, 3), np.uint8)}, ValueError, "image"),
     ({"image": np.zeros((4, 6), np.uint8)}, ValueError, "image"),
     ({"image": np.zeros((4, 6, 3, 1), np.uint8)}, ValueError, "image"),
@@ -121,4 +134,29 @@ def test_numpy_same_kind_casting_is_accepted(shm_name: str) -> None:
     src = np.arange(4 * 6 * 3 * 2, dtype=np.uint8).reshape(4, 6, 3, 2)[..., 0]
     writer.write(image=src)
     assert np.array_equal(reader.read().image.value, src)
+    writer.close()
+
+
+def test_float32_keeps_inf_nan_and_the_largest_finite_values(shm_name: str) -> None:
+    writer = SharedMemory(Everything, name=shm_name)
+    f32_max = float(np.finfo(np.float32).max)
+    for value in [np.inf, -np.inf, f32_max, -f32_max, 3.40282356e38]:  # the last rounds down
+        writer.write(ratio=value, ratios=[[value, -value], [np.nan, 0.0]])
+        rec = writer.read()
+        assert rec.ratio.value == np.float32(value)
+        assert rec.ratios.value[0].tolist() == [np.float32(value), -np.float32(value)]
+        assert np.isnan(rec.ratios.value[1, 0])
+    writer.write(ratio=float("nan"))
+    assert np.isnan(writer.read().ratio.value)
+    writer.close()
+
+
+def test_float32_overflow_check_emits_no_numpy_warning(shm_name: str) -> None:
+    writer = SharedMemory(Everything, name=shm_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "overflow encountered in cast" would raise
+        with pytest.raises(OverflowError, match="ratios"):
+            writer.write(ratios=[[1e39, 0.0], [0.0, 0.0]])
+        writer.write(ratios=np.full((2, 2), 1.5))  # a cast that fits
+    assert writer.read().ratios.value.tolist() == [[1.5, 1.5], [1.5, 1.5]]
     writer.close()

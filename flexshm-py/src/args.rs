@@ -1,0 +1,105 @@
+//! Checked arguments of `SharedMemory(...)` and `read(...)`.
+//!
+//! Each function is a `#[pyo3(from_py_with = ...)]` converter: a wrongly typed argument
+//! is a `TypeError` whose message names the parameter (PyO3's own extraction errors only
+//! name it in a note, which `str(exc)` does not show). Values are checked strictly: `bool`
+//! is no count and no number of seconds (`slots=True` or `timeout=True` is a mistake, even
+//! though Python's `bool` is an `int`), and flags take only `True`/`False` (also
+//! `numpy.bool_`), as bool fields do in `write()`.
+
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyString};
+
+/// `type repr`, for messages: `int 1`, `str '3'`.
+fn shown(obj: &Bound<'_, PyAny>) -> String {
+    let type_name = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let repr = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+    format!("{type_name} {repr}")
+}
+
+fn wrong_type(param: &str, expected: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!("{param} must be {expected}, got {}", shown(obj)))
+}
+
+/// `bool` or `numpy.bool_`.
+fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyBool>() || obj.extract::<bool>().is_ok()
+}
+
+/// A flag: `True`/`False` (or `numpy.bool_`), nothing else.
+fn flag(param: &str, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    obj.extract::<bool>()
+        .map_err(|_| wrong_type(param, "True or False", obj))
+}
+
+/// `SharedMemory(create=...)`.
+pub fn create(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    flag("create", obj)
+}
+
+/// `read(latest=...)`.
+pub fn latest(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    flag("latest", obj)
+}
+
+/// `read(reset_modified=...)`.
+pub fn reset_modified(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    flag("reset_modified", obj)
+}
+
+/// `SharedMemory(name=...)`: a `str`.
+pub fn name<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    obj.cast::<PyString>()
+        .cloned()
+        .map_err(|_| wrong_type("name", "a str", obj))
+}
+
+/// `SharedMemory(slots=...)`: `None` or an integer (anything with `__index__`, such as
+/// `numpy.int64`), not a `bool`. The range is checked by the caller; an integer too
+/// large for 64 bits is passed on as `i64::MAX`, which fails that check with the usual
+/// `ValueError`.
+pub fn slots(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    const EXPECTED: &str = "None or an int (1: single slot, 2 or more: a FIFO)";
+    if obj.is_none() {
+        return Ok(None);
+    }
+    if is_bool(obj) {
+        return Err(wrong_type("slots", EXPECTED, obj));
+    }
+    match obj.extract::<i64>() {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            let negative = obj.lt(0).unwrap_or(false);
+            Ok(Some(if negative { i64::MIN } else { i64::MAX }))
+        }
+        Err(_) => Err(wrong_type("slots", EXPECTED, obj)),
+    }
+}
+
+/// `read(timeout=...)`: `None` or a real number of seconds (int, float, NumPy numbers),
+/// not a `bool` and not a string. Whether it is finite and `>= 0` is checked by the caller.
+pub fn timeout(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    const EXPECTED: &str = "None or a number of seconds";
+    if obj.is_none() {
+        return Ok(None);
+    }
+    if is_bool(obj) || obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+        return Err(wrong_type("timeout", EXPECTED, obj));
+    }
+    match obj.extract::<f64>() {
+        Ok(t) => Ok(Some(t)),
+        // An int beyond the float range.
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            Err(PyValueError::new_err(format!(
+                "timeout must be a finite number >= 0 or None, got {}",
+                shown(obj)
+            )))
+        }
+        Err(_) => Err(wrong_type("timeout", EXPECTED, obj)),
+    }
+}

@@ -1,0 +1,95 @@
+"""What a type checker infers for the package's API: `make lint-py` runs
+``mypy --strict`` on this file, and test_typing.py runs it, so every line also works at
+run time (on Python 3.9 as well).
+
+Lines ending in ``# type: ignore[...]`` must be errors: under ``--strict``
+(``warn_unused_ignores``) mypy reports an ignore that is not needed.
+"""
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flexible_shared_memory import Field, Record, SharedMemory
+
+if sys.version_info >= (3, 11):
+    from typing import assert_type
+else:
+    from typing_extensions import assert_type
+
+
+# Annotations a type checker understands too (it would read "str[32]" as a name).
+@dataclass
+class SensorData:
+    temperature: float = 0.0
+    count: int = 0
+
+
+@dataclass
+class Level:
+    level: int = 0
+
+
+def celsius(field: Field[float]) -> float:
+    """A function taking a field whose value is known to be a float."""
+    return field.value
+
+
+def untyped(shm: SharedMemory, rec: Record, field: Field) -> Any:
+    """Unsubscripted annotations mean [Any] (the type variables default to Any)."""
+    assert_type(shm, SharedMemory[Any])
+    assert_type(rec, Record[Any])
+    assert_type(field.value, Any)
+    return rec.as_dataclass()
+
+
+def check(name: str) -> None:
+    """Creates the segment `name`, reads it back and unlinks it."""
+    shm = SharedMemory(SensorData, name=name)
+    assert_type(shm, SharedMemory[SensorData])
+    assert_type(shm.record_type, type[SensorData])
+    shm.write(temperature=23.5, count=3)
+    assert_type(shm.finalize(), int)
+
+    with SharedMemory(SensorData, name=name, create=False) as reader:
+        assert_type(reader, SharedMemory[SensorData])
+        rec = reader.read(timeout=1.0)
+        assert_type(rec, Record[SensorData])
+        assert_type(rec.as_dataclass(), SensorData)
+        assert_type(rec.as_dict(), dict[str, Any])
+        assert_type(rec.commit, int)
+        assert_type(rec.temperature, Field[Any])
+        assert_type(rec["temperature"], Field[Any])
+        assert_type(list(rec), list[Field[Any]])
+        assert_type(rec.temperature.valid, bool)
+        assert_type(celsius(rec.temperature), float)
+        assert_type(untyped(reader, rec, rec.temperature), Any)
+
+        # Scalar fields compare and compute like their values.
+        assert rec.temperature == 23.5 and rec.temperature + 1 == 24.5
+        assert_type(hash(rec.count), int)
+        assert_type(rec.temperature.__array__(), np.ndarray[Any, Any])
+
+        data: SensorData = rec.as_dataclass()
+        assert data.temperature == 23.5
+        wrong: Level = rec.as_dataclass()  # type: ignore[assignment]
+        del wrong
+
+    # Subscripted at run time, with the same static type.
+    explicit = SharedMemory[SensorData](SensorData, name=name, create=False)
+    assert_type(explicit, SharedMemory[SensorData])
+    assert_type(explicit.read(), Record[SensorData])
+    explicit.close()
+
+    # A handle of one record class is not a handle of another.
+    mismatched: SharedMemory[Level] = shm  # type: ignore[assignment]
+    del mismatched
+    # Arguments are typed (and checked at run time, see test_arguments.py).
+    try:
+        shm.read(timeout="1")  # type: ignore[arg-type]
+    except TypeError:
+        pass
+
+    shm.close()
+    shm.unlink()
