@@ -242,3 +242,123 @@ fn loom_fifo_latest() {
         writer.join().unwrap();
     });
 }
+
+/// A writer that closes record 2 (seq even, COMMITTED) and stops before publishing it,
+/// then a writer that takes over (after the first one is gone: its thread was joined)
+/// and commits one more record. A reader running across both sees every commit number
+/// at most once, in order, always with the value the one writer gave it, and ends up with
+/// the new writer's record: the closed record was rolled forward, not renumbered.
+#[test]
+fn loom_takeover_rolls_a_closed_record_forward() {
+    builder().check(|| {
+        let words = segment(ONE, Mode::Fifo { slots: 3 });
+        {
+            let mut w = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&words), ONE).unwrap();
+            w.write_fields(&[(0, Value::UInt(101))]).unwrap();
+            assert_eq!(w.finalize(), 1);
+        }
+        let mut reader =
+            Reader::<Dynamic<_>>::open_with(Region::from_loom_words(&words), ONE).unwrap();
+        reader.set_retries(2);
+        let w = words.clone();
+        let writers = loom::thread::spawn(move || {
+            let old = loom::thread::spawn({
+                let w = w.clone();
+                move || {
+                    let mut sut =
+                        Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), ONE).unwrap();
+                    sut.write_fields(&[(0, Value::UInt(102))]).unwrap();
+                    sut.close_without_publishing();
+                }
+            });
+            // The old writer has exited: its stores happen-before the takeover.
+            old.join().unwrap();
+            let mut new = Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), ONE).unwrap();
+            assert_eq!(new.head(), 2, "the closed record was published");
+            new.write_fields(&[(0, Value::UInt(203))]).unwrap();
+            assert_eq!(new.finalize(), 3);
+        });
+        let mut buf = [0u8; 64];
+        let expected = |c: u32| match c {
+            1 => 101,
+            2 => 102,
+            3 => 203,
+            other => panic!("commit {other} was never made"),
+        };
+        let mut last = 0u32;
+        for _ in 0..2 {
+            match reader.try_read(&mut buf, ReadOptions::default()) {
+                Ok(snap) => {
+                    assert_eq!(as_u64(snap.get(0).unwrap()), expected(snap.commit()));
+                    assert_eq!(snap.commit(), last + 1, "a commit skipped or repeated");
+                    last = snap.commit();
+                }
+                Err(Error::NoRecord | Error::Contended) => {}
+                Err(e) => panic!("unexpected error {e:?}"),
+            }
+        }
+        writers.join().unwrap();
+        while last < 3 {
+            let snap = reader.try_read(&mut buf, ReadOptions::default()).unwrap();
+            assert_eq!(snap.commit(), last + 1);
+            assert_eq!(as_u64(snap.get(0).unwrap()), expected(snap.commit()));
+            last = snap.commit();
+        }
+    });
+}
+
+/// Why a takeover needs every store of the previous writer to happen-before it
+/// (docs/PROTOCOL.md §12.3). Here the previous writer is judged gone while it still runs:
+/// it stages the next record (seq made odd, then the carry-over and `a`), and a new
+/// writer attaches with nothing ordering the old writer's stores before it, stages the
+/// same buffer (its seq load may see the old writer's odd value, so it "keeps" it odd)
+/// and commits. The old writer's late store of `a` lands in a buffer the new writer has
+/// closed with an even seq a reader cannot tell from a clean one: loom finds a reader
+/// that accepts a torn record. With the requirement met (the old writer's thread joined
+/// first, `loom_takeover_rolls_a_closed_record_forward`) it cannot happen.
+#[test]
+#[should_panic(expected = "torn record accepted")]
+fn loom_takeover_without_happens_before_can_tear() {
+    builder().check(|| {
+        let words = segment(PAIR, Mode::Fifo { slots: 2 });
+        {
+            let mut w =
+                Writer::<Dynamic<_>>::attach(Region::from_loom_words(&words), PAIR).unwrap();
+            w.write_fields(&[(0, Value::UInt(1)), (1, Value::UInt(1))])
+                .unwrap();
+            w.finalize();
+        }
+        let mut reader =
+            Reader::<Dynamic<_>>::open_with(Region::from_loom_words(&words), PAIR).unwrap();
+        reader.set_retries(1);
+        let old = {
+            let w = words.clone();
+            loom::thread::spawn(move || {
+                // Still running: stages record 2 and never commits it.
+                let mut sut =
+                    Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), PAIR).unwrap();
+                sut.write_fields(&[(0, Value::UInt(5))]).unwrap();
+            })
+        };
+        let new = {
+            let w = words.clone();
+            loom::thread::spawn(move || {
+                let mut sut =
+                    Writer::<Dynamic<_>>::attach(Region::from_loom_words(&w), PAIR).unwrap();
+                sut.write_fields(&[(0, Value::UInt(2)), (1, Value::UInt(2))])
+                    .unwrap();
+                sut.finalize();
+            })
+        };
+        let mut buf = [0u8; 64];
+        for _ in 0..2 {
+            if let Ok(snap) = reader.try_read(&mut buf, ReadOptions::default()) {
+                let a = as_u64(snap.get(0).unwrap());
+                let b = as_u64(snap.get(1).unwrap());
+                assert_eq!(a, b, "torn record accepted");
+            }
+        }
+        old.join().unwrap();
+        new.join().unwrap();
+    });
+}
