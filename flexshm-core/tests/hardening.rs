@@ -58,7 +58,7 @@ fn a_closed_unpublished_record_is_rolled_forward_not_renumbered() {
     }
     // Record 4 is closed, then the writer "dies" before W7: head stays 3.
     assert_eq!(commit(&mut old, 104), 4);
-    drop(old);
+    // The writer stops here (it is not used again).
     mem.set_u32(HEAD, 3);
     // The fast path (which does not read head) returns record 4.
     assert_eq!(read(&mut fast, PLAIN).unwrap(), (4, 104, 0));
@@ -90,7 +90,7 @@ fn single_slot_closed_record_is_rolled_forward() {
     let mut old = DynWriter::create(mem.region(), ONE, Mode::Single).unwrap();
     old.write_fields(&[(0, Value::UInt(1))]).unwrap();
     old.write_fields(&[(0, Value::UInt(2))]).unwrap();
-    drop(old);
+    // The writer stops here (it is not used again).
     mem.set_u32(HEAD, 1);
     let mut new = DynWriter::attach(mem.region(), ONE).unwrap();
     assert_eq!(new.head(), 2);
@@ -107,7 +107,7 @@ fn a_record_left_mid_write_is_not_rolled_forward() {
     let mut old = DynWriter::create(mem.region(), ONE, FIFO).unwrap();
     commit(&mut old, 1);
     old.write_fields(&[(0, Value::UInt(2))]).unwrap(); // staged, seq odd
-    drop(old);
+    // The writer stops here (it is not used again).
     assert_eq!(mem.u32_at(g.buffer(2) + SLOT_SEQ) & 1, 1);
     let new = DynWriter::attach(mem.region(), ONE).unwrap();
     assert_eq!(new.head(), 1);
@@ -144,7 +144,7 @@ fn a_reader_lapped_by_half_the_modulus_moves_on_and_reports_the_loss() {
             (3, 3, 2),
             "oldest of the ring"
         );
-        drop(w);
+        // The writer stops here.
         // The writer went on for `behind` more commits while the reader slept.
         lap(&mem, &g, 6, 4, behind);
         let head = mem.u32_at(HEAD);
@@ -174,7 +174,7 @@ fn a_reader_lapped_by_less_than_half_the_modulus_gets_the_exact_loss() {
         commit(&mut w, n);
     }
     assert_eq!(read(&mut r, PLAIN).unwrap().0, 3);
-    drop(w);
+    // The writer stops here.
     lap(&mem, &g, 6, 4, m / 2 - 100);
     let head = mem.u32_at(HEAD);
     let behind = ((head as u64 + m as u64 - 4) % m as u64) as u32;
