@@ -24,11 +24,19 @@ mod users;
 /// Exit status: 0 success, 1 a named segment is missing or not a usable flexshm
 /// segment (or another failure, said in one line on stderr), 2 usage error.
 #[derive(Debug, Parser)]
-#[command(name = "flexshm", version, max_term_width = 100)]
+#[command(name = "flexshm", version, max_term_width = 100, after_long_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+const EXAMPLES: &str = "Examples:
+  flexshm ls                                  every segment, its writer and last commit
+  flexshm show sensors                        schema and latest record
+  flexshm watch sensors                       live view (q quits)
+  flexshm watch sensors --json | jq .fields.temperature.value
+  flexshm hz sensors                          commit rate and jitter
+  flexshm rm --stale --dry-run                what crashed writers left behind";
 
 #[derive(Debug, Subcommand)]
 enum Command {

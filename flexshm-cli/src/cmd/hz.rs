@@ -22,10 +22,10 @@ pub struct Args {
     /// Segment name (`sensors`, `/sensors` or `/dev/shm/sensors`).
     pub name: String,
     /// Number of recent commits the statistics cover.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub window: u64,
     /// Seconds between reports.
-    #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_seconds)]
     pub interval: f64,
     /// Stop after this many reports.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
