@@ -117,7 +117,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if let Some(m) = f.message {
-                eprintln!("flexshm: {}", m.replace('\n', " "));
+                // One line, whatever a segment's name or contents hold.
+                eprintln!("flexshm: {}", render::clean(&m));
             }
             ExitCode::from(f.code)
         }

@@ -66,6 +66,23 @@ pub fn scalar_json(s: Scalar) -> Json {
     }
 }
 
+/// `s` with control characters escaped (`\n`, `\u{1b}`): names and messages come from
+/// segments and file names, which anyone may fill with terminal escape sequences.
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A string quoted and escaped like a Rust string literal.
 pub fn quote(s: &str) -> String {
     format!("{s:?}")
@@ -168,7 +185,7 @@ pub fn value_text(sample: &FieldSample) -> String {
         return "-".to_string();
     }
     match &sample.value {
-        Err(e) => format!("<{e}>"),
+        Err(e) => format!("<{}>", clean(e)),
         Ok(Value::Scalar(s)) => s.to_string(),
         Ok(Value::Str(s)) => quote(s),
         Ok(Value::Array(a)) => array_summary(a),
@@ -320,6 +337,13 @@ mod tests {
         assert_eq!(value_text(&s), "-");
         assert_eq!(sample_json(&s, false)["value"], Json::Null);
         assert_eq!(sample_json(&s, false)["status"], json!("unwritten"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(clean("plain ünïcode"), "plain ünïcode");
+        assert_eq!(clean("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
+        assert_eq!(quote("x\u{1b}"), "\"x\\u{1b}\"");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ratatui::{DefaultTerminal, Frame};
 use crate::cmd::watch::{first_record, follow, POLL};
 use crate::model::{Record, WriterState};
 use crate::rate::RateMeter;
-use crate::render::value_text;
+use crate::render::{clean, value_text};
 use crate::source::Segment;
 use crate::Failure;
 
@@ -177,7 +177,7 @@ fn draw(f: &mut Frame, seg: &Segment, v: &View) {
     if seg.mode().is_fifo() {
         line2 += &format!("   lost {}", seg.lost_total());
     }
-    let title = format!(" flexshm watch {} ", seg.name());
+    let title = format!(" flexshm watch {} ", clean(seg.name()));
     f.render_widget(
         Paragraph::new(vec![Line::from(line1), Line::from(line2)])
             .block(Block::bordered().title(title)),
@@ -205,7 +205,7 @@ fn draw(f: &mut Frame, seg: &Segment, v: &View) {
             }
         };
         Row::new(vec![
-            Cell::from(fi.name.clone()),
+            Cell::from(clean(&fi.name).into_owned()),
             Cell::from(fi.kind.to_string()),
             Cell::from(status),
             Cell::from(value),

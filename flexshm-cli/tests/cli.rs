@@ -870,3 +870,48 @@ fn python_written_segments() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!single.exists() && !fifo.exists());
 }
+
+/// Segment and field names are anyone's bytes: terminal escape sequences and newlines
+/// in them are printed escaped, never raw.
+#[test]
+fn hostile_names_are_escaped_in_text_output() {
+    use flexshm_std::{Dtype, FieldDef, Kind};
+    let name = Name::new("esc\u{1b}[2J\nfake-row");
+    let field = "f\u{1b}]0;owned\u{7}";
+    let mut w = common::create(
+        name.as_str(),
+        vec![
+            FieldDef::new(field, Kind::Scalar(Dtype::U8)),
+            FieldDef::new("text", Kind::str(8)),
+        ],
+        Mode::Single,
+    );
+    w.write(&[(0, V::UInt(1)), (1, V::Str("\u{1b}[31mred"))])
+        .unwrap();
+    let raw = |s: &str| s.contains('\u{1b}') || s.contains('\u{7}');
+    let l = run(&["ls", "--match", &pattern()]);
+    assert_eq!(l.code, 0, "{l:?}");
+    assert!(!raw(&l.stdout), "{:?}", l.stdout);
+    assert!(
+        l.stdout.contains("esc\\u{1b}[2J\\nfake-row"),
+        "{:?}",
+        l.stdout
+    );
+    assert!(!l.stdout.lines().any(|x| x.starts_with("fake-row")));
+    let s = run(&["show", name.as_str()]);
+    assert_eq!(s.code, 0, "{s:?}");
+    assert!(!raw(&s.stdout), "{:?}", s.stdout);
+    assert!(s.stdout.contains("\"\\u{1b}[31mred\""), "{:?}", s.stdout);
+    // JSON carries the names exactly (JSON escapes control characters itself).
+    let j = json(&["show", "--json", name.as_str()]);
+    assert_eq!(j["name"], name.as_str());
+    assert_eq!(j["schema"][0]["name"], field);
+    let r = run(&["rm", name.as_str()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        !raw(&r.stderr) && r.stderr.lines().count() == 1,
+        "{:?}",
+        r.stderr
+    );
+    drop(w);
+}

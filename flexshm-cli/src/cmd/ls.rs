@@ -5,7 +5,7 @@ use std::io::Write;
 use serde_json::{json, Value as Json};
 
 use super::{scan, table, Entry};
-use crate::render::{file_json, owner_text, perms_text, writer_json};
+use crate::render::{clean, file_json, owner_text, perms_text, writer_json};
 use crate::source::SHM_DIR;
 use crate::Failure;
 
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             out,
             "({} other file(s) in {SHM_DIR} could not be read: {})",
             unreadable.len(),
-            unreadable.join(", ")
+            clean(&unreadable.join(", "))
         )?;
     }
     Ok(())
@@ -71,7 +71,7 @@ fn entry_row(e: &Entry) -> (Vec<String>, Option<String>) {
     match &e.segment {
         Ok(s) => (
             vec![
-                e.name.clone(),
+                clean(&e.name).into_owned(),
                 s.mode.to_string(),
                 size,
                 s.fields.to_string(),
@@ -84,7 +84,7 @@ fn entry_row(e: &Entry) -> (Vec<String>, Option<String>) {
         ),
         Err(err) => (
             vec![
-                e.name.clone(),
+                clean(&e.name).into_owned(),
                 dash(),
                 size,
                 dash(),
@@ -93,7 +93,7 @@ fn entry_row(e: &Entry) -> (Vec<String>, Option<String>) {
                 owner,
                 perms,
             ],
-            Some(format!("  error: {}", err.reason)),
+            Some(format!("  error: {}", clean(&err.reason))),
         ),
     }
 }

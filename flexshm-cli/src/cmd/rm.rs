@@ -4,6 +4,7 @@ use std::io::Write;
 
 use super::scan;
 use crate::model::WriterState;
+use crate::render::clean;
 use crate::source::{self, ErrorKind, Magic, Segment, SourceError};
 use crate::Failure;
 
@@ -67,7 +68,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         match check(name, args.force) {
             Ok(why) => failed |= !remove(&mut out, source::bare_name(name), &why, args.dry_run)?,
             Err(e) => {
-                eprintln!("flexshm: {e}");
+                eprintln!("flexshm: {}", clean(&e.to_string()));
                 usage |= e.kind == ErrorKind::InvalidName;
                 failed = true;
             }
@@ -119,16 +120,16 @@ fn check(name: &str, force: bool) -> Result<String, SourceError> {
 /// Removes (or with `dry_run` names) one segment; false if that failed (reported).
 fn remove(out: &mut impl Write, name: &str, why: &str, dry_run: bool) -> Result<bool, Failure> {
     if dry_run {
-        writeln!(out, "would remove {name} ({why})")?;
+        writeln!(out, "would remove {} ({})", clean(name), clean(why))?;
         return Ok(true);
     }
     match source::unlink(name) {
         Ok(()) => {
-            writeln!(out, "removed {name} ({why})")?;
+            writeln!(out, "removed {} ({})", clean(name), clean(why))?;
             Ok(true)
         }
         Err(e) => {
-            eprintln!("flexshm: {e}");
+            eprintln!("flexshm: {}", clean(&e.to_string()));
             Ok(false)
         }
     }

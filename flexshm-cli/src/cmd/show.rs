@@ -7,7 +7,7 @@ use serde_json::json;
 use super::table;
 use crate::model::Value;
 use crate::render::{
-    array_full, file_json, owner_text, perms_text, record_json, schema_json, value_text,
+    array_full, clean, file_json, owner_text, perms_text, record_json, schema_json, value_text,
     writer_json,
 };
 use crate::source::{self, Segment};
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         return Ok(());
     }
     let mut s = String::new();
-    s += &format!("segment  {}\n", seg.name());
+    s += &format!("segment  {}\n", clean(seg.name()));
     s += &format!("mode     {}\n", seg.mode());
     s += &format!(
         "size     {} bytes, {} fields, record {} bytes\n",
@@ -85,7 +85,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let sample = record.as_ref().map(|r| &r.fields[i]);
             (
                 vec![
-                    f.name.clone(),
+                    clean(&f.name).into_owned(),
                     f.kind.to_string(),
                     f.offset.to_string(),
                     f.size.to_string(),
@@ -107,7 +107,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             if let (Ok(Value::Array(a)), true) = (&sample.value, sample.status.written) {
                 s += &format!(
                     "\n{} ({}, stored shape [{}]) =\n{}\n",
-                    f.name,
+                    clean(&f.name),
                     f.kind,
                     crate::model::join(&a.shape, ","),
                     array_full(a)
