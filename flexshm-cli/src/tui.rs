@@ -1,5 +1,7 @@
 //! The live view of `flexshm watch` (ratatui over crossterm).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -36,9 +38,16 @@ struct View {
 }
 
 pub fn run(seg: Segment, name: &str, from_oldest: bool) -> Result<(), Failure> {
+    // SIGTERM and SIGHUP (the terminal closed) end the view like q does, so that the
+    // terminal is restored; Ctrl-C arrives as a key in raw mode.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Failure::new(format!("cannot handle signal {sig}: {e}")))?;
+    }
     let mut terminal = ratatui::try_init()
         .map_err(|e| Failure::new(format!("cannot set up the terminal: {e}")))?;
-    let result = watch(&mut terminal, seg, name, from_oldest);
+    let result = watch(&mut terminal, seg, name, from_oldest, &stop);
     let _ = terminal.show_cursor();
     drop(terminal);
     ratatui::restore();
@@ -71,6 +80,7 @@ fn watch(
     mut seg: Segment,
     name: &str,
     from_oldest: bool,
+    stop: &AtomicBool,
 ) -> Result<(), Failure> {
     let start = Instant::now();
     let record = first_record(&mut seg, from_oldest)?;
@@ -90,7 +100,7 @@ fn watch(
     let mut next_draw = start;
     let mut fresh = false;
     loop {
-        if quit_requested(Duration::ZERO)? {
+        if stop.load(Ordering::Relaxed) || quit_requested(Duration::ZERO)? {
             return Ok(());
         }
         let now = Instant::now();

@@ -1,7 +1,7 @@
 //! `flexshm watch` in a real terminal: tmux runs it in a pseudo-terminal while a writer
-//! commits; the test reads the screen with capture-pane, quits with q (and Ctrl-C) and
-//! checks that the terminal is given back: main screen, cursor shown, line discipline
-//! (icanon, echo) restored.
+//! commits; the test reads the screen with capture-pane, quits with q, Ctrl-C and
+//! SIGTERM and checks each time that the terminal is given back: main screen, cursor
+//! shown, line discipline (icanon, echo) restored.
 //!
 //! Skipped, saying so, when tmux is missing; `make test-cli` installs it (as root) and
 //! sets FLEXSHM_CLI_REQUIRE_TMUX=1 so that the test cannot be skipped there.
@@ -286,6 +286,34 @@ fn the_live_view_updates_and_gives_the_terminal_back() {
     assert!(screen.contains("lost 0"), "{screen}");
     tmux.run(&["send-keys", "-t", "live", "C-c"]);
     tmux.wait_screen("the shell again", |s| s.contains("watch-exit=0"));
+    assert_eq!(tmux.pane("#{alternate_on}"), "0");
+    assert_eq!(tmux.pane("#{cursor_flag}"), "1");
+    let modes = tmux.wait_screen("stty's answer", |s| {
+        s.lines().any(|l| l.starts_with("icanon echo"))
+    });
+    assert!(
+        !modes.contains("-icanon") && !modes.contains("-echo"),
+        "{modes}"
+    );
+
+    // SIGTERM (kill, a session manager) ends the view too, with the terminal restored.
+    let pidfile = std::env::temp_dir().join(format!("{}-watch.pid", fifo.0));
+    let _ = std::fs::remove_file(&pidfile);
+    tmux.type_line(&format!(
+        "{CLEAR}; sh -c 'echo $$ > {}; exec {bin} watch {}'; echo watch-exit=$?; {STTY}",
+        pidfile.display(),
+        fifo.0
+    ));
+    tmux.wait_screen("the view again", |s| s.contains("mode fifo 64"));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("the watcher's pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let _ = std::fs::remove_file(&pidfile);
+    // SAFETY: kill(2) with a pid the watcher's shell wrote; the process is in our pane.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    tmux.wait_screen("the shell after SIGTERM", |s| s.contains("watch-exit=0"));
     assert_eq!(tmux.pane("#{alternate_on}"), "0");
     assert_eq!(tmux.pane("#{cursor_flag}"), "1");
     let modes = tmux.wait_screen("stty's answer", |s| {
