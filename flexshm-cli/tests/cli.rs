@@ -27,8 +27,15 @@ fn uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Every segment of this test process. Only for listings: tests run in parallel, so a
+/// removal must match the calling test's own names (`only("rm-")`).
 fn pattern() -> String {
     format!("{}*", common::prefix())
+}
+
+/// The names of this test process that start with `tag`.
+fn only(tag: &str) -> String {
+    format!("{}{tag}*", common::prefix())
 }
 
 fn listing() -> Value {
@@ -514,7 +521,7 @@ fn rm_stale_removes_exactly_the_segments_whose_writer_died() {
     write_corrupt(&corrupt);
     let all = [&dead1, &dead2, &alive, &finished, &corrupt];
 
-    let dry = run(&["rm", "--stale", "-n", "--match", &pattern()]);
+    let dry = run(&["rm", "--stale", "-n", "--match", &only("rm-")]);
     assert_eq!(dry.code, 0, "{dry:?}");
     let mut lines: Vec<_> = dry.stdout.lines().collect();
     lines.sort();
@@ -527,14 +534,14 @@ fn rm_stale_removes_exactly_the_segments_whose_writer_died() {
     );
     assert!(all.iter().all(|n| n.exists()), "a dry run removes nothing");
 
-    let r = run(&["rm", "--stale", "--match", &pattern()]);
+    let r = run(&["rm", "--stale", "--match", &only("rm-")]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r
         .stdout
         .contains(&format!("removed {} (writer {p1} dead)", dead1.0)));
     assert!(!dead1.exists() && !dead2.exists());
     assert!(alive.exists() && finished.exists() && corrupt.exists());
-    let again = run(&["rm", "--stale", "--match", &pattern()]);
+    let again = run(&["rm", "--stale", "--match", &only("rm-")]);
     assert_eq!(
         (again.code, again.stdout.trim()),
         (0, "no segment with a dead writer")
@@ -861,12 +868,7 @@ fn python_written_segments() {
             json!({"state": "dead", "pid": pid})
         );
     }
-    let r = run(&[
-        "rm",
-        "--stale",
-        "--match",
-        &format!("{}py-*", common::prefix()),
-    ]);
+    let r = run(&["rm", "--stale", "--match", &only("py-")]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!single.exists() && !fifo.exists());
 }
