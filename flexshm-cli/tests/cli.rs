@@ -734,8 +734,9 @@ fn hz_measures_a_writer_committing_every_10_ms() {
     assert_eq!(reports.len(), 2);
     let last = &reports[1];
     let rate = last["rate_hz"].as_f64().expect("a rate");
-    // 100 Hz nominal; sleep overshoot and a loaded machine make it slower, never faster.
-    assert!((20.0..=101.0).contains(&rate), "{last}");
+    // 100 Hz nominal: sleep overshoot and a loaded machine make it slower; a late first
+    // wake-up can make the measured window look a little shorter (faster).
+    assert!((20.0..=130.0).contains(&rate), "{last}");
     let (min, mean, max) = (
         last["period_min_s"].as_f64().unwrap(),
         last["period_mean_s"].as_f64().unwrap(),
