@@ -770,7 +770,7 @@ fn python_written_segments() {
     let py = match common::python() {
         Ok(p) => p,
         Err(why) if !common::required("FLEXSHM_CLI_REQUIRE_PY") => {
-            eprintln!("SKIPPED python_written_segments: {why}");
+            common::say_skipped("python_written_segments", &why);
             return;
         }
         Err(why) => panic!("FLEXSHM_CLI_REQUIRE_PY=1 but {why}"),

@@ -194,7 +194,10 @@ fn the_live_view_updates_and_gives_the_terminal_back() {
             !common::required("FLEXSHM_CLI_REQUIRE_TMUX"),
             "FLEXSHM_CLI_REQUIRE_TMUX=1 but tmux cannot be run"
         );
-        eprintln!("SKIPPED the_live_view_updates_and_gives_the_terminal_back: tmux is not installed (apt-get install tmux)");
+        common::say_skipped(
+            "the_live_view_updates_and_gives_the_terminal_back",
+            "tmux is not installed (apt-get install tmux)",
+        );
         return;
     };
     let bin = common::bin();

@@ -340,6 +340,12 @@ pub fn python() -> Result<PathBuf, String> {
     Ok(venv)
 }
 
+/// Says that (part of) a test is skipped and why, on the real stderr: the test harness
+/// captures `eprintln!` of passing tests, and a skip must not go unseen.
+pub fn say_skipped(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 /// Whether a test that cannot run here must fail instead of being skipped (set by
 /// `make test-cli`, which installs what these tests need).
 pub fn required(var: &str) -> bool {
