@@ -972,3 +972,34 @@ fn damaged_segments_never_crash_the_tool() {
         assert!(ls_entry(&l, n.as_str()).is_some(), "{} not listed", n.0);
     }
 }
+
+/// A string field whose stored bytes are not UTF-8 (damaged after it was written) is
+/// shown with the reason; the other fields are still shown.
+#[test]
+fn an_undecodable_field_is_reported_not_fatal() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
+    let mut b = std::fs::read(dir.join("sensor_single.bin")).unwrap();
+    let text = "Grüße".as_bytes();
+    let at = b
+        .windows(text.len())
+        .rposition(|w| w == text)
+        .expect("the latest status_msg in the vector");
+    b[at + 2] = 0xFF; // the first byte of 'ü'
+    let n = Name::new("bad-utf8");
+    std::fs::write(n.path(), &b).unwrap();
+    let d = json(&["show", "--json", n.as_str()]);
+    let f = &d["record"]["fields"];
+    assert_eq!(f["status_msg"]["value"], Value::Null);
+    assert_eq!(f["status_msg"]["status"], "valid");
+    let err = f["status_msg"]["error"].as_str().expect("an error");
+    assert!(err.contains("UTF-8"), "{err}");
+    assert_eq!(f["pressure"]["value"], 998.5);
+    let t = run(&["show", n.as_str()]);
+    assert_eq!(t.code, 0, "{t:?}");
+    assert!(
+        t.stdout
+            .contains("<corrupt: the string is not valid UTF-8>"),
+        "{}",
+        t.stdout
+    );
+}
