@@ -388,6 +388,26 @@ impl<S: Schema> Reader<S> {
         self.wait_until(deadline_after(timeout))
     }
 
+    /// Waits up to `timeout` until the newest commit number differs from `head`, without
+    /// reading anything: for monitors that count commits (a commit-rate meter) and would
+    /// otherwise copy every record. True if it changed, false at the timeout.
+    pub fn wait_head_change(&mut self, head: u32, timeout: Duration) -> Result<bool, Error> {
+        let deadline = deadline_after(timeout);
+        loop {
+            let inner = &self.inner;
+            if self
+                .waiter
+                .wait(&self.seg, deadline, REPLACED_CHECK, || inner.head() != head)
+            {
+                return Ok(true);
+            }
+            self.check_replaced()?;
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+        }
+    }
+
     fn wait_until(&mut self, deadline: Instant) -> Result<bool, Error> {
         loop {
             let inner = &self.inner;
