@@ -98,7 +98,35 @@ pub struct ChildProc {
 
 impl ChildProc {
     pub fn spawn(test: &str, role: &str, seg: &str) -> ChildProc {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        ChildProc::start(
+            Command::new(std::env::current_exe().unwrap()),
+            test,
+            role,
+            seg,
+        )
+    }
+
+    /// Like [`spawn`](Self::spawn), running as user and group `id` (needs root). The
+    /// test binary is copied to a world-readable place first, since the build directory
+    /// may be one the other user cannot enter.
+    pub fn spawn_as(id: u32, test: &str, role: &str, seg: &str) -> ChildProc {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let dir = std::env::temp_dir().join(format!("flexshm-test-exe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join("test-binary");
+        if !exe.exists() {
+            std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut cmd = Command::new(&exe);
+        cmd.uid(id).gid(id).current_dir("/");
+        ChildProc::start(cmd, test, role, seg)
+    }
+
+    fn start(mut cmd: Command, test: &str, role: &str, seg: &str) -> ChildProc {
+        let mut child = cmd
             .args([test, "--exact", "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
             .env(SEG, seg)
@@ -146,6 +174,12 @@ impl ChildProc {
         assert!(status.success(), "child failed: {status}");
     }
 
+    /// Waits for the child to exit and returns its exit code.
+    pub fn exit_code(mut self) -> Option<i32> {
+        self.stdin = None;
+        self.child.wait().unwrap().code()
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
@@ -159,3 +193,11 @@ impl Drop for ChildProc {
         let _ = self.child.wait();
     }
 }
+
+/// True when the tests run as root: only then can they play a second user.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The unprivileged user the tests play as (nobody).
+pub const OTHER_USER: u32 = 65534;
