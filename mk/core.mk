@@ -9,17 +9,22 @@ LOOM_TARGET_DIR ?= $(ROOT)/target/loom
 # Preemption bound of the loom models (see flexshm-core/src/loom_tests.rs).
 LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: test-core build-mcu vectors loom miri
+# The minimum supported Rust version, as declared in the workspace Cargo.toml.
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml)
+MSRV_TARGET_DIR ?= $(ROOT)/target/msrv
+
+.PHONY: test-core build-mcu vectors loom miri msrv
 build-mcu: setup-rust ## build flexshm-core (plain, defmt, typed-fast-path) and flexshm-vectors for the MCU targets
 	for t in $(MCU_TARGETS); do
 	  $(CARGO) build -p flexshm-core --target $$t
 	  $(CARGO) build -p flexshm-core --target $$t --features defmt
+	  $(CARGO) build -p flexshm-core --target $$t --no-default-features
 	  $(CARGO) clippy -q -p flexshm-core --target $$t --features typed-fast-path -- -D warnings
 	  $(CARGO) build -p flexshm-vectors --target $$t
 	  echo "built flexshm-core (plain, defmt, typed-fast-path) and flexshm-vectors for $$t"
 	done
 
-test-core: lint build-mcu ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors, loom
+test-core: lint build-mcu msrv ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors, loom
 	$(CARGO) test -p flexshm-core -p flexshm-vectors
 	$(MAKE) --no-print-directory loom
 	echo "test-core: Miri is not part of this target (about 10 minutes): run 'make miri'"
@@ -37,3 +42,10 @@ miri: ## run the flexshm-core tests under Miri (nightly; iteration counts shrink
 	rustup component list --toolchain nightly --installed | grep -q '^miri' \
 	  || rustup component add --toolchain nightly miri rust-src
 	$(CARGO) +nightly miri test -p flexshm-core
+
+msrv: ## build the library crates with the declared minimum Rust version (installs it with rustup)
+	rustup toolchain list | grep -q "^$(MSRV)-" \
+	  || rustup toolchain install $(MSRV) --profile minimal
+	CARGO_TARGET_DIR=$(MSRV_TARGET_DIR) nice -n 10 $(CARGO) +$(MSRV) check \
+	  -p flexshm-core -p flexshm-std -p flexshm-vectors -p flexshm-cli -p flexshm-examples
+	echo "msrv: flexshm-core, flexshm-std, flexshm-vectors, flexshm-cli and the examples build with Rust $(MSRV)"

@@ -77,6 +77,7 @@
 #![cfg_attr(not(any(test, loom)), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "embedded-hal")]
 mod blocking;
 mod descriptor;
 mod error;
@@ -100,6 +101,7 @@ mod loom_tests;
 
 pub use heapless;
 
+#[cfg(feature = "embedded-hal")]
 pub use blocking::DEFAULT_POLL_US;
 pub use error::Error;
 pub use field_type::{ArrayPart, Element, FieldType};

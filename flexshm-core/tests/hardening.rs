@@ -107,7 +107,7 @@ fn a_record_left_mid_write_is_not_rolled_forward() {
     let mut old = DynWriter::create(mem.region(), ONE, FIFO).unwrap();
     commit(&mut old, 1);
     old.write_fields(&[(0, Value::UInt(2))]).unwrap(); // staged, seq odd
-    // The writer stops here (it is not used again).
+                                                       // The writer stops here (it is not used again).
     assert_eq!(mem.u32_at(g.buffer(2) + SLOT_SEQ) & 1, 1);
     let new = DynWriter::attach(mem.region(), ONE).unwrap();
     assert_eq!(new.head(), 1);

@@ -1,4 +1,4 @@
-"""Review findings: the writer handle's own reads, and claims across fork()."""
+"""The writer handle: its own reads follow its memory (not the name), and a fork does not hand its claim to the child."""
 
 from __future__ import annotations
 
