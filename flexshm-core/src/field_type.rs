@@ -142,7 +142,7 @@ impl FieldType for bool {
 impl<const B: usize> FieldType for heapless::String<B> {
     const KIND: Kind = {
         assert!(
-            B > 0 && B % 4 == 0,
+            B > 0 && B.is_multiple_of(4),
             "string fields are heapless::String<B> with B = 4 * code points"
         );
         Kind::str((B / 4) as u32)

@@ -249,7 +249,7 @@ impl<'r, S: Schema> Reader<'r, S> {
         let now = self.load_head()?;
         let d = self.geo.sub(found, want);
         let reach = self.geo.sub(self.geo.add(now, 1), want);
-        Ok(found < self.geo.modulus && d % self.geo.nbuf == 0 && d != 0 && d <= reach)
+        Ok(found < self.geo.modulus && d.is_multiple_of(self.geo.nbuf) && d != 0 && d <= reach)
     }
 
     /// Single-slot: copy the newest record; retry only if the writer published twice

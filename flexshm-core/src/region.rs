@@ -68,7 +68,7 @@ impl<'a> Region<'a> {
     ///   reads or writes that race with flexshm are undefined behaviour.
     pub unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Result<Region<'a>, Error> {
         let ptr = NonNull::new(ptr).ok_or(Error::Misaligned { address: 0 })?;
-        if ptr.as_ptr() as usize % REGION_ALIGN != 0 {
+        if !(ptr.as_ptr() as usize).is_multiple_of(REGION_ALIGN) {
             return Err(Error::Misaligned {
                 address: ptr.as_ptr() as usize,
             });
@@ -125,7 +125,7 @@ impl<'a> Region<'a> {
         // the region; unlike `off + 4 <= len`, this cannot overflow for an `off` near
         // usize::MAX.
         assert!(
-            off % 4 == 0 && off < self.len,
+            off.is_multiple_of(4) && off < self.len,
             "region access out of bounds"
         );
         // SAFETY:
@@ -142,7 +142,7 @@ impl<'a> Region<'a> {
         // `off <= len` also for an empty range: `ptr.add(off)` must stay inside (or one
         // past) the region.
         assert!(
-            off % 4 == 0 && off <= self.len && n <= (self.len - off) / 4,
+            off.is_multiple_of(4) && off <= self.len && n <= (self.len - off) / 4,
             "region access out of bounds"
         );
         // SAFETY: as in `word`, for every word of the range, which lies inside the region
@@ -254,7 +254,7 @@ impl Region<'_> {
     /// there is a single writer.
     pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) {
         // Whole aligned words (every scalar of 4 or 8 bytes, most arrays): no merging.
-        if off % 4 == 0 && src.len() % 4 == 0 {
+        if off.is_multiple_of(4) && src.len().is_multiple_of(4) {
             let words = self.words_mut(off, src.len() / 4);
             for (w, b) in words.iter().zip(src.chunks_exact(4)) {
                 w.store(
@@ -310,7 +310,7 @@ impl Region<'_> {
         let mut a = off;
         let end = off + len;
         // Unaligned head, byte-merged.
-        while a < end && a % 4 != 0 {
+        while a < end && !a.is_multiple_of(4) {
             let n = (4 - a % 4).min(end - a);
             self.write_bytes(a, &[0u8; 4][..n]);
             a += n;
@@ -333,7 +333,7 @@ impl Region<'_> {
     /// Copies `len` bytes (a multiple of 4) from `src` to `dst` inside the region, both
     /// 4-aligned and not overlapping; relaxed atomic loads and stores.
     pub(crate) fn copy_within(&self, src: usize, dst: usize, len: usize) {
-        debug_assert!(len % 4 == 0 && (src + len <= dst || dst + len <= src));
+        debug_assert!(len.is_multiple_of(4) && (src + len <= dst || dst + len <= src));
         let n = len / 4;
         let s = self.words(src, n);
         let d = self.words_mut(dst, n);

@@ -78,7 +78,7 @@ fn seed(which: usize) -> (&'static [FieldDef], Mode, Vec<u8>) {
         let vals: Vec<(usize, Value<'_>)> = fields
             .iter()
             .enumerate()
-            .filter(|(i, _)| (i + k as usize) % 3 != 0)
+            .filter(|(i, _)| !(i + k as usize).is_multiple_of(3))
             .filter_map(|(i, f)| {
                 let v = match f.kind {
                     Kind::Scalar(Dtype::Bool) => Value::Bool(k % 2 == 0),

@@ -123,7 +123,7 @@ impl Segment {
     pub(crate) fn word(&self, off: usize) -> &AtomicU32 {
         assert!(
             (FRONTEND_AREA..FRONTEND_AREA + FRONTEND_AREA_LEN).contains(&off)
-                && off % 4 == 0
+                && off.is_multiple_of(4)
                 && off + 4 <= self.map.len(),
             "frontend word out of bounds"
         );
@@ -144,7 +144,7 @@ impl Segment {
     pub(crate) fn word64(&self, off: usize) -> &AtomicU64 {
         assert!(
             (FRONTEND_AREA..FRONTEND_AREA + FRONTEND_AREA_LEN).contains(&off)
-                && off % 8 == 0
+                && off.is_multiple_of(8)
                 && off + 8 <= self.map.len(),
             "frontend word out of bounds"
         );

@@ -101,14 +101,14 @@ impl Mem {
 
     /// The little-endian u32 at `off`.
     pub fn u32_at(&self, off: usize) -> u32 {
-        assert!(off % 4 == 0 && off + 4 <= self.len);
+        assert!(off.is_multiple_of(4) && off + 4 <= self.len);
         // SAFETY: in bounds and 4-aligned (base is 64-aligned).
         u32::from_le(unsafe { self.ptr.add(off).cast::<u32>().read() })
     }
 
     /// Stores `v` little-endian at `off`.
     pub fn set_u32(&self, off: usize, v: u32) {
-        assert!(off % 4 == 0 && off + 4 <= self.len);
+        assert!(off.is_multiple_of(4) && off + 4 <= self.len);
         // SAFETY: in bounds and 4-aligned.
         unsafe { self.ptr.add(off).cast::<u32>().write(v.to_le()) }
     }
