@@ -124,7 +124,12 @@ impl FieldType for bool {
     }
     #[inline(always)]
     fn set_scalar_bits(&mut self, bits: u64) -> bool {
-        *self = bits as u8 != 0;
+        // Only 0 and 1 are bools (docs/PROTOCOL.md §8): anything else takes the checked
+        // path, which reports the record corrupt.
+        if bits > 1 {
+            return false;
+        }
+        *self = bits != 0;
         true
     }
     fn set_from(&mut self, v: FieldValue<'_>) -> Result<(), &'static str> {

@@ -533,3 +533,56 @@ fn padding_example_matches_layout() {
         .collect();
     assert_eq!(found, expected);
 }
+
+/// §13.2's example: a reader opens a 4-slot FIFO at head 2, the writer commits 10 more
+/// records, and the reader's reads return what the table says.
+#[test]
+fn fifo_new_reader_example() {
+    use flexshm_core::{Error, ReadOptions, Reader};
+    let mode = Mode::Fifo { slots: 4 };
+    let l = layout();
+    let mut mem = Box::new(AlignedBuf::<4096>::new());
+    let len = l.segment_size(4).unwrap();
+    let region = Region::new(&mut mem.0[..len]).unwrap();
+    let mut w = Writer::<Dynamic<_>>::create(region, SENSOR, mode).unwrap();
+    let commit = |w: &mut Writer<'_, Dynamic<&'static [FieldDef]>>| {
+        let c = w.head() + 1;
+        w.write_named(&[("temperature", Value::Float(c as f64))])
+            .unwrap();
+        assert_eq!(w.finalize(), c);
+    };
+    commit(&mut w);
+    commit(&mut w);
+    assert_eq!(w.head(), 2);
+    let mut r = Reader::<Dynamic<_>>::open_with(region, SENSOR).unwrap();
+    for _ in 0..10 {
+        commit(&mut w);
+    }
+    assert_eq!(w.head(), 12);
+    let mut buf = vec![0u8; r.snapshot_len()];
+    let rows = table("fifo-new-reader");
+    assert!(!rows.is_empty());
+    let mut lost = 0u64;
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(num(&row[0]) as usize, k + 1, "reads are numbered from 1");
+        let got = r.try_read(&mut buf, ReadOptions::default());
+        match row[1].strip_prefix("commit ") {
+            Some(c) => {
+                let snap = got.unwrap_or_else(|e| panic!("read {}: {e}", k + 1));
+                assert_eq!(snap.commit() as u64, num(c), "read {}", k + 1);
+                assert_eq!(snap.lost() as u64, num(&row[2]), "read {} loss", k + 1);
+                assert_eq!(
+                    snap.get(0).unwrap(),
+                    flexshm_core::FieldValue::Float(num(c) as f64)
+                );
+                lost += num(&row[2]);
+            }
+            None => {
+                assert_eq!(row[1], "no record");
+                assert_eq!(got.err(), Some(Error::NoRecord), "read {}", k + 1);
+            }
+        }
+    }
+    assert_eq!(r.lost_total(), lost);
+    assert_eq!(lost, 8, "the text after the table says the total is 8");
+}

@@ -1,5 +1,6 @@
 //! Waiting for a record without burning a core, while readers never store into the
 //! segment: a short adaptive spin, then a futex wait on a word only the writer changes.
+//! docs/PROTOCOL.md §18.6 is the normative description of the words and the steps.
 //!
 //! Words (frontend area, see [`crate::claim`]): `wake_gen` (u32 at 72) is the futex word;
 //! `last_wake` (u64 at 80) is the writer's `CLOCK_MONOTONIC` time of its last wake-up, in
@@ -82,7 +83,8 @@ pub(crate) struct Notifier {
 }
 
 impl Notifier {
-    /// Call after every commit's Release store of `head`.
+    /// Call after every commit's Release store of `head`, and once after attaching (which
+    /// may have published a record, docs/PROTOCOL.md §12.3).
     pub(crate) fn committed(&mut self, seg: &Segment) {
         // Orders the store of head before the clock read below (module docs).
         fence(Ordering::SeqCst);

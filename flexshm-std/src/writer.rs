@@ -411,13 +411,20 @@ fn create<S: Schema, F: AsRef<[FieldDef]>>(
         // SAFETY: as above: the region lives in the Writer with its mapping.
         let region = unsafe { seg.region_static() };
         return match make(region, false) {
-            Ok(inner) => Ok(Writer {
-                inner,
-                me,
-                fork_generation,
-                notifier: Notifier::default(),
-                seg,
-            }),
+            Ok(inner) => {
+                let mut w = Writer {
+                    inner,
+                    me,
+                    fork_generation,
+                    notifier: Notifier::default(),
+                    seg,
+                };
+                // Attaching may have published a record the previous writer closed but
+                // did not publish (docs/PROTOCOL.md §12.3): wake readers waiting for it,
+                // as after any commit (§18.6).
+                w.notifier.committed(&w.seg);
+                Ok(w)
+            }
             Err(e) => {
                 claim::release(&seg, me);
                 Err(Error::from_core_open(shm.bare(), e))

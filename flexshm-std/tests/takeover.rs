@@ -118,3 +118,41 @@ fn writer_whose_main_thread_exited_is_still_alive() {
         other => panic!("took over a running writer: {other:?}"),
     }
 }
+
+/// A writer that stopped between closing a FIFO record's buffer and publishing it
+/// (docs/PROTOCOL.md §12.3): the next writer's attach publishes the record and wakes
+/// readers waiting for it (§18.6), instead of leaving them asleep until their poll.
+#[test]
+fn attach_that_rolls_forward_wakes_waiting_readers() {
+    let g = SegGuard::new("rv-rollfwd-wake");
+    let opts = flexshm_std::CreateOptions::fifo(4);
+    let mut w = Writer::<Dynamic>::create_with_fields(&g.name, FIELDS, &opts).unwrap();
+    for x in 1..=3 {
+        w.write_fields(&[(0, Value::Int(x))]).unwrap();
+        w.finalize().unwrap();
+    }
+    drop(w);
+    // Record 3 is closed in its buffer, but head still says 2.
+    g.poke(48, &2u32.to_le_bytes());
+    let mut r = Reader::<Dynamic>::open(&g.name).unwrap();
+    assert_eq!(read_x(&mut r), FieldValue::Int(1));
+    assert_eq!(read_x(&mut r), FieldValue::Int(2));
+    // Reads through head would say "nothing new": the reader waits.
+    let name = g.name.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let w = Writer::<Dynamic>::create_with_fields(&name, FIELDS, &opts).unwrap();
+        assert_eq!(w.head(), 3, "the closed record was published");
+        w
+    });
+    let since = std::time::Instant::now();
+    assert!(r.wait(std::time::Duration::from_secs(10)).unwrap());
+    let waited = since.elapsed();
+    let _w = t.join().unwrap();
+    // Without a wake, the reader would sleep until its 1 s poll bound.
+    assert!(
+        waited < std::time::Duration::from_millis(900),
+        "waited {waited:?}"
+    );
+    assert_eq!(read_x(&mut r), FieldValue::Int(3));
+}

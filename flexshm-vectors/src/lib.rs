@@ -4,7 +4,9 @@
 //! fixed sequence of writes. Running a case on any target must leave exactly the bytes
 //! stored in `tests/vectors/<name>.bin` at the repository root; the host test
 //! (`tests/golden.rs`) checks that, and firmware can run the same [`CASES`] on a
-//! microcontroller and compare against the same files with `include_bytes!`.
+//! microcontroller and compare against the same files with `include_bytes!`. Beside
+//! each `.bin`, `<name>.json` states the write sequence and what a reader decodes from
+//! the bytes, for implementations in other languages (format: `tests/vectors/README.md`).
 //!
 //! `#![no_std]`, no allocator, no randomness, no clock: every value written is a
 //! constant in this file.
