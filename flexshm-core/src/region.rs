@@ -16,6 +16,98 @@ use crate::primitive::{AtomicU32, Ordering};
 /// Required alignment of a region's start address.
 pub const REGION_ALIGN: usize = 8;
 
+/// Spans at least this long are copied with the bulk copy of [`bulk`] where there is one.
+/// Shorter ones stay word loops: a string instruction's start-up costs about as much as
+/// copying a few dozen words.
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+const BULK_MIN: usize = 256;
+
+/// Bulk copies on x86-64: `rep movsb` / `rep stosb` in inline assembly
+/// (docs/PROTOCOL.md §11.4).
+///
+/// Why this is sound where a plain `memcpy` would not be: the Rust compiler treats an
+/// `asm!` block as an opaque operation that may read and write the memory it is given
+/// (no `nomem`/`readonly` option), so it cannot assume that no other thread or process
+/// touches those bytes, cannot split, repeat or invent the accesses, and keeps every
+/// memory access of the surrounding code on its side of the block. What the block does
+/// is then defined by the hardware: every byte is read or written by a single-copy
+/// atomic access, in some order, the semantics of a byte-wise atomic `memcpy` (C++
+/// P1478). A copy that races with the other side's stores may be torn, and the seqlock
+/// discards it, exactly as with the word loop.
+///
+/// Ordering: the stores of a fast-string operation may become visible out of order
+/// among themselves, but a later ordinary store is not visible before them; the
+/// `sfence` after the writer's block makes that explicit, so the Release store of `seq`
+/// (W6) that follows is ordered after every byte stored. On the reader's side the
+/// `lfence` after the block keeps its loads before the re-check of `seq` (R4/R5).
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+mod bulk {
+    /// Copies `len` bytes from `src` to `dst`, then `lfence`: for copies out of the
+    /// region (reads).
+    ///
+    /// # Safety
+    ///
+    /// `src` is valid for reads and `dst` for writes of `len` bytes, and they do not
+    /// overlap.
+    #[inline(always)]
+    pub(super) unsafe fn load(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: the caller's contract covers the `len` bytes at `src` and `dst`; the
+        // block touches no other memory and no stack, and leaves the direction flag
+        // clear (the ABI guarantees it is clear on entry).
+        unsafe {
+            core::arch::asm!(
+                "rep movsb",
+                "lfence",
+                inout("rcx") len => _,
+                inout("rsi") src => _,
+                inout("rdi") dst => _,
+                options(nostack, preserves_flags)
+            );
+        }
+    }
+
+    /// Copies `len` bytes from `src` to `dst`, then `sfence`: for copies into the
+    /// region (writes).
+    ///
+    /// # Safety
+    ///
+    /// As [`load`].
+    #[inline(always)]
+    pub(super) unsafe fn store(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: as in `load`.
+        unsafe {
+            core::arch::asm!(
+                "rep movsb",
+                "sfence",
+                inout("rcx") len => _,
+                inout("rsi") src => _,
+                inout("rdi") dst => _,
+                options(nostack, preserves_flags)
+            );
+        }
+    }
+
+    /// Sets `len` bytes at `dst` to zero, then `sfence`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is valid for writes of `len` bytes.
+    #[inline(always)]
+    pub(super) unsafe fn zero(dst: *mut u8, len: usize) {
+        // SAFETY: as in `load`, for the `len` bytes at `dst`.
+        unsafe {
+            core::arch::asm!(
+                "rep stosb",
+                "sfence",
+                inout("rcx") len => _,
+                inout("rdi") dst => _,
+                in("al") 0u8,
+                options(nostack, preserves_flags)
+            );
+        }
+    }
+}
+
 /// A shared byte region: a pointer and a length, accessed only through 32-bit atomics.
 ///
 /// `Region` is `Copy`: every holder accesses the bytes through atomics only, so aliasing
@@ -239,6 +331,14 @@ impl Region<'_> {
         let full = dst.len() / 4;
         let nwords = dst.len().div_ceil(4);
         let src = self.words(off, nwords);
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        if dst.len() >= BULK_MIN {
+            // SAFETY: `words` checked that the `nwords * 4 >= dst.len()` bytes at `off`
+            // lie in the region; `dst` is an exclusive borrow of private memory, so the
+            // two do not overlap.
+            unsafe { bulk::load(src.as_ptr() as *const u8, dst.as_mut_ptr(), dst.len()) };
+            return;
+        }
         let (body, tail) = dst.split_at_mut(full * 4);
         for (d, w) in body.chunks_exact_mut(4).zip(src) {
             d.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
@@ -249,19 +349,13 @@ impl Region<'_> {
         }
     }
 
-    /// Writes `src` at byte offset `off` (any alignment) with relaxed atomic word stores.
-    /// Partial words are read, merged and stored back, which is only correct because
-    /// there is a single writer.
+    /// Writes `src` at byte offset `off` (any alignment) with relaxed atomic word stores
+    /// (or the bulk copy). Partial words are read, merged and stored back, which is only
+    /// correct because there is a single writer.
     pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) {
         // Whole aligned words (every scalar of 4 or 8 bytes, most arrays): no merging.
         if off.is_multiple_of(4) && src.len().is_multiple_of(4) {
-            let words = self.words_mut(off, src.len() / 4);
-            for (w, b) in words.iter().zip(src.chunks_exact(4)) {
-                w.store(
-                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
-                    Ordering::Relaxed,
-                );
-            }
+            self.store_words(off, src);
             return;
         }
         // Unaligned head: the bytes up to the next word boundary, merged.
@@ -269,24 +363,36 @@ impl Region<'_> {
         if head > 0 {
             self.merge_word(off, &src[..head]);
         }
-        // Whole words: a straight loop of word stores (the bulk of an array or string).
         let body = &src[head..];
         if body.is_empty() {
             return;
         }
+        // Whole words (the bulk of an array or string), then a tail shorter than a word,
+        // merged.
         let start = off + head;
-        let full = body.len() / 4;
-        let words = self.words_mut(start, full);
-        for (w, b) in words.iter().zip(body.chunks_exact(4)) {
+        let full = body.len() / 4 * 4;
+        self.store_words(start, &body[..full]);
+        if full < body.len() {
+            self.merge_word(start + full, &body[full..]);
+        }
+    }
+
+    /// Stores `src` (a whole number of words) at the 4-aligned offset `off`.
+    #[inline(always)]
+    fn store_words(&self, off: usize, src: &[u8]) {
+        let words = self.words_mut(off, src.len() / 4);
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        if src.len() >= BULK_MIN {
+            // SAFETY: `words_mut` checked that the destination lies in the region; `src`
+            // is private memory, not part of the region.
+            unsafe { bulk::store(src.as_ptr(), words.as_ptr() as *mut u8, src.len()) };
+            return;
+        }
+        for (w, b) in words.iter().zip(src.chunks_exact(4)) {
             w.store(
                 u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
                 Ordering::Relaxed,
             );
-        }
-        // Tail shorter than a word, merged.
-        let tail = &body[full * 4..];
-        if !tail.is_empty() {
-            self.merge_word(start + full * 4, tail);
         }
     }
 
@@ -320,7 +426,16 @@ impl Region<'_> {
         // for an unaligned offset.
         let full = (end - a) / 4;
         if full > 0 {
-            for w in self.words_mut(a, full) {
+            let words = self.words_mut(a, full);
+            #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+            let words = if full * 4 >= BULK_MIN {
+                // SAFETY: `words_mut` checked that the range lies in the region.
+                unsafe { bulk::zero(words.as_ptr() as *mut u8, full * 4) };
+                &[]
+            } else {
+                words
+            };
+            for w in words {
                 w.store(0, Ordering::Relaxed);
             }
         }
@@ -337,6 +452,13 @@ impl Region<'_> {
         let n = len / 4;
         let s = self.words(src, n);
         let d = self.words_mut(dst, n);
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        if len >= BULK_MIN {
+            // SAFETY: both ranges lie in the region (checked by `words`/`words_mut`) and
+            // do not overlap (the caller's contract, asserted above in debug builds).
+            unsafe { bulk::store(s.as_ptr() as *const u8, d.as_ptr() as *mut u8, len) };
+            return;
+        }
         for (d, s) in d.iter().zip(s) {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
