@@ -1,0 +1,2 @@
+//! flexshm-zenoh: bridges flexshm segments over Zenoh.
+pub use zenoh;
