@@ -751,3 +751,7 @@ impl<'a> Cursor<'a> {
         self.bytes
     }
 }
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
