@@ -26,6 +26,9 @@ pub mod session;
 pub mod shm;
 pub mod wire;
 
+#[cfg(test)]
+mod loop_tests;
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
