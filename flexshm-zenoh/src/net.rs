@@ -115,6 +115,17 @@ impl Outlet for ZenohOutlet {
             .ok_or_else(|| BridgeError::Config("put before set_schema".into()))?;
         p.put(message).wait().map_err(BridgeError::Zenoh)
     }
+
+    fn matched(&self) -> bool {
+        match &self.publisher {
+            Some((_, p)) => p
+                .matching_status()
+                .wait()
+                .map(|m| m.matching())
+                .unwrap_or(true),
+            None => false,
+        }
+    }
 }
 
 /// Receives the messages of a key expression.

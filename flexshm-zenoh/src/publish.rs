@@ -59,6 +59,11 @@ pub trait Outlet {
     fn set_schema(&mut self, schema: &SchemaMsg, bytes: Vec<u8>) -> Result<(), BridgeError>;
     /// Sends one record message.
     fn put(&mut self, message: Vec<u8>) -> Result<(), BridgeError>;
+    /// Whether some receiver subscribes to the messages now (as far as the outlet
+    /// knows; `true` if it cannot tell).
+    fn matched(&self) -> bool {
+        true
+    }
 }
 
 /// A fresh random 64-bit publisher session id (never 0).
@@ -208,6 +213,9 @@ pub struct PublishOptions {
     pub poll: Duration,
     /// Log the counts at this interval (info level); `None`: only when stopping.
     pub stats_every: Option<Duration>,
+    /// At the start of each session, wait up to this long for a subscriber before the
+    /// first record is sent (records sent before any subscriber is known are lost).
+    pub wait_for_subscriber: Option<Duration>,
 }
 
 impl Default for PublishOptions {
@@ -216,6 +224,7 @@ impl Default for PublishOptions {
             max_rate: None,
             poll: Duration::from_millis(100),
             stats_every: None,
+            wait_for_subscriber: None,
         }
     }
 }
@@ -257,6 +266,12 @@ where
             fields = schema.fields.len(),
             "publishing"
         );
+        if let Some(limit) = opts.wait_for_subscriber {
+            let t0 = Instant::now();
+            while !outlet.matched() && t0.elapsed() < limit && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let name = src.name().to_string();
         let fifo = src.mode().is_fifo();
         let rate_limited = min_interval.is_some() && !fifo;
