@@ -624,6 +624,7 @@ fn commit_numbers_unwrap_across_the_modulus() {
 struct VecOutlet {
     schemas: Vec<SchemaMsg>,
     messages: Vec<Vec<u8>>,
+    in_band: usize,
     stop_after: usize,
     stop: Option<std::sync::Arc<AtomicBool>>,
 }
@@ -635,7 +636,15 @@ impl Outlet for VecOutlet {
         Ok(())
     }
     fn put(&mut self, message: Vec<u8>) -> Result<(), BridgeError> {
-        self.messages.push(message);
+        match crate::wire::peek(&message).unwrap() {
+            crate::wire::Peek::Schema { session } => {
+                // In-band, right after set_schema.
+                assert_eq!(session, self.schemas.last().unwrap().session);
+                self.in_band += 1;
+                return Ok(());
+            }
+            crate::wire::Peek::Record(_) => self.messages.push(message),
+        }
         if self.messages.len() >= self.stop_after {
             if let Some(s) = &self.stop {
                 s.store(true, Ordering::Relaxed);
@@ -697,6 +706,7 @@ fn publisher_loop_reopens_a_replaced_segment_under_a_new_session() {
     assert_eq!(stats.published, 8);
     assert_eq!(stats.sessions, 2);
     assert_eq!(outlet.schemas.len(), 2);
+    assert_eq!(outlet.in_band, 2);
     assert_ne!(outlet.schemas[0].session, outlet.schemas[1].session);
     // Each session numbers its messages from 1.
     let seqs: Vec<u64> = outlet
@@ -780,60 +790,110 @@ impl InMessage for Msg {
 struct VecInlet {
     queue: VecDeque<Vec<u8>>,
     schema: Option<Vec<u8>>,
-    fetches: usize,
+    /// The answer to a request comes after this many more `recv` calls.
+    answer_after: usize,
+    answer_in: Option<usize>,
+    requests: usize,
     stop: std::sync::Arc<AtomicBool>,
+    idle: usize,
 }
 
 impl Inlet for VecInlet {
     type Msg = Msg;
     fn recv(&mut self, _: Duration) -> Result<Option<Msg>, BridgeError> {
+        if let Some(n) = self.answer_in.as_mut() {
+            *n = n.saturating_sub(1);
+        }
         match self.queue.pop_front() {
             Some(m) => Ok(Some(Msg("flexshm/x".into(), m))),
             None => {
-                self.stop.store(true, Ordering::Relaxed);
+                // Give pending answers and expiries a few rounds, then stop.
+                self.idle += 1;
+                if self.idle > 50 {
+                    self.stop.store(true, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(1));
                 Ok(None)
             }
         }
     }
-    fn fetch_schema(&mut self, key: &str, _: Duration) -> Result<Vec<Vec<u8>>, BridgeError> {
+    fn request_schema(&mut self, key: &str, _: Duration) -> Result<(), BridgeError> {
         assert_eq!(key, "flexshm/x");
-        self.fetches += 1;
-        match &self.schema {
-            Some(s) => Ok(vec![b"junk".to_vec(), s.clone()]),
-            None => Err(BridgeError::Config("no route".into())),
+        self.requests += 1;
+        self.answer_in = Some(self.answer_after);
+        Ok(())
+    }
+    fn schema_replies(&mut self) -> Vec<Vec<u8>> {
+        match (self.answer_in, &self.schema) {
+            (Some(0), Some(s)) => {
+                self.answer_in = None;
+                vec![b"junk".to_vec(), s.clone()]
+            }
+            _ => vec![],
         }
     }
 }
 
-fn run_inlet(schema: Option<Vec<u8>>, msgs: Vec<Vec<u8>>) -> (MirrorStats, usize, usize) {
+fn run_inlet(
+    schema: Option<Vec<u8>>,
+    answer_after: usize,
+    msgs: Vec<Vec<u8>>,
+    opts: MirrorLoopOptions,
+) -> (MirrorStats, usize, Vec<LocalRecord>) {
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let mut inlet = VecInlet {
         queue: msgs.into(),
         schema,
-        fetches: 0,
+        answer_after,
+        answer_in: None,
+        requests: 0,
         stop: stop.clone(),
+        idle: 0,
     };
     let mut m = Mirror::new(ModelSink::default(), MirrorOptions::default());
-    let stats = run_mirror(&mut m, &mut inlet, &MirrorLoopOptions::default(), &stop).unwrap();
-    (stats, inlet.fetches, m.sink().records.len())
+    let stats = run_mirror(&mut m, &mut inlet, &opts, &stop).unwrap();
+    (stats, inlet.requests, m.sink().records.clone())
 }
 
 #[test]
-fn mirror_loop_fetches_the_schema_once() {
-    let mut src = ModelSource::new(Mode::Fifo { slots: 4 }, history(20));
+fn mirror_loop_keeps_records_until_their_schema_arrives() {
+    let recs = history(20);
+    let mut src = ModelSource::new(Mode::Fifo { slots: 4 }, recs.clone());
     let (schema, msgs) = publish_all(&mut src, 80);
-    let (stats, fetches, written) = run_inlet(Some(schema.encode()), msgs);
+    // The answer comes after 5 more messages: the first 6 records wait, in order.
+    let (stats, requests, local) =
+        run_inlet(Some(schema.encode()), 5, msgs, MirrorLoopOptions::default());
     assert_eq!((stats.received, stats.written, stats.lost), (20, 20, 0));
-    assert_eq!((fetches, written), (1, 20));
+    assert_eq!(requests, 1);
+    for (k, c) in recs.iter().enumerate() {
+        let since = if k == 0 { 0 } else { recs[k - 1].commit };
+        assert_eq!(local[k], expected(c, since, k == 0), "record {k}");
+    }
 }
 
 #[test]
-fn mirror_loop_without_a_schema_drops_and_retries_later() {
+fn mirror_loop_learns_an_in_band_schema_without_asking() {
+    let mut src = ModelSource::new(Mode::Fifo { slots: 4 }, history(5));
+    let (schema, mut msgs) = publish_all(&mut src, 81);
+    msgs.insert(0, schema.encode());
+    let (stats, requests, local) = run_inlet(None, 0, msgs, MirrorLoopOptions::default());
+    assert_eq!((stats.received, stats.written, requests), (6, 5, 0));
+    assert_eq!(local.len(), 5);
+}
+
+#[test]
+fn mirror_loop_without_a_schema_drops_after_the_timeout() {
     let mut src = ModelSource::new(Mode::Fifo { slots: 4 }, history(20));
-    let (_, msgs) = publish_all(&mut src, 81);
-    let (stats, fetches, written) = run_inlet(None, msgs);
-    assert_eq!((stats.received, stats.no_schema, written), (20, 20, 0));
-    assert_eq!(fetches, 1, "no new fetch within the retry interval");
+    let (_, msgs) = publish_all(&mut src, 82);
+    let opts = MirrorLoopOptions {
+        schema_timeout: Duration::from_millis(10),
+        max_pending: 8,
+        ..Default::default()
+    };
+    let (stats, requests, local) = run_inlet(None, 0, msgs, opts);
+    assert_eq!((stats.received, stats.no_schema), (20, 20));
+    assert!(local.is_empty());
+    assert!(requests >= 1);
 }
 
 #[test]

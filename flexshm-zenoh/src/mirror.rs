@@ -430,8 +430,13 @@ pub trait Inlet {
     type Msg: InMessage;
     /// The next message, waiting up to `timeout`; `Ok(None)` if none came.
     fn recv(&mut self, timeout: Duration) -> Result<Option<Self::Msg>, BridgeError>;
-    /// Asks the publishers of `key` for their schema messages.
-    fn fetch_schema(&mut self, key: &str, timeout: Duration) -> Result<Vec<Vec<u8>>, BridgeError>;
+    /// Starts asking the publishers of `key` for their schema messages, without waiting
+    /// for the answers (the receive path must keep flowing meanwhile: a blocked
+    /// subscriber can hold up the very link the answer comes on). Answers arrive through
+    /// [`schema_replies`](Self::schema_replies).
+    fn request_schema(&mut self, key: &str, timeout: Duration) -> Result<(), BridgeError>;
+    /// Schema messages that arrived since the previous call.
+    fn schema_replies(&mut self) -> Vec<Vec<u8>>;
 }
 
 /// How [`run_mirror`] runs.
@@ -439,11 +444,12 @@ pub trait Inlet {
 pub struct MirrorLoopOptions {
     /// How long one wait for a message lasts before `stop` is checked.
     pub poll: Duration,
-    /// How long a schema fetch waits for replies.
+    /// How long a schema request waits for answers; records kept waiting for their
+    /// schema longer than this are dropped (counted in [`MirrorStats::no_schema`]).
     pub schema_timeout: Duration,
-    /// After a failed schema fetch for a session, its records are dropped without
-    /// asking again for this long.
-    pub schema_retry: Duration,
+    /// Records kept while their schema is being fetched, at most (older ones are dropped
+    /// first, counted in [`MirrorStats::no_schema`]).
+    pub max_pending: usize,
     /// Log the counts at this interval (info level); `None`: never.
     pub stats_every: Option<Duration>,
 }
@@ -453,52 +459,135 @@ impl Default for MirrorLoopOptions {
         MirrorLoopOptions {
             poll: Duration::from_millis(100),
             schema_timeout: Duration::from_secs(2),
-            schema_retry: Duration::from_secs(1),
+            max_pending: 1024,
             stats_every: None,
         }
     }
 }
 
-/// Feeds `mirror` from `inlet` until `stop` is set; fetches schemas it lacks. Errors
-/// only for a local segment that cannot be used or a failing inlet.
+/// Records waiting for their session's schema, and the requests made.
+#[derive(Debug, Default)]
+struct Pending {
+    msgs: VecDeque<(u64, Vec<u8>)>,
+    requested: Vec<(u64, Instant)>,
+}
+
+/// Feeds `mirror` from `inlet` until `stop` is set. Records whose schema is unknown are
+/// kept (up to `max_pending`) while the schema is requested, and handled in order once
+/// it arrives. Errors only for a local segment that cannot be used or a failing inlet.
 pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
     mirror: &mut Mirror<K>,
     inlet: &mut I,
     opts: &MirrorLoopOptions,
     stop: &AtomicBool,
 ) -> Result<MirrorStats, BridgeError> {
-    let mut failed_fetch: Option<(u64, Instant)> = None;
+    let mut pending = Pending::default();
     let mut last_log = Instant::now();
+    // While schemas are awaited, wake up often to take their answers.
+    let short = opts.poll.min(Duration::from_millis(5));
     while !stop.load(Ordering::Relaxed) {
         if opts.stats_every.is_some_and(|e| last_log.elapsed() >= e) {
             tracing::info!(segment = mirror.sink.name(), stats = ?mirror.stats, "mirror counts");
             last_log = Instant::now();
         }
-        let Some(msg) = inlet.recv(opts.poll)? else {
+        let replies = inlet.schema_replies();
+        if !replies.is_empty() {
+            for r in replies {
+                if let Err(e) = mirror.learn_schema(&r) {
+                    tracing::warn!(segment = mirror.sink.name(), error = %e, "invalid schema reply ignored");
+                }
+            }
+            replay_pending(mirror, &mut pending)?;
+        }
+        expire_pending(mirror, &mut pending, opts.schema_timeout);
+        let wait = if pending.requested.is_empty() {
+            opts.poll
+        } else {
+            short
+        };
+        let Some(msg) = inlet.recv(wait)? else {
             continue;
         };
         let bytes = msg.payload();
-        let Outcome::NeedSchema { session } = mirror.handle(&bytes)? else {
-            continue;
-        };
-        if matches!(failed_fetch, Some((s, t)) if s == session && t.elapsed() < opts.schema_retry) {
-            mirror.no_schema(session);
-            continue;
-        }
-        match inlet.fetch_schema(msg.key(), opts.schema_timeout) {
-            Ok(replies) => {
-                for r in replies {
-                    if let Err(e) = mirror.learn_schema(&r) {
-                        tracing::warn!(key = msg.key(), error = %e, "invalid schema reply ignored");
-                    }
+        if let Outcome::NeedSchema { session } = handle_in_order(mirror, &pending, &bytes)? {
+            if pending.msgs.len() >= opts.max_pending.max(1) {
+                if let Some((s, _)) = pending.msgs.pop_front() {
+                    mirror.no_schema(s);
                 }
             }
-            Err(e) => tracing::warn!(key = msg.key(), error = %e, "schema fetch failed"),
-        }
-        if let Outcome::NeedSchema { session } = mirror.handle(&bytes)? {
-            failed_fetch = Some((session, Instant::now()));
-            mirror.no_schema(session);
+            pending.msgs.push_back((session, bytes.into_owned()));
+            if !pending.requested.iter().any(|(s, _)| *s == session) {
+                if let Err(e) = inlet.request_schema(msg.key(), opts.schema_timeout) {
+                    tracing::warn!(key = msg.key(), error = %e, "schema request failed");
+                }
+                pending.requested.push((session, Instant::now()));
+            }
         }
     }
     Ok(mirror.stats())
+}
+
+/// Handles a message unless older records of its session are still waiting for their
+/// schema (then it waits behind them, keeping the order).
+fn handle_in_order<K: SegmentSink>(
+    mirror: &mut Mirror<K>,
+    pending: &Pending,
+    bytes: &[u8],
+) -> Result<Outcome, BridgeError> {
+    if let Ok(Peek::Record(h)) = wire::peek(bytes) {
+        if pending.msgs.iter().any(|(s, _)| *s == h.session) {
+            return Ok(Outcome::NeedSchema { session: h.session });
+        }
+    }
+    mirror.handle(bytes)
+}
+
+/// Handles the waiting records whose schema is now known, in arrival order.
+fn replay_pending<K: SegmentSink>(
+    mirror: &mut Mirror<K>,
+    pending: &mut Pending,
+) -> Result<(), BridgeError> {
+    let msgs = std::mem::take(&mut pending.msgs);
+    let mut still: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+    for (session, bytes) in msgs {
+        if still.iter().any(|(s, _)| *s == session) {
+            still.push_back((session, bytes));
+            continue;
+        }
+        if let Outcome::NeedSchema { .. } = mirror.handle(&bytes)? {
+            still.push_back((session, bytes));
+        }
+    }
+    pending
+        .requested
+        .retain(|(s, _)| still.iter().any(|(t, _)| t == s));
+    pending.msgs = still;
+    Ok(())
+}
+
+/// Drops the records of sessions whose schema request got no usable answer in time; the
+/// next record of such a session asks again.
+fn expire_pending<K: SegmentSink>(
+    mirror: &mut Mirror<K>,
+    pending: &mut Pending,
+    timeout: Duration,
+) {
+    let expired: Vec<u64> = pending
+        .requested
+        .iter()
+        .filter(|(_, t)| t.elapsed() > timeout)
+        .map(|(s, _)| *s)
+        .collect();
+    if expired.is_empty() {
+        return;
+    }
+    pending.requested.retain(|(s, _)| !expired.contains(s));
+    pending.msgs.retain(|(s, _)| {
+        if expired.contains(s) {
+            mirror.no_schema(*s);
+            false
+        } else {
+            true
+        }
+    });
 }

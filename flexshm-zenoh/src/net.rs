@@ -132,6 +132,8 @@ impl Outlet for ZenohOutlet {
 pub struct ZenohInlet {
     session: Session,
     subscriber: Subscriber<FifoChannelHandler<Sample>>,
+    replies_tx: std::sync::mpsc::Sender<Vec<u8>>,
+    replies: std::sync::mpsc::Receiver<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ZenohInlet {
@@ -149,9 +151,12 @@ impl ZenohInlet {
             .declare_subscriber(key.to_string())
             .wait()
             .map_err(BridgeError::Zenoh)?;
+        let (replies_tx, replies) = std::sync::mpsc::channel();
         Ok(ZenohInlet {
             session: session.clone(),
             subscriber,
+            replies_tx,
+            replies,
         })
     }
 }
@@ -175,21 +180,23 @@ impl Inlet for ZenohInlet {
             .map_err(BridgeError::Zenoh)
     }
 
-    fn fetch_schema(&mut self, key: &str, timeout: Duration) -> Result<Vec<Vec<u8>>, BridgeError> {
-        let replies = self
-            .session
+    fn request_schema(&mut self, key: &str, timeout: Duration) -> Result<(), BridgeError> {
+        let tx = self.replies_tx.clone();
+        self.session
             .get(schema_key(key))
             .consolidation(ConsolidationMode::None)
             .timeout(timeout)
-            .wait()
-            .map_err(BridgeError::Zenoh)?;
-        let mut out = Vec::new();
-        while let Ok(reply) = replies.recv() {
-            match reply.result() {
-                Ok(sample) => out.push(sample.payload().to_bytes().into_owned()),
+            .callback(move |reply| match reply.result() {
+                Ok(sample) => {
+                    let _ = tx.send(sample.payload().to_bytes().into_owned());
+                }
                 Err(e) => tracing::debug!(error = ?e, "schema query error reply"),
-            }
-        }
-        Ok(out)
+            })
+            .wait()
+            .map_err(BridgeError::Zenoh)
+    }
+
+    fn schema_replies(&mut self) -> Vec<Vec<u8>> {
+        self.replies.try_iter().collect()
     }
 }

@@ -57,7 +57,8 @@ pub struct SourceRecord<'a> {
 pub trait Outlet {
     /// Makes `bytes` (an encoded [`SchemaMsg`]) the schema served to receivers.
     fn set_schema(&mut self, schema: &SchemaMsg, bytes: Vec<u8>) -> Result<(), BridgeError>;
-    /// Sends one record message.
+    /// Sends one message: a record, or the session's schema message ahead of its first
+    /// record.
     fn put(&mut self, message: Vec<u8>) -> Result<(), BridgeError>;
     /// Whether some receiver subscribes to the messages now (as far as the outlet
     /// knows; `true` if it cannot tell).
@@ -259,6 +260,15 @@ where
         let schema = publisher.schema().clone();
         outlet.set_schema(&schema, schema.encode())?;
         stats.sessions += 1;
+        if let Some(limit) = opts.wait_for_subscriber {
+            let t0 = Instant::now();
+            while !outlet.matched() && t0.elapsed() < limit && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // The schema also goes in-band, ahead of the session's first record, so a
+        // subscriber that is already there needs no query.
+        outlet.put(schema.encode())?;
         tracing::info!(
             segment = src.name(),
             session = format_args!("{:016x}", schema.session),
@@ -266,12 +276,6 @@ where
             fields = schema.fields.len(),
             "publishing"
         );
-        if let Some(limit) = opts.wait_for_subscriber {
-            let t0 = Instant::now();
-            while !outlet.matched() && t0.elapsed() < limit && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
         let name = src.name().to_string();
         let fifo = src.mode().is_fifo();
         let rate_limited = min_interval.is_some() && !fifo;
