@@ -191,7 +191,7 @@ fn main() -> ExitCode {
                 Some(t) => std::time::Instant::now() < t,
                 None => true,
             };
-            while !STOP.load(Ordering::Relaxed) && running() {
+            while !STOP.load(Ordering::Relaxed) && running() && !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(20));
             }
             stop.store(true, Ordering::Relaxed);
