@@ -234,13 +234,21 @@ fn shm_name(tag: &str, what: &str) -> String {
     format!("flexshm-bench-{tag}-{what}-{}", std::process::id())
 }
 
-/// Starts a bridge of `src` (published from `from`) mirrored into `dst` (on `to`).
-fn bridge(from: &Session, to: &Session, src: &str, dst: &str, stop: &Arc<AtomicBool>) {
+/// Starts a bridge of `src` (published from `from`) mirrored into `dst` (on `to`);
+/// `express` for latency (no batching), not for throughput.
+fn bridge(
+    from: &Session,
+    to: &Session,
+    src: &str,
+    dst: &str,
+    express: bool,
+    stop: &Arc<AtomicBool>,
+) {
     let key = format!("bench/bridged/{src}");
     spawn_mirror(to, MirrorSpec::new(&key, dst), stop.clone()).unwrap();
     let mut spec = PublishSpec::new(src);
     spec.key = Some(key);
-    spec.express = true;
+    spec.express = express;
     spec.options.wait_for_subscriber = Some(Duration::from_secs(10));
     spec.options.poll = Duration::from_millis(20);
     spawn_publisher(from, spec, stop.clone()).unwrap();
@@ -252,7 +260,10 @@ fn open_when_there(name: &str) -> DynReader {
         if let Ok(r) = DynReader::open(name, None) {
             return r;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "{name} did not appear");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{name} did not appear"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -284,8 +295,8 @@ fn bridged_latency(a: &Session, b: &Session, p: Payload, rounds: usize, tag: &st
         .collect();
     let mut ping = DynWriter::create(&names[0], p.fields(), &CreateOptions::default()).unwrap();
     let pong = DynWriter::create(&names[2], p.fields(), &CreateOptions::default()).unwrap();
-    bridge(a, b, &names[0], &names[1], &stop);
-    bridge(b, a, &names[2], &names[3], &stop);
+    bridge(a, b, &names[0], &names[1], true, &stop);
+    bridge(b, a, &names[2], &names[3], true, &stop);
     let mut image = vec![0u8; 480 * 640 * 3];
     // Warm up until both directions carry records.
     write_record(&mut ping, p, 0, &mut image);
@@ -382,7 +393,7 @@ fn bridged_throughput(a: &Session, b: &Session, p: Payload, count: u64, tag: &st
     let slots: u32 = if p == Payload::Image { 32 } else { 1024 };
     let (src, dst) = (shm_name(tag, "tp-a"), shm_name(tag, "tp-b"));
     let mut w = DynWriter::create(&src, p.fields(), &CreateOptions::fifo(slots)).unwrap();
-    bridge(a, b, &src, &dst, &stop);
+    bridge(a, b, &src, &dst, false, &stop);
     let mut image = vec![0u8; 480 * 640 * 3];
     let done = Arc::new(AtomicU64::new(0));
     // Record 0 creates the mirror segment; timing starts after it.
@@ -464,7 +475,11 @@ fn main() {
             Payload::Sensor => (rounds, count),
             Payload::Image => ((rounds / 10).max(20), (count / 100).max(50)),
         };
-        println!("{} ({} bytes on the wire per record)", p.name(), bytes.len());
+        println!(
+            "{} ({} bytes on the wire per record)",
+            p.name(),
+            bytes.len()
+        );
         if latency {
             let raw = raw_latency(&a, &b, &bytes, rounds, &tag);
             let br = bridged_latency(&a, &b, p, rounds, &tag);
