@@ -9,6 +9,36 @@
 //!
 //! Decoding checks every byte against the schema and never panics, whatever the input:
 //! a message that does not validate is an error and nothing of it is used.
+//!
+//! ```
+//! use flexshm_core::{Dtype, FieldDef, FieldStatus, FieldValue, Kind, Mode};
+//! use flexshm_zenoh::wire::{self, RecordHeader, SchemaMsg, WireField};
+//!
+//! let fields = vec![
+//!     FieldDef::new("temperature", Kind::Scalar(Dtype::F64)),
+//!     FieldDef::new("status_msg", Kind::str(32)),
+//! ];
+//! let schema = SchemaMsg::new(0x1234, 0, Mode::Single, fields)?;
+//! // The receiver learns the schema from its message alone.
+//! let received = SchemaMsg::decode(&schema.encode())?;
+//!
+//! let written = FieldStatus { written: true, truncated: false, modified: true };
+//! let values = [
+//!     WireField { status: written, value: Some(FieldValue::Float(23.5)) },
+//!     WireField::UNWRITTEN,
+//! ];
+//! let hdr = RecordHeader { session: 0x1234, seq: 1, commit: 1, schema_hash: schema.hash };
+//! let mut msg = Vec::new();
+//! wire::encode_record(&hdr, &schema.fields, &values, &mut msg)?;
+//!
+//! let mut out = Vec::new();
+//! assert_eq!(wire::decode_record(&msg, &received, &mut out)?, hdr);
+//! assert_eq!(out[0].value, Some(FieldValue::Float(23.5)));
+//! assert!(out[1].status.unwritten());
+//! // A damaged message is an error, never a panic.
+//! assert!(wire::decode_record(&msg[..msg.len() - 1], &received, &mut out).is_err());
+//! # Ok::<(), wire::WireError>(())
+//! ```
 
 use std::fmt;
 
