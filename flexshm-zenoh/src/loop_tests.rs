@@ -897,6 +897,23 @@ fn mirror_loop_without_a_schema_drops_after_the_timeout() {
 }
 
 #[test]
+fn mirror_loop_bounds_the_bytes_it_keeps() {
+    let mut src = ModelSource::new(Mode::Fifo { slots: 4 }, history(20));
+    let (schema, msgs) = publish_all(&mut src, 83);
+    let one = msgs[1].len();
+    let opts = MirrorLoopOptions {
+        max_pending_bytes: 3 * one,
+        ..Default::default()
+    };
+    // The schema arrives after all 20 records: only the newest fit in the buffer.
+    let (stats, _, local) = run_inlet(Some(schema.encode()), 20, msgs, opts);
+    assert_eq!(stats.received, 20);
+    assert!(stats.no_schema >= 16, "{stats:?}");
+    assert_eq!(stats.written as usize, local.len());
+    assert_eq!(stats.written + stats.no_schema, 20);
+}
+
+#[test]
 fn wire_errors_display() {
     let e = WireError::Field {
         index: 3,

@@ -450,6 +450,8 @@ pub struct MirrorLoopOptions {
     /// Records kept while their schema is being fetched, at most (older ones are dropped
     /// first, counted in [`MirrorStats::no_schema`]).
     pub max_pending: usize,
+    /// Bytes of such records kept, at most.
+    pub max_pending_bytes: usize,
     /// Log the counts at this interval (info level); `None`: never.
     pub stats_every: Option<Duration>,
 }
@@ -460,6 +462,7 @@ impl Default for MirrorLoopOptions {
             poll: Duration::from_millis(100),
             schema_timeout: Duration::from_secs(2),
             max_pending: 1024,
+            max_pending_bytes: 64 << 20,
             stats_every: None,
         }
     }
@@ -469,7 +472,14 @@ impl Default for MirrorLoopOptions {
 #[derive(Debug, Default)]
 struct Pending {
     msgs: VecDeque<(u64, Vec<u8>)>,
+    bytes: usize,
     requested: Vec<(u64, Instant)>,
+}
+
+impl Pending {
+    fn recount(&mut self) {
+        self.bytes = self.msgs.iter().map(|(_, m)| m.len()).sum();
+    }
 }
 
 /// Feeds `mirror` from `inlet` until `stop` is set. Records whose schema is unknown are
@@ -510,11 +520,16 @@ pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
         };
         let bytes = msg.payload();
         if let Outcome::NeedSchema { session } = handle_in_order(mirror, &pending, &bytes)? {
-            if pending.msgs.len() >= opts.max_pending.max(1) {
-                if let Some((s, _)) = pending.msgs.pop_front() {
+            while !pending.msgs.is_empty()
+                && (pending.msgs.len() >= opts.max_pending.max(1)
+                    || pending.bytes + bytes.len() > opts.max_pending_bytes)
+            {
+                if let Some((s, m)) = pending.msgs.pop_front() {
+                    pending.bytes -= m.len();
                     mirror.no_schema(s);
                 }
             }
+            pending.bytes += bytes.len();
             pending.msgs.push_back((session, bytes.into_owned()));
             if !pending.requested.iter().any(|(s, _)| *s == session) {
                 if let Err(e) = inlet.request_schema(msg.key(), opts.schema_timeout) {
@@ -562,6 +577,7 @@ fn replay_pending<K: SegmentSink>(
         .requested
         .retain(|(s, _)| still.iter().any(|(t, _)| t == s));
     pending.msgs = still;
+    pending.recount();
     Ok(())
 }
 
@@ -590,4 +606,5 @@ fn expire_pending<K: SegmentSink>(
             true
         }
     });
+    pending.recount();
 }
