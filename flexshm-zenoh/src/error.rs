@@ -31,6 +31,13 @@ pub enum BridgeError {
     Zenoh(zenoh::Error),
     /// Invalid bridge or Zenoh configuration.
     Config(String),
+    /// The segment no longer exists and the publisher should stop instead of waiting
+    /// for it (publishers started for a name pattern; the pattern's scan starts a new one
+    /// if the name comes back).
+    Gone {
+        /// The segment name.
+        name: String,
+    },
 }
 
 impl fmt::Display for BridgeError {
@@ -45,6 +52,7 @@ impl fmt::Display for BridgeError {
             ),
             BridgeError::Zenoh(e) => write!(f, "zenoh: {e}"),
             BridgeError::Config(s) => write!(f, "configuration: {s}"),
+            BridgeError::Gone { name } => write!(f, "segment '{name}' no longer exists"),
         }
     }
 }

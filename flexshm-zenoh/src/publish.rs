@@ -232,8 +232,8 @@ impl Default for PublishOptions {
 
 /// Opens the source with `open` (retrying until it succeeds or `stop` is set), then sends
 /// its records to `outlet` until `stop` is set. A segment that is replaced (or fails) is
-/// reopened under a new session id. Returns the counts when stopped; errors only for an
-/// outlet that fails.
+/// reopened under a new session id. Returns the counts when stopped, or when `open`
+/// reports [`BridgeError::Gone`]; errors only for an outlet that fails.
 pub fn run_publisher<S, O, F>(
     mut open: F,
     outlet: &mut O,
@@ -350,6 +350,10 @@ where
     while !stop.load(Ordering::Relaxed) {
         match open() {
             Ok(s) => return Some(s),
+            Err(BridgeError::Gone { name }) => {
+                tracing::info!(segment = name, "segment gone: publisher stops");
+                return None;
+            }
             Err(e) => {
                 if failures % 50 == 0 {
                     tracing::warn!(error = %e, "cannot open the segment yet; retrying");

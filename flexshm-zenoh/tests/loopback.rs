@@ -194,3 +194,60 @@ fn a_late_mirror_fetches_the_schema_it_never_saw() {
     );
     assert!(mstats.written >= 1);
 }
+
+#[test]
+fn a_pattern_publishes_every_matching_segment() {
+    let (a, b) = sessions();
+    let tag = format!("pat{}", std::process::id());
+    let first = Name(format!("flexshm-zenoh-test-{tag}-one"));
+    let second = Name(format!("flexshm-zenoh-test-{tag}-two"));
+    let other = Name(format!("flexshm-zenoh-test-{tag}x-no"));
+    let mut w1 = DynWriter::create(&first.0, fields(), &CreateOptions::default()).unwrap();
+    let mut w3 = DynWriter::create(&other.0, fields(), &CreateOptions::default()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let prefix = format!("flexshm/test/{tag}");
+    let mut mirrors = Vec::new();
+    let mut dsts = Vec::new();
+    for n in [&first, &second, &other] {
+        // Mirrors are named outside the pattern (it would match them too).
+        let dst = Name(n.0.replace("-test-", "-test-m-"));
+        let key = format!("{prefix}/{}", n.0);
+        mirrors.push(spawn_mirror(&b, MirrorSpec::new(&key, &dst.0), stop.clone()).unwrap());
+        dsts.push(dst);
+    }
+    let mut spec = PublishSpec::new(&format!("flexshm-zenoh-test-{tag}-*"));
+    spec.key = Some(prefix);
+    let p = spawn_publisher(&a, spec, stop.clone()).unwrap();
+    // The second segment appears after the bridge started.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut w2 = DynWriter::create(&second.0, fields(), &CreateOptions::default()).unwrap();
+    let mut seen = [false; 2];
+    for k in 1..=100 {
+        write(&mut w1, k);
+        write(&mut w2, k);
+        write(&mut w3, k);
+        std::thread::sleep(Duration::from_millis(50));
+        for (i, d) in dsts[..2].iter().enumerate() {
+            seen[i] |= flexshm_std::exists(&d.0);
+        }
+        if seen == [true, true] {
+            break;
+        }
+    }
+    assert_eq!(seen, [true, true]);
+    assert!(
+        !flexshm_std::exists(&dsts[2].0),
+        "a name the pattern does not match"
+    );
+    // A matched segment that goes away ends its publisher.
+    drop(w2);
+    drop(second);
+    std::thread::sleep(Duration::from_millis(400));
+    stop.store(true, Ordering::Relaxed);
+    let stats = p.join().unwrap().unwrap();
+    assert_eq!(stats.sessions, 2, "{stats:?}");
+    assert!(stats.published >= 2);
+    for m in mirrors {
+        m.join().unwrap().unwrap();
+    }
+}
