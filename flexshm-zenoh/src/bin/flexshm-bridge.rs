@@ -18,7 +18,9 @@ Publishes local flexshm segments on Zenoh key expressions and mirrors key expres
 into local segments (created with the publisher's schema if missing).
 
 Bridge:
-  --publish SEGMENT[=KEY]   publish SEGMENT on KEY (default flexshm/SEGMENT); repeatable
+  --publish SEGMENT[=KEY]   publish SEGMENT on KEY (default flexshm/SEGMENT); repeatable.
+                            With * or ?, SEGMENT is a pattern: every matching segment
+                            NAME is published on KEY/NAME (default flexshm/NAME)
   --mirror KEY=SEGMENT      write the records published on KEY into local SEGMENT; repeatable
   --max-rate HZ             single-slot segments: publish at most HZ records per second
   --express                 send each message at once (no batching): lower latency
