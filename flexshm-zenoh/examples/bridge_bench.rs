@@ -332,16 +332,25 @@ fn bridged_latency(a: &Session, b: &Session, p: Payload, rounds: usize, tag: &st
     let mut back = back.expect("the bridged round trip did not start");
     let mut buf = vec![0u8; back.snapshot_len()];
     let mut times = Vec::with_capacity(rounds);
+    let mut resent = 0;
     for k in 1..=(rounds + rounds / 10) as u64 {
         let t0 = Instant::now();
         write_record(&mut ping, p, k, &mut image);
-        assert!(
-            wait_for(&mut back, &mut buf, k, Duration::from_secs(10)),
-            "round {k} timed out"
-        );
-        if k as usize > rounds / 10 {
+        // Single-slot records may be dropped by Zenoh under congestion (by design: a
+        // newer value replaces them); such a round is written again and not timed.
+        let mut timed = true;
+        while !wait_for(&mut back, &mut buf, k, Duration::from_secs(1)) {
+            resent += 1;
+            assert!(resent < 50, "the bridged round trip stopped");
+            timed = false;
+            write_record(&mut ping, p, k, &mut image);
+        }
+        if k as usize > rounds / 10 && timed {
             times.push(t0.elapsed() / 2);
         }
+    }
+    if resent > 0 {
+        println!("  (bridged latency: {resent} rounds lost and written again, not timed)");
     }
     stop.store(true, Ordering::Relaxed);
     echo_thread.join().unwrap();
@@ -421,8 +430,9 @@ fn bridged_throughput(a: &Session, b: &Session, p: Payload, count: u64, tag: &st
     };
     let t0 = Instant::now();
     for k in 1..=count {
+        // Sleep, not spin, while the ring is half full: the bridge needs the cores.
         while k - done.load(Ordering::Relaxed) > slots as u64 / 2 {
-            std::hint::spin_loop();
+            std::thread::sleep(Duration::from_micros(50));
         }
         write_record(&mut w, p, k, &mut image);
         w.finalize().unwrap();
