@@ -16,7 +16,9 @@
 //! 72      4     wake_gen      the writer                 futex word: changed by every wake
 //! 76      4     reserved      -                          0
 //! 80      8     last_wake     the writer                 CLOCK_MONOTONIC ns of the last wake
-//! 88..128       reserved      -                          0
+//! 88      8     segment_id    the creator                random, non-zero: names this
+//!                                                        segment (kept on takeover)
+//! 96..128       reserved      -                          0
 //! ```
 //!
 //! Readers never store into the segment (they map it read-only); only the writer stores
@@ -72,6 +74,25 @@ pub(crate) fn fork_generation() -> u64 {
         debug_assert_eq!(rc, 0, "pthread_atfork failed");
     });
     FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// Offset of the 64-bit random id of the segment, stored by its creator.
+pub(crate) const SEGMENT_ID: usize = 88;
+
+/// A random non-zero id for a new segment.
+pub(crate) fn new_segment_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the operating system's random source.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::wake::monotonic_ns());
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+/// The segment's id (0 for a segment made by a creator that did not store one).
+pub(crate) fn segment_id(seg: &Segment) -> u64 {
+    // Stored before the segment got its name (§18.3), and never changed.
+    u64::from_le(seg.word64(SEGMENT_ID).load(Ordering::Relaxed))
 }
 
 /// True if process `pid` exists (any state). For temporaries of dead creators.

@@ -263,6 +263,14 @@ impl<S: Schema> Reader<S> {
         claim::writer_alive(&self.seg)
     }
 
+    /// A random number the segment's creator stored in it: two segments with the same
+    /// name but different ids are different segments (a bridge uses it to tell a
+    /// restarted writer, which keeps it, from a new segment). 0 for a segment whose
+    /// creator stored none.
+    pub fn segment_id(&self) -> u64 {
+        claim::segment_id(&self.seg)
+    }
+
     /// Owner, permissions and size of the segment file.
     pub fn file_info(&self) -> FileInfo {
         self.seg.file_info()

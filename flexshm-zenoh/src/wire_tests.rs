@@ -1,0 +1,803 @@
+//! Tests of the wire format: round trips of every type and status, every rejection, and
+//! random and mutated messages (decoding never panics; what decodes re-encodes to the
+//! same record).
+
+use super::*;
+use flexshm_core::FieldStatus;
+use proptest::prelude::*;
+
+fn st(written: bool, truncated: bool, modified: bool) -> FieldStatus {
+    FieldStatus {
+        written,
+        truncated,
+        modified,
+    }
+}
+
+fn w(value: FieldValue<'_>) -> WireField<'_> {
+    WireField {
+        status: st(true, false, true),
+        value: Some(value),
+    }
+}
+
+fn every_kind_schema() -> Vec<FieldDef> {
+    let mut f: Vec<FieldDef> = Dtype::ALL
+        .iter()
+        .map(|d| FieldDef::new(&format!("s_{}", d.name()), Kind::Scalar(*d)))
+        .collect();
+    f.push(FieldDef::new("msg", Kind::str(8)));
+    f.push(FieldDef::new("img", Kind::array(Dtype::U8, &[4, 3, 2])));
+    f.push(FieldDef::new("v", Kind::array(Dtype::F32, &[5])));
+    f.push(FieldDef::new("m", Kind::array(Dtype::I16, &[2, 2, 2, 2])));
+    f.push(FieldDef::new("flags", Kind::array(Dtype::Bool, &[3])));
+    f
+}
+
+fn hdr(schema: &SchemaMsg) -> RecordHeader {
+    RecordHeader {
+        session: schema.session,
+        seq: 7,
+        commit: 1 << 40,
+        schema_hash: schema.hash,
+    }
+}
+
+fn roundtrip(schema: &SchemaMsg, values: &[WireField<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_record(&hdr(schema), &schema.fields, values, &mut out).unwrap();
+    assert_eq!(out.len(), record_len(&schema.fields, values));
+    let mut back = Vec::new();
+    let h = decode_record(&out, schema, &mut back).unwrap();
+    assert_eq!(h, hdr(schema));
+    assert_eq!(back.len(), values.len());
+    for (a, b) in values.iter().zip(&back) {
+        assert!(same_field(a, b), "{a:?} != {b:?}");
+    }
+    out
+}
+
+/// Equal, comparing floats by their bits (so NaN compares).
+fn same_field(a: &WireField<'_>, b: &WireField<'_>) -> bool {
+    a.status == b.status
+        && match (a.value, b.value) {
+            (Some(FieldValue::Float(x)), Some(FieldValue::Float(y))) => x.to_bits() == y.to_bits(),
+            (x, y) => x == y,
+        }
+}
+
+#[test]
+fn schema_round_trip_every_kind_and_mode() {
+    for mode in [
+        Mode::Single,
+        Mode::Fifo { slots: 1 },
+        Mode::Fifo { slots: 1000 },
+    ] {
+        let s = SchemaMsg::new(42, 7, mode, every_kind_schema()).unwrap();
+        let bytes = s.encode();
+        assert_eq!(&bytes[..4], b"FXZB");
+        assert_eq!(bytes[4], VERSION);
+        let back = SchemaMsg::decode(&bytes).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.hash, schema_hash(&every_kind_schema()));
+        assert_eq!(peek(&bytes).unwrap(), Peek::Schema { session: 42 });
+    }
+}
+
+#[test]
+fn schema_hash_depends_on_fields_only() {
+    let a = SchemaMsg::new(1, 0, Mode::Single, every_kind_schema()).unwrap();
+    let b = SchemaMsg::new(2, 9, Mode::Fifo { slots: 4 }, every_kind_schema()).unwrap();
+    assert_eq!(a.hash, b.hash);
+    let mut other = every_kind_schema();
+    other[0].name = Name::new("renamed");
+    assert_ne!(schema_hash(&other), a.hash);
+    let mut other = every_kind_schema();
+    other[11] = FieldDef::new("msg", Kind::str(9));
+    assert_ne!(schema_hash(&other), a.hash);
+}
+
+#[test]
+fn schema_rejects_invalid_schemas() {
+    let dup = vec![
+        FieldDef::new("x", Kind::Scalar(Dtype::U8)),
+        FieldDef::new("x", Kind::Scalar(Dtype::U8)),
+    ];
+    assert!(matches!(
+        SchemaMsg::new(1, 0, Mode::Single, dup.clone()),
+        Err(WireError::Schema { .. })
+    ));
+    assert!(matches!(
+        SchemaMsg::new(1, 0, Mode::Fifo { slots: 0 }, vec![]),
+        Err(WireError::Invalid { .. })
+    ));
+    // A decoder given a duplicate-name schema (hash and all correct) rejects it too.
+    let good = SchemaMsg::new(1, 0, Mode::Single, dup[..1].to_vec()).unwrap();
+    let mut bytes = good.encode();
+    let block_start = SCHEMA_HEADER_LEN - 2;
+    let mut block = Vec::new();
+    encode_fields_block(&dup, &mut block);
+    bytes.truncate(block_start);
+    bytes.extend_from_slice(&block);
+    bytes[24..32].copy_from_slice(&fnv1a64(&block).to_le_bytes());
+    assert!(matches!(
+        SchemaMsg::decode(&bytes),
+        Err(WireError::Schema { .. })
+    ));
+}
+
+#[test]
+fn schema_decode_rejections() {
+    let s = SchemaMsg::new(1, 0, Mode::Fifo { slots: 3 }, every_kind_schema()).unwrap();
+    let good = s.encode();
+    let with = |at: usize, b: u8| {
+        let mut m = good.clone();
+        m[at] = b;
+        m
+    };
+    assert_eq!(SchemaMsg::decode(&with(0, b'X')), Err(WireError::BadMagic));
+    assert_eq!(
+        SchemaMsg::decode(&with(4, 2)),
+        Err(WireError::UnsupportedVersion { found: 2 })
+    );
+    assert_eq!(
+        SchemaMsg::decode(&with(5, KIND_RECORD)),
+        Err(WireError::UnexpectedKind { found: KIND_RECORD })
+    );
+    assert!(matches!(
+        SchemaMsg::decode(&with(6, 1)),
+        Err(WireError::Invalid { .. })
+    ));
+    assert!(matches!(
+        SchemaMsg::decode(&with(32, 7)),
+        Err(WireError::Invalid { .. })
+    ));
+    // Single-slot with 3 slots.
+    assert!(matches!(
+        SchemaMsg::decode(&with(32, MODE_SINGLE)),
+        Err(WireError::Invalid { .. })
+    ));
+    // A changed field block no longer matches its hash.
+    let last = good.len() - 1;
+    assert!(matches!(
+        SchemaMsg::decode(&with(last, good[last] ^ 1)),
+        Err(WireError::SchemaHash { .. })
+    ));
+    let mut long = good.clone();
+    long.push(0);
+    assert!(SchemaMsg::decode(&long).is_err());
+    for n in 0..good.len() {
+        assert!(SchemaMsg::decode(&good[..n]).is_err(), "prefix {n}");
+    }
+}
+
+#[test]
+fn record_round_trip_scalar_extremes() {
+    let schema = SchemaMsg::new(5, 0, Mode::Single, every_kind_schema()).unwrap();
+    let n = schema.fields.len();
+    let cases: Vec<Vec<FieldValue<'static>>> = vec![
+        vec![
+            FieldValue::Bool(true),
+            FieldValue::Int(i8::MIN as i64),
+            FieldValue::Int(i16::MIN as i64),
+            FieldValue::Int(i32::MIN as i64),
+            FieldValue::Int(i64::MIN),
+            FieldValue::UInt(u8::MAX as u64),
+            FieldValue::UInt(u16::MAX as u64),
+            FieldValue::UInt(u32::MAX as u64),
+            FieldValue::UInt(u64::MAX),
+            FieldValue::Float(f32::MIN_POSITIVE as f64),
+            FieldValue::Float(f64::MAX),
+        ],
+        vec![
+            FieldValue::Bool(false),
+            FieldValue::Int(i8::MAX as i64),
+            FieldValue::Int(i16::MAX as i64),
+            FieldValue::Int(i32::MAX as i64),
+            FieldValue::Int(i64::MAX),
+            FieldValue::UInt(0),
+            FieldValue::UInt(0),
+            FieldValue::UInt(0),
+            FieldValue::UInt(0),
+            FieldValue::Float(f32::NAN as f64),
+            FieldValue::Float(-0.0),
+        ],
+    ];
+    for scalars in cases {
+        let mut values: Vec<WireField<'_>> = scalars.into_iter().map(w).collect();
+        values.resize(n, WireField::UNWRITTEN);
+        roundtrip(&schema, &values);
+    }
+}
+
+#[test]
+fn record_round_trip_strings_arrays_statuses() {
+    let schema = SchemaMsg::new(5, 0, Mode::Fifo { slots: 8 }, every_kind_schema()).unwrap();
+    let img: Vec<u8> = (0..24).collect();
+    let v: Vec<u8> = [1.5f32, -2.0, 3.25]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let m: Vec<u8> = (0..16i16).flat_map(|x| (x - 8).to_le_bytes()).collect();
+    let base: Vec<WireField<'_>> = vec![WireField::UNWRITTEN; 11];
+    let cases: Vec<Vec<WireField<'_>>> = vec![
+        // Everything unwritten.
+        vec![WireField::UNWRITTEN; 5],
+        // Multi-byte string, partial arrays, written but not modified.
+        vec![
+            WireField {
+                status: st(true, false, false),
+                value: Some(FieldValue::Str("héllo✓")),
+            },
+            w(FieldValue::Array {
+                dtype: Dtype::U8,
+                rows: 2,
+                bytes: &img[..12],
+            }),
+            w(FieldValue::Array {
+                dtype: Dtype::F32,
+                rows: 3,
+                bytes: &v,
+            }),
+            w(FieldValue::Array {
+                dtype: Dtype::I16,
+                rows: 2,
+                bytes: &m,
+            }),
+            w(FieldValue::Array {
+                dtype: Dtype::Bool,
+                rows: 0,
+                bytes: &[],
+            }),
+        ],
+        // Truncated string and array fill their capacity; empty string.
+        vec![
+            WireField {
+                status: st(true, true, true),
+                value: Some(FieldValue::Str("ü2345678")),
+            },
+            WireField {
+                status: st(true, true, false),
+                value: Some(FieldValue::Array {
+                    dtype: Dtype::U8,
+                    rows: 4,
+                    bytes: &img,
+                }),
+            },
+            w(FieldValue::Array {
+                dtype: Dtype::F32,
+                rows: 0,
+                bytes: &[],
+            }),
+            WireField::UNWRITTEN,
+            w(FieldValue::Array {
+                dtype: Dtype::Bool,
+                rows: 3,
+                bytes: &[1, 0, 1],
+            }),
+        ],
+        vec![
+            w(FieldValue::Str("")),
+            WireField::UNWRITTEN,
+            WireField::UNWRITTEN,
+            WireField::UNWRITTEN,
+            WireField::UNWRITTEN,
+        ],
+    ];
+    for tail in cases {
+        let mut values = base.clone();
+        values.extend(tail);
+        roundtrip(&schema, &values);
+    }
+}
+
+#[test]
+fn record_layout_is_as_documented() {
+    let fields = vec![
+        FieldDef::new("t", Kind::Scalar(Dtype::F64)),
+        FieldDef::new("s", Kind::str(4)),
+        FieldDef::new("a", Kind::array(Dtype::U16, &[3])),
+        FieldDef::new("u", Kind::Scalar(Dtype::I8)),
+    ];
+    let schema = SchemaMsg::new(0x1122334455667788, 0, Mode::Single, fields).unwrap();
+    let values = [
+        w(FieldValue::Float(1.0)),
+        WireField {
+            status: st(true, false, false),
+            value: Some(FieldValue::Str("ab")),
+        },
+        w(FieldValue::Array {
+            dtype: Dtype::U16,
+            rows: 1,
+            bytes: &[0x34, 0x12],
+        }),
+        WireField::UNWRITTEN,
+    ];
+    let bytes = roundtrip(&schema, &values);
+    let mut want = Vec::new();
+    want.extend_from_slice(b"FXZB\x01\x02\x00\x00");
+    want.extend_from_slice(&0x1122334455667788u64.to_le_bytes());
+    want.extend_from_slice(&7u64.to_le_bytes());
+    want.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    want.extend_from_slice(&schema.hash.to_le_bytes());
+    want.extend_from_slice(&4u16.to_le_bytes());
+    want.push(0b101);
+    want.extend_from_slice(&1.0f64.to_le_bytes());
+    want.push(0b001);
+    want.extend_from_slice(&2u32.to_le_bytes());
+    want.extend_from_slice(b"ab");
+    want.push(0b101);
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.extend_from_slice(&[0x34, 0x12]);
+    want.push(0);
+    assert_eq!(bytes, want);
+}
+
+#[test]
+fn encode_rejects_values_that_do_not_fit() {
+    let fields = vec![
+        FieldDef::new("i", Kind::Scalar(Dtype::I8)),
+        FieldDef::new("s", Kind::str(2)),
+        FieldDef::new("a", Kind::array(Dtype::U16, &[2, 2])),
+    ];
+    let schema = SchemaMsg::new(1, 0, Mode::Single, fields).unwrap();
+    let ok = [
+        w(FieldValue::Int(1)),
+        w(FieldValue::Str("ab")),
+        w(FieldValue::Array {
+            dtype: Dtype::U16,
+            rows: 1,
+            bytes: &[0; 4],
+        }),
+    ];
+    let mut out = vec![9u8];
+    encode_record(&hdr(&schema), &schema.fields, &ok, &mut out).unwrap();
+    assert_eq!(out[0], 9, "appends");
+    let bad: Vec<(usize, WireField<'_>)> = vec![
+        (0, w(FieldValue::Int(128))),
+        (0, w(FieldValue::UInt(1))),
+        (0, w(FieldValue::Float(1.0))),
+        (
+            0,
+            WireField {
+                status: st(true, true, true),
+                value: Some(FieldValue::Int(1)),
+            },
+        ),
+        (
+            0,
+            WireField {
+                status: st(true, false, false),
+                value: None,
+            },
+        ),
+        (
+            0,
+            WireField {
+                status: st(false, false, false),
+                value: Some(FieldValue::Int(1)),
+            },
+        ),
+        (
+            0,
+            WireField {
+                status: st(false, false, true),
+                value: None,
+            },
+        ),
+        (1, w(FieldValue::Str("abc"))),
+        (
+            1,
+            WireField {
+                status: st(true, true, true),
+                value: Some(FieldValue::Str("a")),
+            },
+        ),
+        (
+            2,
+            w(FieldValue::Array {
+                dtype: Dtype::U16,
+                rows: 3,
+                bytes: &[0; 12],
+            }),
+        ),
+        (
+            2,
+            w(FieldValue::Array {
+                dtype: Dtype::I16,
+                rows: 1,
+                bytes: &[0; 4],
+            }),
+        ),
+        (
+            2,
+            w(FieldValue::Array {
+                dtype: Dtype::U16,
+                rows: 1,
+                bytes: &[0; 3],
+            }),
+        ),
+        (
+            2,
+            WireField {
+                status: st(true, true, true),
+                value: Some(FieldValue::Array {
+                    dtype: Dtype::U16,
+                    rows: 1,
+                    bytes: &[0; 4],
+                }),
+            },
+        ),
+    ];
+    for (i, f) in bad {
+        let mut values = ok.to_vec();
+        values[i] = f;
+        let mut out = vec![9u8];
+        let r = encode_record(&hdr(&schema), &schema.fields, &values, &mut out);
+        assert!(
+            matches!(r, Err(WireError::Field { index, .. }) if index == i),
+            "{f:?}: {r:?}"
+        );
+        assert_eq!(out, [9], "nothing appended on error");
+    }
+    assert!(encode_record(&hdr(&schema), &schema.fields, &ok[..2], &mut out).is_err());
+}
+
+#[test]
+fn decode_rejections() {
+    let fields = vec![
+        FieldDef::new("b", Kind::Scalar(Dtype::Bool)),
+        FieldDef::new("s", Kind::str(2)),
+        FieldDef::new("a", Kind::array(Dtype::Bool, &[2])),
+    ];
+    let schema = SchemaMsg::new(1, 0, Mode::Single, fields).unwrap();
+    let values = [
+        w(FieldValue::Bool(true)),
+        w(FieldValue::Str("ab")),
+        w(FieldValue::Array {
+            dtype: Dtype::Bool,
+            rows: 1,
+            bytes: &[1],
+        }),
+    ];
+    let mut good = Vec::new();
+    encode_record(&hdr(&schema), &schema.fields, &values, &mut good).unwrap();
+    // Offsets: header 42; b: status 42, value 43; s: status 44, len 45..49, bytes 49..51;
+    // a: status 51, rows 52..56, element 56.
+    assert_eq!(good.len(), 57);
+    let with = |at: usize, b: u8| {
+        let mut m = good.clone();
+        m[at] = b;
+        m
+    };
+    let dec = |m: &[u8]| {
+        let mut out = vec![WireField::UNWRITTEN];
+        let r = decode_record(m, &schema, &mut out);
+        assert!(r.is_ok() || out.is_empty(), "out cleared on error");
+        r
+    };
+    assert!(dec(&good).is_ok());
+    assert_eq!(dec(&with(0, 0)), Err(WireError::BadMagic));
+    assert_eq!(
+        dec(&with(4, 0)),
+        Err(WireError::UnsupportedVersion { found: 0 })
+    );
+    assert_eq!(
+        dec(&with(5, KIND_SCHEMA)),
+        Err(WireError::UnexpectedKind { found: KIND_SCHEMA })
+    );
+    assert!(matches!(dec(&with(7, 1)), Err(WireError::Invalid { .. })));
+    // seq 0
+    let mut m = good.clone();
+    m[16..24].fill(0);
+    assert!(matches!(dec(&m), Err(WireError::Invalid { .. })));
+    assert!(matches!(
+        dec(&with(32, good[32] ^ 1)),
+        Err(WireError::SchemaHash { .. })
+    ));
+    assert!(matches!(dec(&with(40, 4)), Err(WireError::Invalid { .. })));
+    let field = |r: Result<RecordHeader, WireError>| match r {
+        Err(WireError::Field { index, .. }) => index,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(dec(&with(42, 8))), 0, "unknown status bit");
+    assert_eq!(
+        field(dec(&with(42, ST_MODIFIED))),
+        0,
+        "modified, not written"
+    );
+    assert_eq!(field(dec(&with(43, 2))), 0, "bool 2");
+    assert_eq!(
+        field(dec(&with(42, ST_WRITTEN | ST_TRUNCATED))),
+        0,
+        "truncated scalar"
+    );
+    assert_eq!(field(dec(&with(45, 9))), 1, "string over 4*N bytes");
+    assert_eq!(field(dec(&with(49, 0xff))), 1, "not UTF-8");
+    assert_eq!(field(dec(&with(52, 3))), 2, "rows over d0");
+    assert_eq!(field(dec(&with(56, 7))), 2, "bool element 7");
+    assert_eq!(
+        field(dec(&with(51, ST_WRITTEN | ST_TRUNCATED))),
+        2,
+        "truncated array not full"
+    );
+    // Three code points in 3 bytes, capacity 2.
+    let mut m = good.clone();
+    m[45..49].copy_from_slice(&3u32.to_le_bytes());
+    m.splice(49..51, *b"abc");
+    assert_eq!(field(dec(&m)), 1);
+    // A truncated string must fill its capacity: "a" with the truncated bit.
+    let mut m = good.clone();
+    m[44] = ST_WRITTEN | ST_TRUNCATED;
+    m[45..49].copy_from_slice(&1u32.to_le_bytes());
+    m.remove(50);
+    assert_eq!(field(dec(&m)), 1);
+    let mut long = good.clone();
+    long.push(0);
+    assert_eq!(dec(&long), Err(WireError::Trailing { extra: 1 }));
+    for n in 0..good.len() {
+        assert!(
+            matches!(dec(&good[..n]), Err(WireError::Short { .. })),
+            "prefix {n}"
+        );
+    }
+    // Peek reads the header of a record without the schema.
+    assert_eq!(peek(&good).unwrap(), Peek::Record(hdr(&schema)));
+}
+
+// ---- Random schemas and records -------------------------------------------------------
+
+/// A small deterministic generator (xorshift64*), driven by a proptest seed.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn gen_kind(g: &mut Gen) -> Kind {
+    let d = Dtype::ALL[g.below(11) as usize];
+    match g.below(3) {
+        0 => Kind::Scalar(d),
+        1 => Kind::Str {
+            chars: 1 + g.below(12) as u32,
+        },
+        _ => {
+            let ndim = 1 + g.below(4) as usize;
+            let dims: Vec<u32> = (0..ndim).map(|_| 1 + g.below(4) as u32).collect();
+            Kind::array(d, &dims)
+        }
+    }
+}
+
+fn gen_schema(g: &mut Gen) -> SchemaMsg {
+    let n = g.below(9) as usize;
+    let fields = (0..n)
+        .map(|i| FieldDef::new(&format!("f{i}"), gen_kind(g)))
+        .collect();
+    let mode = if g.chance(50) {
+        Mode::Single
+    } else {
+        Mode::Fifo {
+            slots: 1 + g.below(100) as u32,
+        }
+    };
+    SchemaMsg::new(g.next(), g.next(), mode, fields).unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Owned {
+    Unwritten,
+    Scalar(FieldValue<'static>, FieldStatus),
+    Str(String, FieldStatus),
+    Arr(Dtype, usize, Vec<u8>, FieldStatus),
+}
+
+const ALPHABET: [char; 6] = ['a', 'é', '✓', '𝄞', ' ', 'Z'];
+
+fn gen_value(g: &mut Gen, kind: Kind) -> Owned {
+    if g.chance(20) {
+        return Owned::Unwritten;
+    }
+    let mut status = st(true, false, g.chance(50));
+    match kind {
+        Kind::Scalar(d) => {
+            let bits = g.next();
+            let v = match d {
+                Dtype::Bool => FieldValue::Bool(bits & 1 == 1),
+                Dtype::I8 => FieldValue::Int(bits as i8 as i64),
+                Dtype::I16 => FieldValue::Int(bits as i16 as i64),
+                Dtype::I32 => FieldValue::Int(bits as i32 as i64),
+                Dtype::I64 => FieldValue::Int(bits as i64),
+                Dtype::U8 => FieldValue::UInt(bits as u8 as u64),
+                Dtype::U16 => FieldValue::UInt(bits as u16 as u64),
+                Dtype::U32 => FieldValue::UInt(bits as u32 as u64),
+                Dtype::U64 => FieldValue::UInt(bits),
+                Dtype::F32 => FieldValue::Float(f32::from_bits(bits as u32) as f64),
+                Dtype::F64 => FieldValue::Float(f64::from_bits(bits)),
+            };
+            Owned::Scalar(v, status)
+        }
+        Kind::Str { chars } => {
+            status.truncated = g.chance(20);
+            let n = if status.truncated {
+                chars as usize
+            } else {
+                g.below(chars as u64 + 1) as usize
+            };
+            let s = (0..n)
+                .map(|_| ALPHABET[g.below(ALPHABET.len() as u64) as usize])
+                .collect();
+            Owned::Str(s, status)
+        }
+        Kind::Array { dtype, dims } => {
+            status.truncated = g.chance(20);
+            let rows = if status.truncated {
+                dims.rows() as usize
+            } else {
+                g.below(dims.rows() as u64 + 1) as usize
+            };
+            let len = rows * dims.row_elems().unwrap() as usize * dtype.size() as usize;
+            let bytes = (0..len)
+                .map(|_| {
+                    let b = g.next() as u8;
+                    if dtype == Dtype::Bool {
+                        b & 1
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            Owned::Arr(dtype, rows, bytes, status)
+        }
+    }
+}
+
+fn borrow(o: &Owned) -> WireField<'_> {
+    match o {
+        Owned::Unwritten => WireField::UNWRITTEN,
+        Owned::Scalar(v, s) => WireField {
+            status: *s,
+            value: Some(*v),
+        },
+        Owned::Str(v, s) => WireField {
+            status: *s,
+            value: Some(FieldValue::Str(v)),
+        },
+        Owned::Arr(dtype, rows, bytes, s) => WireField {
+            status: *s,
+            value: Some(FieldValue::Array {
+                dtype: *dtype,
+                rows: *rows,
+                bytes,
+            }),
+        },
+    }
+}
+
+/// A random schema and an encoded record of it.
+fn gen_message(seed: u64) -> (SchemaMsg, Vec<u8>) {
+    let mut g = Gen(seed | 1);
+    let schema = gen_schema(&mut g);
+    let owned: Vec<Owned> = schema
+        .fields
+        .iter()
+        .map(|f| gen_value(&mut g, f.kind))
+        .collect();
+    let values: Vec<WireField<'_>> = owned.iter().map(borrow).collect();
+    let h = RecordHeader {
+        session: schema.session,
+        seq: 1 + g.below(1000),
+        commit: g.next(),
+        schema_hash: schema.hash,
+    };
+    let mut out = Vec::new();
+    encode_record(&h, &schema.fields, &values, &mut out).unwrap();
+    let mut back = Vec::new();
+    decode_record(&out, &schema, &mut back).unwrap();
+    for (a, b) in values.iter().zip(&back) {
+        assert!(same_field(a, b), "{a:?} != {b:?}");
+    }
+    (schema, out)
+}
+
+/// If `bytes` decodes, encoding what it decoded to and decoding that again gives the
+/// same record (bit for bit in every value).
+fn check_canonical(bytes: &[u8], schema: &SchemaMsg) {
+    let mut first = Vec::new();
+    let Ok(h) = decode_record(bytes, schema, &mut first) else {
+        return;
+    };
+    let mut again = Vec::new();
+    encode_record(&h, &schema.fields, &first, &mut again).expect("decoded values re-encode");
+    let mut second = Vec::new();
+    assert_eq!(decode_record(&again, schema, &mut second), Ok(h));
+    for (a, b) in first.iter().zip(&second) {
+        assert!(same_field(a, b), "{a:?} != {b:?}");
+    }
+}
+
+fn mutate(g: &mut Gen, m: &mut Vec<u8>) {
+    match g.below(5) {
+        0 if !m.is_empty() => {
+            let i = g.below(m.len() as u64) as usize;
+            m[i] ^= 1 << g.below(8);
+        }
+        1 if !m.is_empty() => {
+            let i = g.below(m.len() as u64) as usize;
+            m[i] = g.next() as u8;
+        }
+        2 => {
+            let n = g.below(m.len() as u64 + 1) as usize;
+            m.truncate(n);
+        }
+        3 => {
+            let i = g.below(m.len() as u64 + 1) as usize;
+            m.insert(i, g.next() as u8);
+        }
+        _ if !m.is_empty() => {
+            let i = g.below(m.len() as u64) as usize;
+            m.remove(i);
+        }
+        _ => m.push(0),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_records_round_trip(seed in any::<u64>()) {
+        let (schema, bytes) = gen_message(seed);
+        check_canonical(&bytes, &schema);
+        let sbytes = schema.encode();
+        prop_assert_eq!(SchemaMsg::decode(&sbytes).unwrap(), schema);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), seed in any::<u64>()) {
+        let (schema, _) = gen_message(seed);
+        let _ = peek(&bytes);
+        let _ = SchemaMsg::decode(&bytes);
+        check_canonical(&bytes, &schema);
+        // With a valid preamble and the schema's hash in place, the body is reached.
+        let mut m = bytes.clone();
+        if m.len() >= RECORD_HEADER_LEN {
+            m[..8].copy_from_slice(&preamble(KIND_RECORD));
+            m[32..40].copy_from_slice(&schema.hash.to_le_bytes());
+            m[40..42].copy_from_slice(&(schema.fields.len() as u16).to_le_bytes());
+            check_canonical(&m, &schema);
+        }
+    }
+
+    #[test]
+    fn mutated_messages_never_panic(seed in any::<u64>(), rounds in 1usize..6) {
+        let (schema, bytes) = gen_message(seed);
+        let mut g = Gen(seed.rotate_left(17) | 1);
+        let mut m = bytes.clone();
+        for _ in 0..rounds {
+            mutate(&mut g, &mut m);
+        }
+        let _ = peek(&m);
+        check_canonical(&m, &schema);
+        // Mutated schema messages: decode or reject, never panic; what decodes is valid.
+        let mut s = schema.encode();
+        for _ in 0..rounds {
+            mutate(&mut g, &mut s);
+        }
+        if let Ok(d) = SchemaMsg::decode(&s) {
+            prop_assert!(Layout::new(d.fields.as_slice()).is_ok());
+            prop_assert_eq!(SchemaMsg::decode(&d.encode()).unwrap(), d);
+        }
+    }
+}
