@@ -26,6 +26,8 @@ build-mcu: setup-rust ## build flexshm-core (plain, defmt, typed-fast-path) and 
 
 test-core: lint build-mcu msrv ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors, loom
 	$(CARGO) test -p flexshm-core -p flexshm-vectors
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p flexshm-core --no-deps
+	echo "cargo doc -p flexshm-core: no warnings"
 	$(MAKE) --no-print-directory loom
 	echo "test-core: Miri is not part of this target (about 10 minutes): run 'make miri'"
 

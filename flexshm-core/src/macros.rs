@@ -1,12 +1,12 @@
 //! The [`record!`](crate::record) macro.
 
-/// Declares a record struct and implements [`Record`] for it.
+/// Declares a record struct and implements [`Record`](crate::Record) for it.
 ///
 /// Field types: `bool`, `i8`..`i64`, `u8`..`u64`, `f32`, `f64`; `str[N]` (becomes
 /// `heapless::String<{4 * N}>`, up to N code points); Rust arrays of primitives up to 4
 /// levels deep (`[f64; 5]`, `[[[u8; 3]; 640]; 480]`). Attributes and visibility pass
 /// through. For every field `f` the struct gets an associated constant `Type::f` of type
-/// [`FieldId`] for looking up its status.
+/// [`FieldId`](crate::FieldId) for looking up its status.
 #[macro_export]
 macro_rules! record {
     (
