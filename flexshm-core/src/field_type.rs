@@ -296,8 +296,8 @@ impl<A: ArrayPart, const N: usize> FieldType for [A; N] {
     fn set_from(&mut self, v: FieldValue<'_>) -> Result<(), &'static str> {
         match v {
             FieldValue::Array { dtype, bytes, .. } if dtype == A::Leaf::DTYPE => {
-                // The element size as a constant, so the loop below compiles to a copy
-                // (per element, with a run-time size, it cost ~1 ns a byte).
+                // The element size as a constant, so that the loop below compiles to a
+                // copy rather than a loop over elements of a run-time size.
                 let size = core::mem::size_of::<A::Leaf>();
                 debug_assert_eq!(size, dtype.size() as usize);
                 let leaves = flat_mut(self);
