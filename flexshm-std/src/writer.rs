@@ -339,8 +339,10 @@ fn create<S: Schema, F: AsRef<[FieldDef]>>(
         // the mapping alive, and never given out with 'static.
         let region = unsafe { seg.region_static() };
         let inner = make(region, true)?;
-        seg.word64(claim::SEGMENT_ID)
-            .store(claim::new_segment_id().to_le(), std::sync::atomic::Ordering::Relaxed);
+        seg.word64(claim::SEGMENT_ID).store(
+            claim::new_segment_id().to_le(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let me = claim::take(&seg)?;
         if replace {
             tmp.replace(&shm)?;
