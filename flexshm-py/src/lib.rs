@@ -8,11 +8,13 @@
 //! flexshm-std); the `#[pymethods]` are thin wrappers.
 
 pub mod args;
+pub mod asyncwait;
 pub mod convert;
 pub mod errors;
 pub mod handle;
 pub mod record;
 pub mod schema;
+pub mod shared;
 pub mod spec;
 
 use pyo3::prelude::*;
