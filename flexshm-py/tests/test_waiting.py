@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -177,6 +178,30 @@ def test_wait_is_interrupted_by_ctrl_c(shm_name: str) -> None:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert out.strip() == "interrupted" and proc.returncode == 0
+
+
+@pytest.mark.parametrize("slots", [None, 4])
+def test_wait_on_an_unlinked_segment_is_estale(make_name: Callable[[], str], slots: Any) -> None:
+    """A reader whose segment's name was unlinked (and given to a new segment) learns it
+    while waiting (within about a second) instead of waiting for ever."""
+    name = make_name()
+    writer = SharedMemory(SensorData, name=name, slots=slots)
+    readers = [SharedMemory(SensorData, name=name, create=False) for _ in range(3)]
+    writer.unlink()
+    SharedMemory(SensorData, name=name, slots=slots).write(temperature=1.0)
+    with pytest.raises(OSError) as sync_err:
+        readers[0].wait(WAIT)
+
+    async def wait_async() -> None:
+        await readers[1].wait_async(WAIT)
+
+    with pytest.raises(OSError) as async_err:
+        asyncio.run(wait_async())
+    with pytest.raises(OSError) as iter_err:
+        next(iter(readers[2]))
+    for err in (sync_err, async_err, iter_err):
+        assert err.value.errno == errno.ESTALE and "unlinked" in str(err.value)
+    writer.close()
 
 
 @pytest.mark.parametrize("bad", ["1", True, -1.0, float("inf")])
