@@ -18,23 +18,19 @@
 //! record; single-slot, the newest commit is not the one this handle returned last
 //! (`last`, shared by all reads of the handle, whichever reader made them).
 //!
-//! Sleeping ([`Shared::sleep_until_new`]): a waiter takes a spare, brings it up to date
-//! (reads the newest record into the spare's own buffer, so that the spare's `has_new`
-//! turns true at the next commit), then looks at the handle once more, and only then
-//! sleeps in the kernel through the spare (`Reader::wait`). A commit before the spare
-//! was brought up to date is seen by that last look; a commit after it wakes the spare.
-//! So no commit is slept through, and nothing of the handle is locked while asleep: a
-//! thread blocked in `wait()` never delays another thread's `read()` on the same handle.
-//! The price is one extra copy of a record each time a waiter goes to sleep after a new
-//! commit; the copy happens before sleeping, so it adds nothing to the wake-up latency.
+//! Sleeping ([`Shared::sleep_until_new`]): a waiter takes a spare, notes the newest
+//! commit number, looks at the handle once more, and only then sleeps in the kernel
+//! through the spare until the commit number changes (`Reader::wait_head_change`). A
+//! commit before the note is seen by that last look; a commit after it changes the
+//! number and wakes the spare. So no commit is slept through, and nothing of the handle
+//! is locked while asleep: a thread blocked in `wait()` never delays another thread's
+//! `read()` on the same handle.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, TryLockError};
 use std::time::Duration;
 
-use flexshm_std::{
-    CoreError, Dynamic, Error, Mode, ReadInfo, ReadOptions, Reader, Writer, WriterStatus,
-};
+use flexshm_std::{Dynamic, Error, Mode, ReadInfo, ReadOptions, Reader, Writer, WriterStatus};
 use pyo3::prelude::*;
 
 use crate::asyncwait::AsyncWaits;
@@ -97,7 +93,8 @@ pub struct Shared {
     pub writer: Mutex<Option<Writer<Dynamic>>>,
     main: Mutex<Option<Reader<Dynamic>>>,
     probe: RwLock<Option<Reader<Dynamic>>>,
-    spares: Mutex<Vec<Reader<Dynamic>>>,
+    /// Boxed: a reader is several KiB (its layout), too much to move on every read.
+    spares: Mutex<Vec<Box<Reader<Dynamic>>>>,
     /// Single-slot: commit number of the newest record this handle returned (0 before
     /// the first read, like a fresh reader).
     last: AtomicU32,
@@ -178,7 +175,7 @@ impl Shared {
     /// newest commit was not returned yet, or is being returned by the thread whose
     /// store comes next.)
     pub fn note_returned(&self, commit: u32) {
-        if self.mode.is_fifo() {
+        if self.mode.is_fifo() || self.last.load(Ordering::Acquire) == commit {
             return;
         }
         let Ok(head) = self.with_probe(Reader::head) else {
@@ -192,16 +189,16 @@ impl Shared {
     }
 
     /// Takes an idle spare reader, or makes one.
-    pub fn take_spare(&self) -> Result<Reader<Dynamic>, Failure> {
+    pub fn take_spare(&self) -> Result<Box<Reader<Dynamic>>, Failure> {
         if let Some(r) = lock_detached(&self.spares).pop() {
             return Ok(r);
         }
-        Ok(self.with_probe(Reader::another)??)
+        Ok(Box::new(self.with_probe(Reader::another)??))
     }
 
     /// Gives a spare back (dropped if the handle was closed meanwhile: `close()` sets the
     /// flag before it empties the list, and this looks at the flag under the list's lock).
-    pub fn put_spare(&self, r: Reader<Dynamic>) {
+    pub fn put_spare(&self, r: Box<Reader<Dynamic>>) {
         let mut spares = lock_detached(&self.spares);
         if !self.is_closed() {
             spares.push(r);
@@ -261,22 +258,12 @@ impl Shared {
     }
 
     fn sleep_on(&self, spare: &mut Reader<Dynamic>, chunk: Duration) -> Result<bool, Failure> {
-        if spare.has_new() {
-            // Bring the spare up to date: a read of the newest record into its own buffer.
-            let latest = ReadOptions {
-                latest: true,
-                reset_modified: false,
-            };
-            match spare.try_read(latest) {
-                Ok(_) | Err(Error::Core(CoreError::NoRecord | CoreError::Contended)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let head = spare.head();
         // The last look before sleeping (module docs: why nothing is slept through).
         if self.has_new(None)? {
             return Ok(true);
         }
-        if !spare.wait(chunk)? {
+        if !spare.wait_head_change(head, chunk)? {
             return Ok(false);
         }
         self.has_new(None)
