@@ -623,7 +623,14 @@ class RawFutex:
 
 
 def wake_reader(
-    ctl_name: str, name: str, cpu: int, names: list[str], blocks: int, iters: int, out: Any
+    ctl_name: str,
+    name: str,
+    cpu: int,
+    names: list[str],
+    blocks: int,
+    iters: int,
+    ready: Any,
+    out: Any,
 ) -> None:
     """The sleeping side: for each wake-up, the time from the writer's stamp (taken just
     before it committed) to the moment the wait returned."""
@@ -639,6 +646,7 @@ def wake_reader(
 
     last = raw.word.value
     acks = 0
+    ready.set()  # set up, and `last` taken before the writer's first post
     for system in schedule(names, blocks):
         block = []
         for _ in range(iters):
@@ -681,12 +689,15 @@ def wake(blocks: int, iters: int, gap: float) -> None:
     w = SharedMemory(SensorData, name=name, create=True, slots=64)
     mpctx = mp.get_context("fork")
     out = mpctx.Queue()
+    ready = mpctx.Event()
     child = mpctx.Process(
         target=wake_reader,
-        args=(ctl.name, name, cpus[-1], names, blocks, iters, out),
+        args=(ctl.name, name, cpus[-1], names, blocks, iters, ready, out),
     )
     child.start()
     os.sched_setaffinity(0, {cpus[0]})
+    if not ready.wait(30):
+        raise RuntimeError("the wake-up reader did not start")
     acks = 0
     for system in schedule(names, blocks):
         for _ in range(iters):
