@@ -130,6 +130,7 @@ impl Drop for SharedMemory {
 
 impl SharedMemory {
     fn build(
+        py: Python<'_>,
         name: String,
         mut schema: Schema,
         writer: Option<Writer<Dynamic>>,
@@ -138,8 +139,8 @@ impl SharedMemory {
         let is_writer = writer.is_some();
         let snapshot_len = reader.snapshot_len();
         schema.fifo = reader.mode().is_fifo();
-        let shared = Shared::new(name.clone(), writer, reader)
-            .map_err(|e| Python::attach(|py| to_pyerr(py, &name, e)))?;
+        let shared =
+            Shared::new(name.clone(), writer, reader).map_err(|e| to_pyerr(py, &name, e))?;
         Ok(SharedMemory {
             shared: Arc::new(shared),
             schema: Arc::new(schema),
@@ -392,7 +393,7 @@ impl SharedMemory {
             // The writer's own reader, on its mapping: the name may later be unlinked or
             // taken by another segment.
             let r = w.reader().map_err(|e| to_pyerr(py, &name, e))?;
-            SharedMemory::build(name, schema, Some(w), r)
+            SharedMemory::build(py, name, schema, Some(w), r)
         } else {
             if permissions != DEFAULT_PERMISSIONS {
                 return Err(PyValueError::new_err(
@@ -411,7 +412,7 @@ impl SharedMemory {
                     )));
                 }
             }
-            SharedMemory::build(name, schema, None, r)
+            SharedMemory::build(py, name, schema, None, r)
         }
     }
 
@@ -445,7 +446,7 @@ impl SharedMemory {
             )));
         }
         schema.generated = true;
-        SharedMemory::build(name, schema, None, r)
+        SharedMemory::build(py, name, schema, None, r)
     }
 
     /// The segment name.
