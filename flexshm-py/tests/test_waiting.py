@@ -316,7 +316,12 @@ def test_wait_async_does_not_block_the_loop(make_name: Callable[[], str]) -> Non
             await asyncio.gather(*waits, return_exceptions=True)
         return alone, awaited
 
-    alone, awaited = asyncio.run(main())
+    # A loop that awaiting blocked would tick hardly at all, every time; a measurement
+    # that other load on the machine spoiled is repeated (at most twice).
+    for _ in range(3):
+        alone, awaited = asyncio.run(main())
+        if awaited >= 0.9 * alone:
+            break
     assert awaited >= 0.9 * alone, f"{awaited} ticks while awaiting, {alone} alone"
     for h in writers + readers:
         h.close()
