@@ -48,6 +48,15 @@ class Frame:
 SENSOR_FMT = struct.Struct("<ddd128s")
 IMG_SHAPE = (480, 640, 3)
 PID = os.getpid()
+# The CPUs this run may use, taken before any section pins the process to one of them:
+# each cross-process section starts from all of them again.
+CPUS = sorted(os.sched_getaffinity(0))
+
+
+def all_cpus() -> list[int]:
+    """Undoes the previous section's pinning; returns the CPUs to place processes on."""
+    os.sched_setaffinity(0, CPUS)
+    return CPUS
 
 
 def percentile(v: list[float], p: float) -> float:
@@ -392,7 +401,7 @@ def child_main(ctx: dict[str, Any], cpu: int, blocks: int, iters: int) -> None:
 
 
 def cross_process(blocks: int, iters: int) -> None:
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = all_cpus()
     two = len(cpus) >= 2
     cpu_a, cpu_b = cpus[0], cpus[1] if two else cpus[0]
     mpctx = mp.get_context("fork")
@@ -511,7 +520,7 @@ def fifo_iter_consumer(name: str, cpu: int, ready: Any, out: Any) -> None:
 def fifo_run(consumer: Callable[..., None], seconds: float) -> tuple[int, float, int, int]:
     """One producer (this process) and one consumer process for `seconds`: records
     produced, the time taken, records received and records lost."""
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = all_cpus()
     mpctx = mp.get_context("fork")
     name = f"fxbench-fifo-{PID}"
     w = SharedMemory(SensorData, name=name, create=True, slots=4096)
@@ -676,7 +685,7 @@ def wake_reader(
 
 
 def wake(blocks: int, iters: int, gap: float) -> None:
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = all_cpus()
     two = len(cpus) >= 2
     names = list(WAKE_SYSTEMS)
     skipped = []
