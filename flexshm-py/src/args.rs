@@ -81,25 +81,61 @@ pub fn slots(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     }
 }
 
-/// `read(timeout=...)`: `None` or a real number of seconds (int, float, NumPy numbers),
-/// not a `bool` and not a string. Whether it is finite and `>= 0` is checked by the caller.
+/// `read(timeout=...)`, `wait(timeout=...)`, `wait_async(timeout=...)`.
 pub fn timeout(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    seconds("timeout", obj)
+}
+
+/// `SharedMemory(open_timeout=...)`, `SharedMemory.open(open_timeout=...)`.
+pub fn open_timeout(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    seconds("open_timeout", obj)
+}
+
+/// `None` or a real number of seconds (int, float, NumPy numbers), not a `bool` and not
+/// a string; finite and `>= 0`.
+fn seconds(param: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     const EXPECTED: &str = "None or a number of seconds";
     if obj.is_none() {
         return Ok(None);
     }
     if is_bool(obj) || obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
-        return Err(wrong_type("timeout", EXPECTED, obj));
+        return Err(wrong_type(param, EXPECTED, obj));
     }
+    let out_of_range = || {
+        PyValueError::new_err(format!(
+            "{param} must be a finite number >= 0 or None, got {}",
+            shown(obj)
+        ))
+    };
     match obj.extract::<f64>() {
-        Ok(t) => Ok(Some(t)),
+        Ok(t) if t >= 0.0 && t.is_finite() => Ok(Some(t)),
+        Ok(_) => Err(out_of_range()),
         // An int beyond the float range.
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Err(out_of_range()),
+        Err(_) => Err(wrong_type(param, EXPECTED, obj)),
+    }
+}
+
+/// `SharedMemory(permissions=...)`: an int (`0o640`), not a `bool`; the file mode bits
+/// themselves are checked when the segment is created.
+pub fn permissions(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    const EXPECTED: &str = "an int of file mode bits such as 0o640";
+    if is_bool(obj) {
+        return Err(wrong_type("permissions", EXPECTED, obj));
+    }
+    match obj.extract::<i64>() {
+        Ok(n) => u32::try_from(n).map_err(|_| {
+            PyValueError::new_err(format!(
+                "permissions must be file mode bits (0o000..=0o777), got {}",
+                shown(obj)
+            ))
+        }),
         Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
             Err(PyValueError::new_err(format!(
-                "timeout must be a finite number >= 0 or None, got {}",
+                "permissions must be file mode bits (0o000..=0o777), got {}",
                 shown(obj)
             )))
         }
-        Err(_) => Err(wrong_type("timeout", EXPECTED, obj)),
+        Err(_) => Err(wrong_type("permissions", EXPECTED, obj)),
     }
 }

@@ -45,6 +45,28 @@ impl Staged<'_> {
         }
     }
 
+    /// True if no Python code can reach the value's bytes: scalars and strings (owned
+    /// here), and arrays that staging made itself (a cast or a contiguous copy: they own
+    /// their data and nothing else refers to them). The caller's own array, or a view of
+    /// any array, may be written by another Python thread at any moment.
+    pub fn is_private(&self) -> bool {
+        match self {
+            Staged::Array { array, .. } => {
+                // SAFETY: `array` is a live NumPy array (checked by the cast in
+                // `stage_array`) that `self` keeps alive, so its fields can be read, and
+                // the GIL is held (`self` holds a `Bound`), so its reference count is
+                // stable while we look.
+                let (flags, refs) = unsafe {
+                    let fields = numpy::npyffi::_PyArray_GET_ITEM_DATA(array.as_array_ptr());
+                    ((*fields).flags, pyo3::ffi::Py_REFCNT(array.as_ptr()))
+                };
+                // Only this `Bound` refers to it, and no other array lends it memory.
+                flags & numpy::npyffi::NPY_ARRAY_OWNDATA != 0 && refs == 1
+            }
+            _ => true,
+        }
+    }
+
     /// The core's view of the value, borrowing from `self`.
     pub fn value(&self) -> Value<'_> {
         match self {
@@ -68,9 +90,12 @@ impl Staged<'_> {
                     // - `self` holds a reference to it, so it is neither freed nor resized
                     //   (NumPy refuses to resize an array that others reference) while the
                     //   returned slice, which borrows `self`, lives;
-                    // - other Python threads could still store into it concurrently, as
-                    //   they can with any buffer NumPy hands out; that tears values but
-                    //   the bytes are plain data of which every pattern is allowed.
+                    // - nothing writes it while the slice lives: `write()` keeps the GIL
+                    //   held while the core copies an array that is not private to the
+                    //   call (`is_private`), so no other Python thread runs meanwhile.
+                    //   (Native code that writes an array after releasing the GIL, such as
+                    //   a NumPy operation in another thread, races with every reader of
+                    //   that array, this one included; that is the caller's to avoid.)
                     unsafe {
                         let fields = numpy::npyffi::_PyArray_GET_ITEM_DATA(array.as_array_ptr());
                         let data = (*fields).data as *const u8;

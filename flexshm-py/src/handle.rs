@@ -1,40 +1,33 @@
 //! `SharedMemory`: a handle on one named segment, as the creating writer or as a reader.
+//!
+//! The state threads share lives in [`Shared`] (readers, writer, locks; see
+//! `shared.rs`), the `wait_async` machinery in `asyncwait.rs`; this file is the Python
+//! face: arguments, records, errors.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flexshm_std::{
-    CreateOptions, Dynamic, Error, Mode, OpenOptions, ReadInfo, ReadOptions, Reader, Value, Writer,
+    CreateOptions, Dynamic, Error, FieldDef, Mode, OpenOptions, ReadInfo, ReadOptions, Reader,
+    Value, Writer, WriterStatus,
 };
-use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::args;
+use crate::asyncwait::{aio, wait_future};
 use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
 use crate::record::{take_buf, Pool, Record, SnapBuf};
 use crate::schema::Schema;
+use crate::shared::{lock, Failure, ReadNow, Shared, RELEASE_GIL_BYTES};
 
-/// Records or writes larger than this are copied with the GIL released.
-const RELEASE_GIL_BYTES: usize = 64 * 1024;
-/// A blocking read wakes up at least this often to let Python handle signals (Ctrl-C).
+/// A blocking call wakes up at least this often to let Python handle signals (Ctrl-C)
+/// and to notice `close()` from another thread.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
-/// Locks `m`; if another thread holds it, waits with the GIL released (that thread may
-/// need the GIL to finish), then retries.
-fn lock<'a, T: Send>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
-    loop {
-        match m.try_lock() {
-            Ok(g) => return g,
-            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
-            Err(TryLockError::WouldBlock) => py.detach(|| {
-                drop(m.lock());
-            }),
-        }
-    }
-}
+/// Mode bits of a new segment unless `permissions=` says otherwise.
+const DEFAULT_PERMISSIONS: u32 = 0o600;
 
 fn mode_name(mode: Mode) -> &'static str {
     if mode.is_fifo() {
@@ -44,10 +37,76 @@ fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
+/// The error for any use of a handle after `close()`, worded like Python's closed files.
+pub fn closed_error(name: &str) -> PyErr {
+    PyValueError::new_err(format!("I/O operation on closed SharedMemory '{name}'"))
+}
+
+/// `now + seconds`; `None` for no limit (also for a limit too far away to represent).
+fn deadline_after(seconds: Option<f64>) -> Option<Instant> {
+    seconds.and_then(|t| {
+        Duration::try_from_secs_f64(t)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d))
+    })
+}
+
+/// The time left until `deadline`, at most [`SIGNAL_CHECK`].
+fn chunk_until(deadline: Option<Instant>) -> Duration {
+    match deadline {
+        Some(d) => d
+            .saturating_duration_since(Instant::now())
+            .min(SIGNAL_CHECK),
+        None => SIGNAL_CHECK,
+    }
+}
+
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Opens segment `name` for reading (with the record fields `expect`, or any), waiting
+/// up to `open_timeout` seconds (`None`: no limit) for a writer to create it. Waits in
+/// chunks with the GIL released, so Ctrl-C interrupts it.
+fn open_reader(
+    py: Python<'_>,
+    name: &str,
+    expect: Option<&[FieldDef]>,
+    open_timeout: Option<f64>,
+) -> PyResult<Reader<Dynamic>> {
+    let deadline = deadline_after(open_timeout);
+    loop {
+        let opts = OpenOptions {
+            timeout: chunk_until(deadline),
+        };
+        let res = py.detach(|| match expect {
+            Some(fields) => Reader::<Dynamic>::open_expecting(name, fields, &opts),
+            None => Reader::<Dynamic>::open_with(name, &opts),
+        });
+        match res {
+            Ok(r) => return Ok(r),
+            Err(e @ (Error::NotFound { .. } | Error::Uninitialised { .. })) => {
+                if passed(deadline) {
+                    return Err(match (&e, open_timeout) {
+                        (Error::NotFound { .. }, Some(t)) if t > 0.0 => {
+                            PyFileNotFoundError::new_err(format!(
+                                "{e} (waited {t} s for it to be created)"
+                            ))
+                        }
+                        _ => to_pyerr(py, name, e),
+                    });
+                }
+                py.check_signals()?;
+            }
+            Err(e) => return Err(to_pyerr(py, name, e)),
+        }
+    }
+}
+
 /// A shared-memory segment holding records of a dataclass.
 ///
 /// The handle that creates the segment (`create=True`, the default) is its writer; handles
-/// opened with `create=False` are readers. Every handle can read.
+/// opened with `create=False` or `SharedMemory.open()` are readers. Every handle can read.
 #[pyclass(
     frozen,
     generic,
@@ -55,66 +114,89 @@ fn mode_name(mode: Mode) -> &'static str {
     name = "SharedMemory"
 )]
 pub struct SharedMemory {
-    name: String,
+    shared: Arc<Shared>,
     schema: Arc<Schema>,
-    mode: Mode,
     is_writer: bool,
-    closed: AtomicBool,
-    writer: Mutex<Option<Writer<Dynamic>>>,
-    reader: Mutex<Option<Reader<Dynamic>>>,
+    snapshot_len: usize,
     pool: Pool,
 }
 
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // Dropped without close(): its waiter thread (if any) ends within one chunk.
+        self.shared.waits.stop();
+    }
+}
+
 impl SharedMemory {
-    /// The error for any use after `close()`, worded like Python's closed files.
-    fn closed_error(&self) -> PyErr {
-        PyValueError::new_err(format!(
-            "I/O operation on closed SharedMemory '{}'",
-            self.name
-        ))
+    fn build(
+        py: Python<'_>,
+        name: String,
+        mut schema: Schema,
+        writer: Option<Writer<Dynamic>>,
+        reader: Reader<Dynamic>,
+    ) -> PyResult<Self> {
+        let is_writer = writer.is_some();
+        let snapshot_len = reader.snapshot_len();
+        schema.fifo = reader.mode().is_fifo();
+        let shared =
+            Shared::new(name.clone(), writer, reader).map_err(|e| to_pyerr(py, &name, e))?;
+        Ok(SharedMemory {
+            shared: Arc::new(shared),
+            schema: Arc::new(schema),
+            is_writer,
+            snapshot_len,
+            pool: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    fn name_str(&self) -> &str {
+        &self.shared.name
     }
 
     fn check_open(&self) -> PyResult<()> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(self.closed_error());
+        if self.shared.is_closed() {
+            return Err(closed_error(self.name_str()));
         }
         Ok(())
     }
 
-    fn timeout_error(&self, waited: Option<f64>, e: &Error) -> PyErr {
-        let Error::Timeout {
-            no_record,
-            writer_alive,
-        } = e
-        else {
-            return PyTimeoutError::new_err(e.to_string());
-        };
+    fn failure(&self, py: Python<'_>, f: Failure) -> PyErr {
+        match f {
+            Failure::Closed => closed_error(self.name_str()),
+            Failure::Shm(e) => to_pyerr(py, self.name_str(), e),
+        }
+    }
+
+    /// The `TimeoutError` of a read: what was waited for, how long, and the writer's state.
+    fn timeout_error(&self, waited: Option<f64>, no_record: bool) -> PyErr {
         let after = match waited {
-            Some(t) => format!("after {t} s"),
-            None => "immediately (timeout=0)".to_string(),
+            Some(t) if t > 0.0 => format!("after {t} s"),
+            _ => "immediately (timeout=0)".to_string(),
         };
-        let what = if *no_record {
-            if self.mode.is_fifo() {
-                "no unread record arrived".to_string()
+        let what = if no_record {
+            if self.shared.mode.is_fifo() {
+                "no unread record arrived"
             } else {
-                "no record was committed".to_string()
+                "no record was committed"
             }
         } else {
-            "a record exists, but the writer held its slot mid-write (or kept overtaking the copy) the whole time".to_string()
+            "a record exists, but the writer held its slot mid-write (or kept overtaking the copy) the whole time"
         };
-        let writer = match writer_alive {
-            Some(true) => "its writer is alive",
-            Some(false) => "its writer process has exited",
-            None => "no writer has the segment open",
+        let writer = match self.shared.writer_status() {
+            Some(WriterStatus::Alive { .. }) => "its writer is alive",
+            Some(WriterStatus::Dead { .. }) => "its writer process has exited",
+            _ => "no writer has the segment open",
         };
         PyTimeoutError::new_err(format!(
             "read of '{}' timed out {after}: {what}; {writer}",
-            self.name
+            self.name_str()
         ))
     }
 
-    /// Reads into `buf` following the mode's rules, waiting up to `timeout`.
-    fn read_into(
+    /// Single-slot: copies the newest record into `buf` with `r`, retrying up to
+    /// `timeout` while a writer keeps overtaking the copy.
+    fn read_single_with(
         &self,
         py: Python<'_>,
         r: &mut Reader<Dynamic>,
@@ -122,66 +204,167 @@ impl SharedMemory {
         opts: ReadOptions,
         timeout: Option<f64>,
     ) -> PyResult<ReadInfo> {
-        let big = r.snapshot_len() > RELEASE_GIL_BYTES;
+        let big = self.snapshot_len > RELEASE_GIL_BYTES;
         let bytes = buf.bytes_mut();
-        // A first attempt that does not wait (with the GIL held for small records).
         let first = if big {
             py.detach(|| r.read_into(bytes, opts, Duration::ZERO))
         } else {
             r.read_into(bytes, opts, Duration::ZERO)
         };
-        let first_err = match first {
+        match first {
             Ok(info) => return Ok(info),
-            Err(e @ Error::Timeout { .. }) => e,
-            Err(e) => return Err(to_pyerr(py, &self.name, e)),
-        };
-        if timeout == Some(0.0) {
-            return Err(self.timeout_error(None, &first_err));
+            Err(Error::Timeout { .. }) => {}
+            Err(e) => return Err(to_pyerr(py, self.name_str(), e)),
         }
-        // A timeout too large to represent waits without limit.
-        let deadline = timeout.and_then(|t| {
-            Duration::try_from_secs_f64(t)
-                .ok()
-                .and_then(|d| Instant::now().checked_add(d))
-        });
+        if timeout == Some(0.0) {
+            return Err(self.timeout_error(None, false));
+        }
+        let deadline = deadline_after(timeout);
         loop {
-            let chunk = match deadline {
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .min(SIGNAL_CHECK),
-                None => SIGNAL_CHECK,
-            };
+            let chunk = chunk_until(deadline);
             match py.detach(|| r.read_into(bytes, opts, chunk)) {
                 Ok(info) => return Ok(info),
-                Err(e @ Error::Timeout { .. }) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(self.timeout_error(timeout, &e));
+                Err(Error::Timeout { no_record, .. }) => {
+                    if passed(deadline) {
+                        return Err(self.timeout_error(timeout, no_record));
                     }
                     py.check_signals()?;
-                    // Another thread called close(): stop waiting.
+                    // Another thread called close(): stop trying.
                     self.check_open()?;
                 }
-                Err(e) => return Err(to_pyerr(py, &self.name, e)),
+                Err(e) => return Err(to_pyerr(py, self.name_str(), e)),
             }
         }
+    }
+
+    /// Single-slot read: through the handle's own reader for `reset_modified` (it keeps
+    /// that tracking), else through a spare reader, so threads copy in parallel.
+    fn read_single(
+        &self,
+        py: Python<'_>,
+        buf: &mut SnapBuf,
+        opts: ReadOptions,
+        timeout: Option<f64>,
+    ) -> PyResult<ReadInfo> {
+        let info = if opts.reset_modified {
+            let mut main = self.shared.main(py).map_err(|f| self.failure(py, f))?;
+            self.read_single_with(py, main.reader(), buf, opts, timeout)?
+        } else {
+            let mut spare = self.shared.take_spare().map_err(|f| self.failure(py, f))?;
+            let res = self.read_single_with(py, &mut spare, buf, opts, timeout);
+            self.shared.put_spare(spare);
+            res?
+        };
+        self.shared.note_returned(info.commit);
+        Ok(info)
+    }
+
+    /// FIFO read: the handle's next unread record (or the newest), waiting up to
+    /// `timeout` without holding the handle's reader while asleep.
+    fn read_fifo(
+        &self,
+        py: Python<'_>,
+        buf: &mut SnapBuf,
+        opts: ReadOptions,
+        timeout: Option<f64>,
+    ) -> PyResult<ReadInfo> {
+        let deadline = deadline_after(timeout);
+        loop {
+            let no_record = match self
+                .shared
+                .read_fifo_now(py, buf.bytes_mut(), opts)
+                .map_err(|f| self.failure(py, f))?
+            {
+                ReadNow::Got(info) => return Ok(info),
+                ReadNow::Nothing => true,
+                ReadNow::Contended => false,
+            };
+            if timeout == Some(0.0) {
+                return Err(self.timeout_error(None, no_record));
+            }
+            if passed(deadline) {
+                return Err(self.timeout_error(timeout, no_record));
+            }
+            let chunk = chunk_until(deadline);
+            if no_record {
+                py.detach(|| self.shared.sleep_until_new(chunk))
+                    .map_err(|f| self.failure(py, f))?;
+            } else {
+                py.detach(std::thread::yield_now);
+            }
+            py.check_signals()?;
+            self.check_open()?;
+        }
+    }
+
+    /// The record this handle has not returned yet, if there is one; never waits.
+    /// FIFO: the next unread record. Single-slot: the newest, if it is newer than the
+    /// last one this handle returned.
+    fn take_new(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+        self.check_open()?;
+        let mut buf = take_buf(&self.pool, self.snapshot_len);
+        let opts = ReadOptions::default();
+        let info = if self.shared.mode.is_fifo() {
+            match self
+                .shared
+                .read_fifo_now(py, buf.bytes_mut(), opts)
+                .map_err(|f| self.failure(py, f))?
+            {
+                ReadNow::Got(info) => info,
+                ReadNow::Nothing | ReadNow::Contended => return Ok(None),
+            }
+        } else {
+            if !self
+                .shared
+                .has_new(Some(py))
+                .map_err(|f| self.failure(py, f))?
+            {
+                return Ok(None);
+            }
+            self.read_single(py, &mut buf, opts, None)?
+        };
+        Ok(Some(self.record(buf, info)))
+    }
+
+    fn record(&self, buf: SnapBuf, info: ReadInfo) -> Record {
+        Record::new(buf, info, Arc::clone(&self.schema), Arc::clone(&self.pool))
+    }
+
+    fn write_refused(&self, py: Python<'_>, what: &str) -> PyErr {
+        unsupported(
+            py,
+            format!(
+                "SharedMemory '{}' was opened with create=False (or by SharedMemory.open(), or unpickled): it is a reader; {what}",
+                self.name_str()
+            ),
+        )
     }
 }
 
 #[pymethods]
 impl SharedMemory {
     /// Creates (`create=True`) or opens (`create=False`) the segment `name` for records
-    /// of `record_type`. `slots` > 1 makes a FIFO of that many records.
+    /// of `record_type`. `slots` > 1 makes a FIFO of that many records. `permissions`:
+    /// mode bits of a new segment (readers need only read permission). `open_timeout`
+    /// (`create=False`): seconds to wait for the writer to create the segment (`None`:
+    /// no limit).
     #[new]
-    #[pyo3(signature = (record_type, name, create=true, slots=None))]
+    #[pyo3(
+        signature = (record_type, name, create=true, slots=None, *, permissions=DEFAULT_PERMISSIONS, open_timeout=Some(0.0)),
+        text_signature = "(record_type, name, create=True, slots=None, *, permissions=0o600, open_timeout=0.0)"
+    )]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         record_type: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = args::name)] name: Bound<'_, PyString>,
         #[pyo3(from_py_with = args::create)] create: bool,
         #[pyo3(from_py_with = args::slots)] slots: Option<i64>,
+        #[pyo3(from_py_with = args::permissions)] permissions: u32,
+        #[pyo3(from_py_with = args::open_timeout)] open_timeout: Option<f64>,
     ) -> PyResult<Self> {
         let name = name.to_cow()?.into_owned();
-        let mut schema = Schema::from_class(record_type, &name)?;
+        let schema = Schema::from_class(record_type, &name)?;
         let fields = schema.layout.fields().to_vec();
         let wanted = match slots {
             None => None,
@@ -194,18 +377,30 @@ impl SharedMemory {
             Some(1) => Some(Mode::Single),
             Some(n) => Some(Mode::Fifo { slots: n as u32 }),
         };
-        let (writer, reader, mode) = if create {
+        if create {
+            if open_timeout != Some(0.0) {
+                return Err(PyValueError::new_err(
+                    "open_timeout is for readers (create=False): a writer creates the segment at once",
+                ));
+            }
             let opts = CreateOptions {
                 mode: wanted.unwrap_or(Mode::Single),
-                ..CreateOptions::default()
+                permissions,
             };
-            let w = Writer::<Dynamic>::create_with_fields(&name, &fields, &opts)
+            let w = py
+                .detach(|| Writer::<Dynamic>::create_with_fields(&name, &fields, &opts))
                 .map_err(|e| to_pyerr(py, &name, e))?;
-            let mode = w.mode();
-            (Some(w), None, mode)
+            // The writer's own reader, on its mapping: the name may later be unlinked or
+            // taken by another segment.
+            let r = w.reader().map_err(|e| to_pyerr(py, &name, e))?;
+            SharedMemory::build(py, name, schema, Some(w), r)
         } else {
-            let r = Reader::<Dynamic>::open_expecting(&name, &fields, &OpenOptions::default())
-                .map_err(|e| to_pyerr(py, &name, e))?;
+            if permissions != DEFAULT_PERMISSIONS {
+                return Err(PyValueError::new_err(
+                    "permissions are set by the writer (create=True); a reader needs only read permission",
+                ));
+            }
+            let r = open_reader(py, &name, Some(&fields), open_timeout)?;
             let mode = r.mode();
             if let Some(want) = wanted {
                 if want != mode {
@@ -217,37 +412,59 @@ impl SharedMemory {
                     )));
                 }
             }
-            (None, Some(r), mode)
-        };
-        schema.fifo = mode.is_fifo();
-        Ok(SharedMemory {
-            name,
-            schema: Arc::new(schema),
-            mode,
-            is_writer: create,
-            closed: AtomicBool::new(false),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
-            pool: Arc::new(Mutex::new(None)),
-        })
+            SharedMemory::build(py, name, schema, None, r)
+        }
+    }
+
+    /// Opens any flexshm segment for reading without its record class: the layout comes
+    /// from the segment, and `record_type` is a dataclass generated from it.
+    #[classmethod]
+    #[pyo3(
+        signature = (name, *, open_timeout=Some(0.0)),
+        text_signature = "(name, *, open_timeout=0.0)"
+    )]
+    fn open(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        #[pyo3(from_py_with = args::name)] name: Bound<'_, PyString>,
+        #[pyo3(from_py_with = args::open_timeout)] open_timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let name = name.to_cow()?.into_owned();
+        let r = open_reader(py, &name, None, open_timeout)?;
+        let fields = r.layout().fields();
+        let specs: Vec<(String, String)> = fields
+            .iter()
+            .map(|f| (f.name.as_str().to_string(), f.kind.to_string()))
+            .collect();
+        let record_type = py
+            .import("flexible_shared_memory._schema")?
+            .call_method1("dataclass_for", (&name, specs))?;
+        let mut schema = Schema::from_class(&record_type, &name)?;
+        if schema.layout.fields() != fields {
+            return Err(PyValueError::new_err(format!(
+                "segment '{name}': its layout cannot be expressed as a record class"
+            )));
+        }
+        schema.generated = true;
+        SharedMemory::build(py, name, schema, None, r)
     }
 
     /// The segment name.
     #[getter]
     fn name(&self) -> &str {
-        &self.name
+        self.name_str()
     }
 
     /// `"single"` or `"fifo"`.
     #[getter]
     fn mode(&self) -> &'static str {
-        mode_name(self.mode)
+        mode_name(self.shared.mode)
     }
 
     /// Record slots: 1 in single-slot mode, the FIFO's capacity otherwise.
     #[getter]
     fn slots(&self) -> u32 {
-        self.mode.slots()
+        self.shared.mode.slots()
     }
 
     /// True for the handle that created the segment (the only one that may write).
@@ -259,7 +476,7 @@ impl SharedMemory {
     /// True after `close()`.
     #[getter]
     fn closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed)
+        self.shared.is_closed()
     }
 
     /// The record class.
@@ -286,13 +503,7 @@ impl SharedMemory {
     fn write(&self, py: Python<'_>, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         self.check_open()?;
         if !self.is_writer {
-            return Err(unsupported(
-                py,
-                format!(
-                    "SharedMemory '{}' was opened with create=False: it is a reader; only the handle that created the segment writes",
-                    self.name
-                ),
-            ));
+            return Err(self.write_refused(py, "only the handle that created the segment writes"));
         }
         let mut staged: Vec<(usize, Staged<'_>)> = Vec::new();
         if let Some(fields) = fields {
@@ -316,15 +527,24 @@ impl SharedMemory {
             return Ok(()); // nothing to write: no new commit, nothing staged
         }
         let total: usize = staged.iter().map(|(_, s)| s.byte_len()).sum();
+        // The GIL is released for a large write only if no Python code can change the
+        // bytes Rust reads meanwhile. An array the caller passed (or a view of one) is
+        // memory other Python threads may write while we copy it, which would be a data
+        // race on memory Rust reads (undefined behaviour): the GIL stays held for those,
+        // which keeps every Python thread out for the copy. Arrays that staging made
+        // itself (a cast, a contiguous copy) and strings belong to this call alone.
+        let release = total > RELEASE_GIL_BYTES && staged.iter().all(|(_, s)| s.is_private());
         let values: Vec<(usize, Value<'_>)> = staged.iter().map(|(i, s)| (*i, s.value())).collect();
-        let mut guard = lock(py, &self.writer);
-        let w = guard.as_mut().ok_or_else(|| self.closed_error())?;
-        let res = if total > RELEASE_GIL_BYTES {
+        let mut guard = lock(py, &self.shared.writer);
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| closed_error(self.name_str()))?;
+        let res = if release {
             py.detach(|| w.write_fields(&values))
         } else {
             w.write_fields(&values)
         };
-        res.map_err(|e| to_pyerr(py, &self.name, e))
+        res.map_err(|e| to_pyerr(py, self.name_str(), e))
     }
 
     /// FIFO mode: commits the staged record atomically and returns its commit number.
@@ -332,21 +552,15 @@ impl SharedMemory {
     fn finalize(&self, py: Python<'_>) -> PyResult<u32> {
         self.check_open()?;
         if !self.is_writer {
-            return Err(unsupported(
-                py,
-                format!(
-                    "SharedMemory '{}' was opened with create=False: it is a reader and has nothing to finalize",
-                    self.name
-                ),
-            ));
+            return Err(self.write_refused(py, "it has nothing to finalize"));
         }
-        let mut guard = lock(py, &self.writer);
-        let w = guard.as_mut().ok_or_else(|| self.closed_error())?;
-        if !self.mode.is_fifo() {
-            // Each write already committed; committing again would only repeat values.
-            return Ok(w.head());
-        }
-        w.finalize().map_err(|e| to_pyerr(py, &self.name, e))
+        let mut guard = lock(py, &self.shared.writer);
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| closed_error(self.name_str()))?;
+        // Single-slot: each write already committed; this returns the newest commit (and,
+        // like a write, refuses in a forked child).
+        w.finalize().map_err(|e| to_pyerr(py, self.name_str(), e))
     }
 
     /// Reads a record. Single-slot mode: the newest record, at once (`timeout` only
@@ -363,58 +577,158 @@ impl SharedMemory {
         #[pyo3(from_py_with = args::reset_modified)] reset_modified: bool,
     ) -> PyResult<Record> {
         self.check_open()?;
-        if let Some(t) = timeout {
-            if !(t >= 0.0 && t.is_finite()) {
-                return Err(PyValueError::new_err(format!(
-                    "timeout must be a finite number >= 0 or None, got {t}"
-                )));
-            }
-        }
-        let mut guard = lock(py, &self.reader);
-        if guard.is_none() {
-            // The writer's own reader, opened on first use.
-            if !self.is_writer || self.closed.load(Ordering::Relaxed) {
-                return Err(self.closed_error());
-            }
-            // On the writer's own mapping, not by name: the name may have been unlinked
-            // or taken by another segment since this handle created it.
-            let r = lock(py, &self.writer)
-                .as_ref()
-                .ok_or_else(|| self.closed_error())?
-                .reader()
-                .map_err(|e| to_pyerr(py, &self.name, e))?;
-            *guard = Some(r);
-        }
-        let r = guard
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("closed"))?;
-        let mut buf = take_buf(&self.pool, r.snapshot_len());
+        let mut buf = take_buf(&self.pool, self.snapshot_len);
         let opts = ReadOptions {
             latest,
             reset_modified,
         };
-        let info = self.read_into(py, r, &mut buf, opts, timeout)?;
-        Ok(Record::new(
-            buf,
-            info,
-            Arc::clone(&self.schema),
-            Arc::clone(&self.pool),
-        ))
+        let info = if self.shared.mode.is_fifo() {
+            self.read_fifo(py, &mut buf, opts, timeout)?
+        } else {
+            self.read_single(py, &mut buf, opts, timeout)?
+        };
+        Ok(self.record(buf, info))
+    }
+
+    /// Waits until there is something this handle has not read (single-slot: a commit
+    /// newer than the last one it returned; FIFO: an unread record): `True`, or `False`
+    /// after `timeout` seconds (`None`: no limit). Sleeps in the kernel with the GIL
+    /// released; Ctrl-C interrupts it. Reads nothing.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = args::timeout)] timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        self.check_open()?;
+        if self
+            .shared
+            .has_new(Some(py))
+            .map_err(|f| self.failure(py, f))?
+        {
+            return Ok(true);
+        }
+        if timeout == Some(0.0) {
+            return Ok(false);
+        }
+        let deadline = deadline_after(timeout);
+        loop {
+            let chunk = chunk_until(deadline);
+            if py
+                .detach(|| self.shared.sleep_until_new(chunk))
+                .map_err(|f| self.failure(py, f))?
+            {
+                return Ok(true);
+            }
+            if passed(deadline) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+            self.check_open()?;
+        }
+    }
+
+    /// `wait()` for asyncio: a coroutine that never blocks the event loop. Cancelling it
+    /// stops the wait. See `asyncwait.rs` for how.
+    #[pyo3(signature = (timeout=None))]
+    fn wait_async<'py>(
+        slf: &Bound<'py, Self>,
+        #[pyo3(from_py_with = args::timeout)] timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().check_open()?;
+        aio(slf.py())?.call_method1("wait", (slf, timeout))
+    }
+
+    /// The future behind `wait_async()` (made when its coroutine first runs).
+    fn _wait_future<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.check_open()?;
+        wait_future(py, &self.shared, timeout)
+    }
+
+    /// The record this handle has not returned yet, or `None`; never waits.
+    fn _take_new(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+        self.take_new(py)
+    }
+
+    /// `for record in shm`: every new record as it arrives (FIFO: each record in order;
+    /// single-slot: each newer commit) until the handle is closed.
+    fn __iter__(slf: &Bound<'_, Self>) -> PyResult<Py<Self>> {
+        slf.get().check_open()?;
+        Ok(slf.clone().unbind())
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+        loop {
+            if self.shared.is_closed() {
+                return Ok(None);
+            }
+            match self.take_new(py) {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => {}
+                Err(_) if self.shared.is_closed() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            match py.detach(|| self.shared.sleep_until_new(SIGNAL_CHECK)) {
+                Ok(_) => {}
+                Err(Failure::Closed) => return Ok(None),
+                Err(f) => return Err(self.failure(py, f)),
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// `async for record in shm`: the same as `for`, awaiting without blocking the loop.
+    fn __aiter__(slf: &Bound<'_, Self>) -> PyResult<Py<Self>> {
+        slf.get().check_open()?;
+        Ok(slf.clone().unbind())
+    }
+
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        aio(slf.py())?.call_method1("next_record", (slf,))
+    }
+
+    /// Pickling: a handle pickles as "a reader of this segment" (its class and name, or
+    /// just the name for a handle made by `open()`), and unpickles as a new reader
+    /// opened by name. A writer's handle, too, arrives as a reader.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let me = slf.get();
+        me.check_open()?;
+        let cls = slf.get_type();
+        let name = PyString::new(py, me.name_str());
+        if me.schema.generated {
+            let args = PyTuple::new(py, [name])?;
+            PyTuple::new(py, [cls.getattr("open")?, args.into_any()])
+        } else {
+            let args = PyTuple::new(
+                py,
+                [
+                    me.schema.record_type.bind(py).clone(),
+                    name.into_any(),
+                    pyo3::types::PyBool::new(py, false).to_owned().into_any(),
+                ],
+            )?;
+            PyTuple::new(py, [cls.into_any(), args.into_any()])
+        }
     }
 
     /// Closes the handle (the segment stays; see `unlink()`). A writer's staged, not
-    /// finalized FIFO record is discarded. Further use raises `ValueError`; closing twice
-    /// is allowed.
+    /// finalized FIFO record is discarded; pending `wait_async()` calls raise the
+    /// closed-handle `ValueError` and iteration ends. Further use raises `ValueError`;
+    /// closing twice is allowed.
     fn close(&self, py: Python<'_>) {
-        self.closed.store(true, Ordering::Relaxed);
-        lock(py, &self.writer).take();
-        lock(py, &self.reader).take();
+        self.shared.close(py);
+        self.shared.waits.shutdown(py, self.name_str());
     }
 
     /// Removes the segment's name from the system: handles that have it open keep
     /// working, new opens fail. Raises `FileNotFoundError` if it is already gone.
     fn unlink(&self, py: Python<'_>) -> PyResult<()> {
-        flexshm_std::unlink(&self.name).map_err(|e| to_pyerr(py, &self.name, e))
+        flexshm_std::unlink(self.name_str()).map_err(|e| to_pyerr(py, self.name_str(), e))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -422,25 +736,25 @@ impl SharedMemory {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
         self.close(py);
         false
     }
 
     fn __repr__(&self) -> String {
-        let state = if self.closed.load(Ordering::Relaxed) {
+        let state = if self.shared.is_closed() {
             "closed "
         } else {
             ""
         };
         let role = if self.is_writer { "writer" } else { "reader" };
-        let mode = match self.mode {
+        let mode = match self.shared.mode {
             Mode::Single => "single-slot".to_string(),
             Mode::Fifo { slots } => format!("fifo, slots={slots}"),
         };
         format!(
             "<{state}SharedMemory '{}' ({role}, {mode}) of {} {{{}}}>",
-            self.name,
+            self.name_str(),
             self.schema.type_name,
             self.schema.specs.join(", ")
         )

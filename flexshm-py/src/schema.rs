@@ -55,6 +55,8 @@ pub struct Schema {
     pub specs: Vec<String>,
     /// Per field: its name is also a `Record` attribute, which wins over the field.
     pub reserved: Vec<bool>,
+    /// The record class was generated from the segment's layout (`SharedMemory.open`).
+    pub generated: bool,
 }
 
 /// `Record` attributes that win over fields of the same name (dunder names never are
@@ -124,6 +126,7 @@ impl Schema {
             fifo: false,
             specs,
             reserved,
+            generated: false,
         })
     }
 }

@@ -147,3 +147,41 @@ def record_consumer(inbox: Any, out: Any) -> None:
     while (item := inbox.get(timeout=WAIT)) is not None:
         values = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in vars(item).items()}
         out.put((type(item).__name__, values))
+
+
+def gated_writer(name: str, slots: int, ready: Any, go: Any, count: int, done: Any) -> None:
+    """Creates a SensorData segment, then on `go` commits `count` records (temperature
+    0, 1, ...), and keeps the segment until `done`."""
+    shm = SharedMemory(SensorData, name=name, slots=slots)
+    ready.set()
+    assert go.wait(WAIT)
+    for i in range(count):
+        shm.write(temperature=float(i))
+        shm.finalize()
+    assert done.wait(WAIT)
+    shm.close()
+
+
+def late_reader(name: str, started: Any, out: Any) -> None:
+    """Opens a segment that may not exist yet (waiting for its writer), then reports the
+    first record that arrives."""
+    started.set()
+    shm = SharedMemory(SensorData, name=name, create=False, open_timeout=WAIT)
+    for record in shm:
+        out.put((record.temperature.value, record.status_msg.value))
+        break
+    shm.close()
+
+
+def handle_reader(shm: Any, out: Any) -> None:
+    """Receives a handle as an argument (pickled: a reader) and reports what it reads."""
+    record = shm.read(timeout=WAIT)
+    out.put((type(shm).__name__, shm.is_writer, shm.name, record.temperature.value))
+    shm.close()
+
+
+def pool_read(job: Any) -> Any:
+    """A pool task: reads the handle it was given and returns what it saw."""
+    shm, i = job
+    with shm:
+        return (i, shm.is_writer, shm.read().temperature.value)

@@ -73,3 +73,17 @@ def test_image_examples(shm_name: str) -> None:
     assert reader_out.count("(480, 640, 3) uint8") == 3
     assert "closed and unlinked" in writer_out
     assert "TORN" not in reader_out
+
+
+def test_asyncio_reader_example(shm_name: str) -> None:
+    out = _run("asyncio_reader.py", "--name", shm_name, "--count", "40")
+    assert "fifo: 40 records in order, none lost" in out
+    assert "sensors: up to 24.0°C in" in out
+    assert "heartbeat:" in out and "asyncio_reader: done" in out
+
+
+def test_spawn_pool_example(shm_name: str) -> None:
+    out = _run("spawn_pool.py", "--name", shm_name, "--workers", "2")
+    assert out.count("(worker's handle: reader)") == 8
+    assert "8 bands, match the main process: True" in out
+    assert "spawn_pool: done" in out

@@ -1,4 +1,5 @@
-"""The writer handle: its own reads follow its memory (not the name), and a fork does not hand its claim to the child."""
+"""The writer handle: its own reads follow its memory (not the name), and a fork does not
+hand its claim to the child."""
 
 from __future__ import annotations
 

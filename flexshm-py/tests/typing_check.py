@@ -6,7 +6,9 @@ Lines ending in ``# type: ignore[...]`` must be errors: under ``--strict``
 (``warn_unused_ignores``) mypy reports an ignore that is not needed.
 """
 
+import asyncio
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +46,20 @@ def untyped(shm: SharedMemory, rec: Record, field: Field) -> Any:
     return rec.as_dataclass()
 
 
+async def consume(shm: SharedMemory[SensorData]) -> bool:
+    """wait_async() is awaited; `async for` yields records of the handle's class."""
+    coro = assert_type(shm.wait_async(timeout=0), Coroutine[Any, Any, bool])
+    waited = await coro
+    if waited:
+        async for record in shm:
+            assert_type(record, Record[SensorData])
+            break
+    return waited
+
+
 def check(name: str) -> None:
     """Creates the segment `name`, reads it back and unlinks it."""
-    shm = SharedMemory(SensorData, name=name)
+    shm = SharedMemory(SensorData, name=name, permissions=0o600)
     assert_type(shm, SharedMemory[SensorData])
     assert_type(shm.record_type, type[SensorData])
     shm.write(temperature=23.5, count=3)
@@ -76,6 +89,20 @@ def check(name: str) -> None:
         wrong: Level = rec.as_dataclass()  # type: ignore[assignment]
         del wrong
 
+    # Waiting and iteration: records of the handle's class.
+    with SharedMemory(SensorData, name=name, create=False, open_timeout=1.0) as waiting:
+        assert_type(waiting.wait(timeout=0), bool)
+        for record in waiting:  # the writer's record is new to this handle
+            assert_type(record, Record[SensorData])
+            break
+        assert_type(asyncio.run(consume(waiting)), bool)
+
+    # open(): the record class is generated at run time, so statically it is Any.
+    opened = SharedMemory.open(name, open_timeout=None)
+    assert_type(opened, SharedMemory[Any])
+    assert_type(opened.read().as_dataclass(), Any)
+    opened.close()
+
     # Subscripted at run time, with the same static type.
     explicit = SharedMemory[SensorData](SensorData, name=name, create=False)
     assert_type(explicit, SharedMemory[SensorData])
@@ -88,6 +115,10 @@ def check(name: str) -> None:
     # Arguments are typed (and checked at run time, see test_arguments.py).
     try:
         shm.read(timeout="1")  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    try:
+        shm.wait(timeout="1")  # type: ignore[arg-type]
     except TypeError:
         pass
 

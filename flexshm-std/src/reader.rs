@@ -213,6 +213,33 @@ impl<S: Schema> Reader<S> {
         })
     }
 
+    /// Another reader of the memory this reader maps, as if just opened: its own FIFO
+    /// position, change tracking and loss count, sharing this reader's mapping (no
+    /// system call). Unlike opening the name again, it reads this same segment even
+    /// after the name was unlinked or given to a new segment.
+    ///
+    /// ```
+    /// use flexshm_std::{CreateOptions, Dtype, Dynamic, FieldDef, Kind, Reader, Value, Writer};
+    ///
+    /// # let name = format!("flexshm-doc-another-{}", std::process::id());
+    /// let fields = [FieldDef::new("n", Kind::Scalar(Dtype::U32))];
+    /// let mut w = Writer::<Dynamic>::create_with_fields(&name, &fields, &CreateOptions::fifo(4))?;
+    /// w.write_fields(&[(0, Value::UInt(1))])?;
+    /// w.finalize()?;
+    /// let mut first = Reader::<Dynamic>::open(&name)?;
+    /// first.try_read(Default::default())?;
+    /// let second = first.another()?;
+    /// assert!(!first.has_new() && second.has_new()); // each has its own position
+    /// # flexshm_std::unlink(&name)?;
+    /// # Ok::<(), flexshm_std::Error>(())
+    /// ```
+    pub fn another(&self) -> Result<Reader<S>, Error> {
+        let layout = self.inner.layout().clone();
+        Reader::on_segment(Arc::clone(&self.seg), |region| {
+            flexshm_core::Reader::<S>::open_layout(region, layout)
+        })
+    }
+
     /// The segment name, without a leading `/`.
     pub fn name(&self) -> &str {
         self.seg.name()

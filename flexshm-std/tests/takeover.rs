@@ -37,6 +37,26 @@ fn writers_reader_follows_its_memory_not_the_name() {
 }
 
 #[test]
+fn another_reader_follows_its_memory_not_the_name() {
+    let g = SegGuard::new("rv-another");
+    let mut w = writer(&g.name).unwrap();
+    w.write_fields(&[(0, Value::Int(1))]).unwrap();
+    let mut first = Reader::<Dynamic>::open(&g.name).unwrap();
+    assert_eq!(read_x(&mut first), FieldValue::Int(1));
+    flexshm_std::unlink(&g.name).unwrap();
+    let mut other = writer(&g.name).unwrap();
+    other.write_fields(&[(0, Value::Int(99))]).unwrap();
+    // A fresh position and change tracking, on the first reader's memory.
+    let mut second = first.another().unwrap();
+    assert!(second.has_new() && !first.has_new());
+    assert_eq!(read_x(&mut second), FieldValue::Int(1));
+    w.write_fields(&[(0, Value::Int(2))]).unwrap();
+    assert!(first.has_new() && second.has_new());
+    assert_eq!(read_x(&mut second), FieldValue::Int(2));
+    assert!(second.is_replaced());
+}
+
+#[test]
 fn claim_word_naming_no_process_is_taken_over_without_panic() {
     let g = SegGuard::new("rv-badpid");
     let w = writer(&g.name).unwrap();

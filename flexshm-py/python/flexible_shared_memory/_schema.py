@@ -11,6 +11,8 @@ works as well.
 from __future__ import annotations
 
 import dataclasses
+import keyword
+import re
 import sys
 from typing import Any, Callable, Optional
 
@@ -96,3 +98,74 @@ def describe(record_type: object) -> tuple[str, list[FieldSpec]]:
     if not out:
         raise TypeError(f"{owner} declares no fields")
     return owner, out
+
+
+# ---------------------------------------------------------------------------------------
+# Record classes generated from a segment's layout (SharedMemory.open)
+
+# The annotation a generated class gives each type: the Python type for the three types
+# Python annotations map to, else the type's own spelling ("uint16", "str[32]",
+# "uint8[480,640,3]").
+_GENERATED_ANNOTATIONS: dict[str, Any] = {"float64": float, "int32": int, "bool": bool}
+_generated: dict[tuple[str, tuple[tuple[str, str], ...]], type] = {}
+
+
+def _class_name(segment: str) -> str:
+    """A class name from a segment name: ``sensors`` -> ``sensors``, ``cam-0`` -> ``cam_0``."""
+    name = re.sub(r"\W", "_", segment)
+    if not name or name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def _default(spec: str) -> Any:
+    """What a field of a generated class reads as while unwritten: the type's zero."""
+    if spec.startswith("str["):
+        return dataclasses.field(default="")
+    if "[" in spec:
+        dtype, dims = spec[:-1].split("[", 1)
+        shape = tuple(int(d) for d in dims.split(","))
+        return dataclasses.field(default_factory=lambda: np.zeros(shape, dtype))
+    python_type = _GENERATED_ANNOTATIONS.get(spec)
+    zero = python_type() if python_type is not None else np.dtype(spec).type(0)
+    return dataclasses.field(default=zero)
+
+
+def dataclass_for(segment: str, fields: list[tuple[str, str]]) -> type:
+    """The record class of segment `segment`, whose layout is `fields` (``(name, type)``
+    pairs): a dataclass whose annotations are the types, with the type's zero as the
+    default. Made once per segment name and layout."""
+    key = (segment, tuple((n, s) for n, s in fields))
+    cls = _generated.get(key)
+    if cls is not None:
+        return cls
+    for name, _ in fields:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(
+                f"segment {segment!r} has a field named {name!r}, which is not a Python "
+                "identifier, so no record class can be generated for it; open it with its "
+                "record class instead"
+            )
+    cls = dataclasses.make_dataclass(
+        _class_name(segment),
+        [(name, _GENERATED_ANNOTATIONS.get(spec, spec), _default(spec)) for name, spec in fields],
+        namespace={"__reduce__": _reduce_generated},
+    )
+    cls.__module__ = __name__
+    cls.__doc__ = f"Records of segment {segment!r} (generated from its layout)."
+    _generated[key] = cls
+    return cls
+
+
+def _reduce_generated(self: Any) -> tuple[Any, ...]:
+    # A generated class cannot be imported by name in another process: its instances
+    # pickle as the segment name, the layout and the values, and unpickle as an instance
+    # of the same generated class there.
+    segment, fields = next(k for k, v in _generated.items() if v is type(self))
+    values = tuple(getattr(self, name) for name, _ in fields)
+    return (rebuild, (segment, list(fields), values))
+
+
+def rebuild(segment: str, fields: list[tuple[str, str]], values: tuple[Any, ...]) -> Any:
+    """Unpickles an instance of a generated record class."""
+    return dataclass_for(segment, fields)(*values)
