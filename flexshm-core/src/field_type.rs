@@ -124,7 +124,12 @@ impl FieldType for bool {
     }
     #[inline(always)]
     fn set_scalar_bits(&mut self, bits: u64) -> bool {
-        *self = bits as u8 != 0;
+        // A byte other than 0 or 1 is a corrupt record: the checked path reports it, so
+        // the fast path gives the same result as `set_from` after `decode_field`.
+        if bits > 1 {
+            return false;
+        }
+        *self = bits != 0;
         true
     }
     fn set_from(&mut self, v: FieldValue<'_>) -> Result<(), &'static str> {
