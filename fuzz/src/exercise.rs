@@ -5,8 +5,8 @@ use flexshm_core::internal::{
     decode_field_entry, fnv1a64, read_schema, DESCRIPTOR_OFFSET, FIELD_ENTRY_LEN,
 };
 use flexshm_core::{
-    Dynamic, Error, FieldDef, FieldValue, Fields, Kind, Layout, Mode, ReadOptions, Reader, Record,
-    Region, Value, Writer,
+    Dtype, Dynamic, Error, FieldDef, FieldValue, Fields, Kind, Layout, Mode, ReadOptions, Reader,
+    Record, Region, Value, Writer,
 };
 
 use crate::check::{self, CountingDelay};
@@ -43,7 +43,8 @@ pub fn read_op<F: Fields>(
     let typed = typed_of(r.layout().fields());
     let blocking = op & 4 != 0;
     let mut delay = CountingDelay::default();
-    let (timeout_us, poll_us) = (inp.u8() as u32 * 4, 1 + inp.u8() as u32 % 64);
+    // At most 64 polls: enough to cover every branch of the wait loop, cheap per input.
+    let (timeout_us, poll_us) = (inp.u8() as u32 % 64 * 8, 8 + inp.u8() as u32 % 57);
     let res = if blocking {
         r.read_blocking(buf, opts, &mut delay, timeout_us, poll_us)
     } else {
@@ -234,25 +235,20 @@ fn expected_read(f: &FieldDef, v: &Owned, got: &FieldValue<'_>) -> (bool, bool) 
             let kept: String = s.chars().take(chars as usize).collect();
             (s.chars().count() > chars as usize, *g == kept)
         }
-        (Kind::Array { dims, .. }, Owned::Array { shape, bytes, .. }, FieldValue::Array { .. }) => {
+        (
+            Kind::Array { dims, dtype },
+            Owned::Array { shape, bytes, .. },
+            FieldValue::Array { .. },
+        ) => {
             let cap = dims.rows() as usize;
-            let row_bytes = if shape[0] == 0 {
-                0
-            } else {
-                bytes.len() / shape[0]
-            };
-            let kept = &bytes[..shape[0].min(cap) * row_bytes];
-            let stored = Value::Array(
-                flexshm_core::ArrayRef::new(
-                    match f.kind {
-                        Kind::Array { dtype, .. } => dtype,
-                        _ => unreachable!(),
-                    },
-                    &[shape[0].min(cap)],
-                    kept,
-                )
-                .unwrap(),
-            );
+            let rows = shape[0].min(cap);
+            let row_bytes = bytes.len().checked_div(shape[0]).unwrap_or(0);
+            let mut kept = bytes[..rows * row_bytes].to_vec();
+            if dtype == Dtype::Bool {
+                // Any non-zero element is stored as true (docs/PROTOCOL.md §8).
+                kept.iter_mut().for_each(|b| *b = (*b != 0) as u8);
+            }
+            let stored = Value::Array(flexshm_core::ArrayRef::new(dtype, &[rows], &kept).unwrap());
             (shape[0] > cap, check::same(&stored, got))
         }
         (Kind::Scalar(_), v, g) => (false, check::same(&v.value(), g)),

@@ -134,8 +134,8 @@ impl Owned {
 /// A value for field `f`, chosen by the input, of the kind the field takes: integers in
 /// the dtype's range, any float bits (f32 fields get f32 values), strings of any length
 /// (longer ones are cut and flagged truncated), arrays of 0 to `d0 + 1` rows (one more
-/// than fits is cut and flagged). Bool array elements are the input's bytes as they are
-/// (a byte other than 0 or 1 is not a bool).
+/// than fits is cut and flagged). Bool array elements are the input's bytes as they are:
+/// the writer stores any non-zero byte as 1.
 pub fn value_for(inp: &mut Input<'_>, f: &FieldDef) -> Owned {
     match f.kind {
         Kind::Scalar(d) => scalar_for(inp, d),
