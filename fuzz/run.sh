@@ -21,7 +21,7 @@ WORK=${FUZZ_WORK:-$ROOT/target/fuzz-work}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 MAX_LEN=${FUZZ_MAX_LEN:-8192}
 RSS_MB=${FUZZ_RSS_MB:-2048}
-TRIPLE=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+TRIPLE=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p' || true)
 TRIPLE=${TRIPLE:-x86_64-unknown-linux-gnu}
 BIN=$TARGET_DIR/$TRIPLE/release
 
