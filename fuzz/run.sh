@@ -107,15 +107,17 @@ run() {
   fi
   if [ "$mode" = full ]; then
     for t in $TARGETS; do
-      echo "== cargo fuzz cmin $t (keep only inputs that reach new coverage)"
+      # Edges only (-use_counters=0): one input per newly covered edge, not per hit-count
+      # bucket, which keeps the checked-in corpus several times smaller.
+      echo "== cargo fuzz cmin $t (keep only inputs that reach new edges)"
       (cd "$ROOT" && cargo_fuzz cmin --target-dir "$TARGET_DIR" "$t" "$FUZZ_DIR/corpus/$t" \
-        -- -max_len="$MAX_LEN" -timeout="$TIMEOUT" >"$WORK/$t.cmin.log" 2>&1) || {
+        -- -use_counters=0 -max_len="$MAX_LEN" -timeout="$TIMEOUT" >"$WORK/$t.cmin.log" 2>&1) || {
         tail -n 20 "$WORK/$t.cmin.log"
         return 1
       }
-      echo "   $(find "$FUZZ_DIR/corpus/$t" -type f | wc -l) inputs, $(du -sk "$FUZZ_DIR/corpus/$t" | cut -f1) KiB"
+      echo "   $(find "$FUZZ_DIR/corpus/$t" -type f | wc -l) inputs, $(du -sb "$FUZZ_DIR/corpus/$t" | cut -f1) bytes"
     done
-    echo "fuzz/corpus: $(du -sk "$FUZZ_DIR/corpus" | cut -f1) KiB in $(find "$FUZZ_DIR/corpus" -type f | wc -l) files (commit it if it grew)"
+    echo "fuzz/corpus: $(du -sb "$FUZZ_DIR/corpus" | cut -f1) bytes in $(find "$FUZZ_DIR/corpus" -type f | wc -l) files (commit it if it changed)"
     local min=${FUZZ_MIN_EXECS:-10000000}
     if [ "$total" -lt "$min" ]; then
       echo "fuzz: only $total executions in total, fewer than FUZZ_MIN_EXECS=$min"
