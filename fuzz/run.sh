@@ -139,7 +139,7 @@ coverage() {
     [ -d "$FUZZ_DIR/corpus/$t" ] && inputs+=("$FUZZ_DIR/corpus/$t")
     (cd "$ROOT" && cargo_fuzz coverage --target-dir "$TARGET_DIR/coverage" "$t" "${inputs[@]}" \
       >"$WORK/$t.coverage.log" 2>&1) || { tail -n 20 "$WORK/$t.coverage.log"; return 1; }
-    objects+=("-object" "$TARGET_DIR/coverage/$TRIPLE/coverage/$TRIPLE/release/$t")
+    objects+=("-object" "$TARGET_DIR/coverage/$TRIPLE/release/$t")
     profiles+=("$FUZZ_DIR/coverage/$t/coverage.profdata")
   done
   "$llvm/llvm-profdata" merge -sparse "${profiles[@]}" -o "$WORK/all.profdata"
