@@ -455,9 +455,18 @@ impl<'r, S: Schema> Writer<'r, S> {
     }
 }
 
-/// Stores native-order elements as little-endian.
+/// Stores native-order elements as little-endian; bool elements as 0 or 1 (any non-zero
+/// byte is true), the only bytes a reader accepts (docs/PROTOCOL.md §8).
 fn write_elements(region: &Region<'_>, off: usize, dtype: Dtype, bytes: &[u8]) {
-    if cfg!(target_endian = "little") || dtype.size() == 1 {
+    if dtype == Dtype::Bool {
+        let mut tmp = [0u8; 64];
+        for (k, chunk) in bytes.chunks(tmp.len()).enumerate() {
+            for (t, &b) in tmp.iter_mut().zip(chunk) {
+                *t = (b != 0) as u8;
+            }
+            region.write_bytes(off + k * tmp.len(), &tmp[..chunk.len()]);
+        }
+    } else if cfg!(target_endian = "little") || dtype.size() == 1 {
         region.write_bytes(off, bytes);
     } else {
         let n = dtype.size() as usize;
