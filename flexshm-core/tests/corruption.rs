@@ -265,7 +265,7 @@ fn plain_reader(run: &Run, mut r: Reader<'_, Dynamic<&[FieldDef]>>, fifo: bool) 
             Some(Err(msg)) => run.fail(format!("reader 0: {msg}")),
             None => {}
         }
-        if k % 8 == 0 {
+        if k.is_multiple_of(8) {
             thread::yield_now();
         }
     }
@@ -280,7 +280,7 @@ fn blocking_reader(run: &Run, region: Region<'_>, mut r: Reader<'_, Rec>, fifo: 
     let mut k = 0u32;
     while !run.stopped() {
         k = k.wrapping_add(1);
-        if k % 16 == 0 {
+        if k.is_multiple_of(16) {
             let res = run.call(1, "open", || {
                 for e in [
                     Reader::<Dynamic>::open(region).err(),
