@@ -63,17 +63,13 @@ pub const IMG_C: usize = 3;
 pub const IMG_BYTES: usize = IMG_H * IMG_W * IMG_C;
 
 /// Schema of the image record: one `uint8[480,640,3]` field.
-pub fn image_fields() -> Vec<flexshm_core::FieldDef> {
-    use flexshm_core::{Dims, Dtype, FieldDef, Kind};
-    let dims = Dims::new(&[IMG_H as u32, IMG_W as u32, IMG_C as u32]).expect("image dims");
-    vec![FieldDef::new(
-        "image",
-        Kind::Array {
-            dtype: Dtype::U8,
-            dims,
-        },
-    )]
-}
+pub const IMAGE_FIELDS: &[flexshm_core::FieldDef] = &[flexshm_core::FieldDef::new(
+    "image",
+    flexshm_core::Kind::array(
+        flexshm_core::Dtype::U8,
+        &[IMG_H as u32, IMG_W as u32, IMG_C as u32],
+    ),
+)];
 
 /// A SensorData value with every field set, as the benchmarks write it.
 pub fn sample_sensor(i: u64) -> SensorData {
@@ -287,4 +283,32 @@ pub fn segment_size(fields: &[flexshm_core::FieldDef], mode: flexshm_core::Mode)
     flexshm_core::Layout::new(fields)
         .and_then(|l| l.segment_size(mode.slots()))
         .expect("segment size")
+}
+
+/// The futex word a flexshm-std writer changes at every wake-up it makes (`wake_gen`,
+/// a u32 at byte 72 of the segment: see flexshm-std/src/wake.rs), read through a mapping
+/// of the segment's file. Each FUTEX_WAKE call of the writer follows one increment, so
+/// the difference of two readings counts its wake-up calls.
+pub struct WakeCounter<'f> {
+    word: &'f std::sync::atomic::AtomicU32,
+}
+
+/// Byte offset of flexshm-std's `wake_gen` word in a segment.
+pub const STD_WAKE_GEN: usize = 72;
+
+impl<'f> WakeCounter<'f> {
+    /// The counter of the segment mapped by `file`.
+    pub fn new(file: &'f ShmFile) -> WakeCounter<'f> {
+        assert!(file.len() >= STD_WAKE_GEN + 4, "not a flexshm segment");
+        // SAFETY: in bounds (checked above) and 4-aligned in a page-aligned mapping that
+        // lives as long as `'f`; the writer stores the word atomically and this only loads.
+        let word =
+            unsafe { &*(file.ptr().add(STD_WAKE_GEN) as *const std::sync::atomic::AtomicU32) };
+        WakeCounter { word }
+    }
+
+    /// The current value (little-endian in the segment).
+    pub fn get(&self) -> u32 {
+        u32::from_le(self.word.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }

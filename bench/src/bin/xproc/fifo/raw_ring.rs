@@ -1,0 +1,104 @@
+//! The physical limit: a lossless single-producer single-consumer ring in raw shared
+//! memory (a Lamport queue), the copy-in, copy-out limit for moving records between the
+//! two cores.
+
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flexshm_bench::ShmFile;
+
+use super::Fifo;
+use crate::Res;
+
+/// Slots of `len` bytes after a head line and a tail line. Unlike flexshm the producer
+/// waits when the ring is full.
+pub struct RawRing {
+    _file: ShmFile,
+    base: *mut u8,
+    len: usize,
+    stride: usize,
+    slots: u64,
+    head_cache: u64,
+    tail_cache: u64,
+    pos: u64,
+    src: Vec<u8>,
+    dst: Vec<u8>,
+}
+
+impl RawRing {
+    /// The producer creates the file (`create`), the consumer maps it.
+    pub fn new(tag: &str, len: usize, slots: u64, create: bool) -> Res<RawRing> {
+        let stride = len.div_ceil(64) * 64;
+        let name = format!("flexshm-bench-{tag}-ring");
+        let size = 128 + stride * slots as usize;
+        let file = if create {
+            ShmFile::create(&name, size)?
+        } else {
+            ShmFile::open(&name)?
+        };
+        let base = file.ptr();
+        Ok(RawRing {
+            _file: file,
+            base,
+            len,
+            stride,
+            slots,
+            head_cache: 0,
+            tail_cache: 0,
+            pos: 0,
+            src: (0..len).map(|i| i as u8).collect(),
+            dst: vec![0; len],
+        })
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        // SAFETY: the first line of the page-aligned file.
+        unsafe { &*(self.base as *const AtomicU64) }
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        // SAFETY: the second line.
+        unsafe { &*(self.base.add(64) as *const AtomicU64) }
+    }
+
+    fn slot(&self, k: u64) -> *mut u8 {
+        // SAFETY: k % slots < slots, inside the file.
+        unsafe { self.base.add(128 + (k % self.slots) as usize * self.stride) }
+    }
+}
+
+impl Fifo for RawRing {
+    fn produce(&mut self, i: u64) {
+        let head = self.pos;
+        while head - self.tail_cache >= self.slots {
+            // Pairs with the Release store of tail in `consume`: the slot is free.
+            self.tail_cache = self.tail().load(Ordering::Acquire);
+        }
+        self.src[..8].copy_from_slice(&i.to_le_bytes());
+        // SAFETY: the consumer is done with this slot (tail passed it) and reads it
+        // again only after our Release store of head below.
+        unsafe { ptr::copy_nonoverlapping(self.src.as_ptr(), self.slot(head), self.len) };
+        self.pos = head + 1;
+        // Pairs with the Acquire load of head in `consume`.
+        self.head().store(self.pos, Ordering::Release);
+    }
+
+    fn consume(&mut self) -> (u64, u64) {
+        // Pairs with the Release store of head in `produce`.
+        self.head_cache = self.head().load(Ordering::Acquire);
+        let mut n = 0;
+        while self.pos < self.head_cache {
+            // SAFETY: published by the producer (head passed it); it writes the slot
+            // again only after our Release store of tail.
+            unsafe {
+                ptr::copy_nonoverlapping(self.slot(self.pos), self.dst.as_mut_ptr(), self.len)
+            };
+            std::hint::black_box(&mut self.dst);
+            self.pos += 1;
+            n += 1;
+            // Pairs with the Acquire load of tail in `produce`.
+            self.tail().store(self.pos, Ordering::Release);
+        }
+        (n, 0)
+    }
+}

@@ -1,0 +1,428 @@
+//! Blocking reads: how long a sleeping reader takes to return after a commit, next to a
+//! raw futex wake between the same two processes, and how much CPU a reader uses while it
+//! waits for nothing.
+//!
+//! The parent writes, the child reads. Before each commit the parent pauses long enough
+//! (`--gap-us`) for the reader to finish its adaptive spin and sleep in the kernel, and
+//! the child acknowledges every record it read before the next commit, so no two
+//! wake-ups coalesce. The child stores each latency in a results file that the parent
+//! reads at the end.
+//!
+//! A flexshm-std writer makes at most one FUTEX_WAKE per 50 µs (flexshm-std/src/wake.rs).
+//! The last system measures a commit whose wake-up the writer skipped for that reason:
+//! the reader, asleep with its sleep bounded by the writer's last wake-up + 60 µs, finds
+//! it when that bound expires.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flexshm_bench::stats::{fmt_ns, median, Blocks};
+use flexshm_bench::table::Table;
+use flexshm_bench::{
+    mono_ns, sample_sensor, spin_until, thread_cpu_time, Args, SensorData, ShmFile, WakeCounter,
+};
+use flexshm_std::{CreateOptions, ReadOptions, Reader, Writer};
+
+use crate::futex::{self, RawFutex};
+use crate::pair::{
+    cpus, one_cpu_note, pin_child, pin_parent, tag_for, Ctl, Pair, C_RESULT, SETUP_LIMIT,
+};
+use crate::Res;
+
+/// The systems of the wake-up table, in schedule order.
+const SYSTEMS: [&str; 4] = [
+    "raw futex wake",
+    "flexshm-std FIFO, asleep in Reader::read()",
+    "flexshm-std single-slot, asleep in Reader::wait()",
+    "flexshm-std FIFO read(), commit whose wake-up was skipped",
+];
+const RAW: usize = 0;
+const FIFO_READ: usize = 1;
+const SINGLE_WAIT: usize = 2;
+const SKIPPED: usize = 3;
+
+/// The idle systems, in order.
+const IDLE: [&str; 3] = [
+    "raw FUTEX_WAIT (1 s timeout)",
+    "flexshm-std FIFO read(timeout = 1 s), nothing written",
+    "flexshm-std single-slot wait(1 s), nothing written",
+];
+
+/// Room for the wake-up latencies, one u64 each, then the idle figures.
+const MAX_SAMPLES: usize = 1 << 16;
+const MAX_IDLE_RUNS: usize = 10;
+const RESULT_WORDS: usize = MAX_SAMPLES + 2 * IDLE.len() * MAX_IDLE_RUNS;
+
+/// How long the writer waits after the reader acknowledged the woken commit before it
+/// commits the one whose wake-up it will skip: time for the reader to fall asleep again.
+const SKIP_DELAY: Duration = Duration::from_micros(5);
+
+/// The child's results: a file of u64 words.
+struct Results(ShmFile);
+
+impl Results {
+    fn open(tag: &str, create: bool) -> Res<Results> {
+        let name = format!("flexshm-bench-{tag}-results");
+        Ok(Results(if create {
+            ShmFile::create(&name, 8 * RESULT_WORDS)?
+        } else {
+            ShmFile::open(&name)?
+        }))
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < RESULT_WORDS);
+        // SAFETY: in bounds (checked), 8-aligned in a page-aligned mapping; accessed only
+        // through this atomic by both processes.
+        unsafe { &*(self.0.ptr().add(8 * i) as *const AtomicU64) }
+    }
+
+    /// Wake-up `k` of system `s` in block `b`.
+    fn latency(&self, plan: &Plan, b: usize, s: usize, k: usize) -> &AtomicU64 {
+        self.word((b * SYSTEMS.len() + s) * plan.iters + k)
+    }
+
+    /// Idle run `r` of idle system `s`: (CPU time, wall time) in ns.
+    fn idle(&self, s: usize, r: usize) -> (&AtomicU64, &AtomicU64) {
+        let i = MAX_SAMPLES + (s * MAX_IDLE_RUNS + r) * 2;
+        (self.word(i), self.word(i + 1))
+    }
+}
+
+struct Plan {
+    blocks: usize,
+    iters: usize,
+    gap: Duration,
+    idle_runs: usize,
+}
+
+impl Plan {
+    fn from(args: &Args) -> Res<Plan> {
+        let plan = Plan {
+            blocks: args.get("blocks", 10),
+            iters: args.get("iters", 50),
+            gap: Duration::from_micros(args.get("gap-us", 2000)),
+            idle_runs: args.get("idle-runs", 3),
+        };
+        if plan.blocks * SYSTEMS.len() * plan.iters > MAX_SAMPLES || plan.idle_runs > MAX_IDLE_RUNS
+        {
+            return Err("too many blocks, wake-ups or idle runs for the results file".into());
+        }
+        Ok(plan)
+    }
+}
+
+/// The names of the run's segments.
+struct Names {
+    fifo: String,
+    single: String,
+    skip: String,
+    idle_fifo: String,
+    idle_single: String,
+}
+
+impl Names {
+    fn new(tag: &str) -> Names {
+        let n = |what: &str| format!("flexshm-bench-{tag}-{what}");
+        Names {
+            fifo: n("fifo"),
+            single: n("single"),
+            skip: n("skip"),
+            idle_fifo: n("idle-fifo"),
+            idle_single: n("idle-single"),
+        }
+    }
+}
+
+/// `xproc wake`: the writer, which prints the tables.
+pub fn parent(args: &Args) -> Res {
+    let tag = tag_for(args, "wake");
+    let two = cpus().2;
+    let plan = Plan::from(args)?;
+    let names = Names::new(&tag);
+    let ctl = Ctl::create(&tag)?;
+    let res = Results::open(&tag, true)?;
+    let raw = RawFutex::new(&tag, true)?;
+    let fifo = CreateOptions::fifo(16);
+    let single = CreateOptions::default();
+    let mut w_fifo = Writer::<SensorData>::create(&names.fifo, &fifo)?;
+    let mut w_single = Writer::<SensorData>::create(&names.single, &single)?;
+    let mut w_skip = Writer::<SensorData>::create(&names.skip, &fifo)?;
+    let skip_file = ShmFile::open(&names.skip)?;
+    let skip_wakes = WakeCounter::new(&skip_file);
+    let idle = (
+        Writer::<SensorData>::create(&names.idle_fifo, &fifo)?,
+        Writer::<SensorData>::create(&names.idle_single, &single)?,
+    );
+    let mut pair = Pair::start("wake-child", args, &tag, ctl)?;
+    pair.wait_ready()?;
+    pin_parent();
+    let mut rec = sample_sensor(0);
+    let mut acks = 0u64;
+    // Per block: was the wake-up of each SKIPPED commit skipped?
+    let mut skipped: Vec<Vec<bool>> = Vec::with_capacity(plan.blocks);
+    let ack = |acks: u64| -> Res {
+        let word = pair.ctl.word(C_RESULT);
+        if spin_until(SETUP_LIMIT, || word.load(Ordering::Acquire) == acks) {
+            Ok(())
+        } else {
+            Err("the reader did not wake up".into())
+        }
+    };
+    for b in 0..plan.blocks {
+        let mut block_skipped = Vec::with_capacity(plan.iters);
+        for k in 0..SYSTEMS.len() {
+            let s = (b + k) % SYSTEMS.len();
+            for _ in 0..plan.iters {
+                // Long enough for the reader to finish its spin and sleep.
+                std::thread::sleep(plan.gap);
+                // `pressure` tells the reader which records it times (1.0).
+                rec.pressure = 1.0;
+                match s {
+                    RAW => raw.post(),
+                    FIFO_READ => {
+                        rec.timestamp = mono_ns() as f64;
+                        w_fifo.write(&rec)?;
+                        w_fifo.finalize()?;
+                    }
+                    SINGLE_WAIT => {
+                        rec.timestamp = mono_ns() as f64;
+                        w_single.write(&rec)?;
+                    }
+                    _ => {
+                        // A woken commit, then one within the writer's least gap between
+                        // two wake-ups, once the reader sleeps again.
+                        rec.pressure = 0.0;
+                        w_skip.write(&rec)?;
+                        w_skip.finalize()?;
+                        let woken = skip_wakes.get();
+                        acks += 1;
+                        ack(acks)?;
+                        let t = Instant::now();
+                        while t.elapsed() < SKIP_DELAY {
+                            std::hint::spin_loop();
+                        }
+                        rec.pressure = 1.0;
+                        rec.timestamp = mono_ns() as f64;
+                        w_skip.write(&rec)?;
+                        w_skip.finalize()?;
+                        block_skipped.push(skip_wakes.get() == woken);
+                    }
+                }
+                acks += 1;
+                ack(acks)?;
+            }
+        }
+        skipped.push(block_skipped);
+    }
+    // The child now measures idle waits on the segments nobody writes.
+    pair.finish()?;
+    drop(idle);
+    for n in [
+        &names.fifo,
+        &names.single,
+        &names.skip,
+        &names.idle_fifo,
+        &names.idle_single,
+    ] {
+        let _ = flexshm_std::unlink(n);
+    }
+    let mut blocks = Blocks::new(&SYSTEMS);
+    let (mut n_skipped, mut n_skip) = (0, 0);
+    for (b, skipped) in skipped.iter().enumerate() {
+        for s in 0..SYSTEMS.len() {
+            let v: Vec<f64> = (0..plan.iters)
+                .filter(|&k| s != SKIPPED || skipped[k])
+                .map(|k| res.latency(&plan, b, s, k).load(Ordering::Relaxed) as f64)
+                .collect();
+            blocks.push(s, v);
+        }
+        n_skipped += skipped.iter().filter(|&&x| x).count();
+        n_skip += skipped.len();
+    }
+    let mut t = Table::new(
+        "Blocking wait: wake-up latency, commit to a sleeping reader's return",
+        &["system", "p50", "p99", "ratio to raw futex"],
+    );
+    for s in 0..SYSTEMS.len() {
+        t.row(vec![
+            blocks.name(s).to_string(),
+            fmt_ns(blocks.pooled(s, 50.0)),
+            fmt_ns(blocks.pooled(s, 99.0)),
+            blocks.ratio(s, RAW).show(),
+        ]);
+    }
+    t.note(format!(
+        "{} blocks × {} wake-ups per system, interleaved; the writer waits {} µs before \
+         each commit, so the reader has finished its adaptive spin and sleeps in the \
+         kernel. Latency = CLOCK_MONOTONIC when the read returns − the timestamp the \
+         writer stored just before committing. The baseline stores a counter and calls \
+         FUTEX_WAKE; its reader sleeps in FUTEX_WAIT. The flexshm-std writer makes a \
+         FUTEX_WAKE after a commit unless it made one less than 50 µs before. Last row: \
+         the writer commits a record (woken), waits for the reader to read it and {} µs \
+         more, then commits the timed record; its wake-up was skipped for {n_skipped} of \
+         {n_skip} (only those are counted), and the sleeping reader finds it when its \
+         sleep, bounded by the writer's last wake-up + 60 µs, ends.{}",
+        plan.blocks,
+        plan.iters,
+        plan.gap.as_micros(),
+        SKIP_DELAY.as_micros(),
+        one_cpu_note(two)
+    ));
+    t.print();
+    let mut t = Table::new(
+        "Blocking wait: reader CPU time while idle",
+        &[
+            "system",
+            "wall time",
+            "CPU time (user + sys)",
+            "CPU share of one core",
+        ],
+    );
+    for (s, name) in IDLE.iter().enumerate() {
+        let (mut cpu, mut wall): (Vec<f64>, Vec<f64>) = (0..plan.idle_runs)
+            .map(|r| {
+                let (c, w) = res.idle(s, r);
+                (
+                    c.load(Ordering::Relaxed) as f64,
+                    w.load(Ordering::Relaxed) as f64,
+                )
+            })
+            .unzip();
+        let c = median(&mut cpu);
+        let w = median(&mut wall);
+        t.row(vec![
+            name.to_string(),
+            fmt_ns(w),
+            fmt_ns(c),
+            format!("{:.3} %", 100.0 * c / w),
+        ]);
+    }
+    t.note(format!(
+        "Median of {} runs; CPU time from getrusage(RUSAGE_THREAD) around the call \
+         (its resolution is the kernel's accounting tick).",
+        plan.idle_runs
+    ));
+    t.print();
+    Ok(())
+}
+
+/// The child's readers.
+struct Readers {
+    fifo: Reader<SensorData>,
+    single: Reader<SensorData>,
+    skip: Reader<SensorData>,
+    idle_fifo: Reader<SensorData>,
+    idle_single: Reader<SensorData>,
+}
+
+/// Reads the next record of a FIFO, sleeping until there is one.
+fn read_next(r: &mut Reader<SensorData>, out: &mut SensorData) -> Res {
+    r.read(ReadOptions::default(), Duration::from_secs(10))?
+        .decode(out)?;
+    Ok(())
+}
+
+/// Nanoseconds from the writer's timestamp in `out` to now; checks that it is a timed
+/// record.
+fn since_stamp(out: &SensorData) -> Res<u64> {
+    if out.pressure != 1.0 {
+        return Err("read an untimed record where a timed one was due".into());
+    }
+    Ok(mono_ns().saturating_sub(out.timestamp as u64))
+}
+
+/// `xproc wake-child`: the reader.
+pub fn child(args: &Args) -> Res {
+    let tag = tag_for(args, "wake");
+    pin_child(args);
+    let ctl = Ctl::open(&tag)?;
+    let plan = Plan::from(args)?;
+    let names = Names::new(&tag);
+    let setup = || -> Res<_> {
+        let open = |n: &str| Reader::<SensorData>::open(n);
+        Ok((
+            Results::open(&tag, false)?,
+            RawFutex::new(&tag, false)?,
+            Readers {
+                fifo: open(&names.fifo)?,
+                single: open(&names.single)?,
+                skip: open(&names.skip)?,
+                idle_fifo: open(&names.idle_fifo)?,
+                idle_single: open(&names.idle_single)?,
+            },
+        ))
+    };
+    let (res, raw, mut r) = ctl.report_setup(setup())?;
+    let mut last = raw.word().load(Ordering::Acquire);
+    let mut out = SensorData::default();
+    let mut acks = 0u64;
+    let mut acknowledge = || {
+        acks += 1;
+        // Pairs with the parent's Acquire load before its next commit.
+        ctl.word(C_RESULT).store(acks, Ordering::Release);
+    };
+    for b in 0..plan.blocks {
+        for k in 0..SYSTEMS.len() {
+            let s = (b + k) % SYSTEMS.len();
+            for i in 0..plan.iters {
+                let lat = match s {
+                    RAW => {
+                        let (v, stamp) = raw.wait(last);
+                        last = v;
+                        mono_ns().saturating_sub(stamp)
+                    }
+                    FIFO_READ => {
+                        read_next(&mut r.fifo, &mut out)?;
+                        since_stamp(&out)?
+                    }
+                    SINGLE_WAIT => {
+                        if !r.single.wait(Duration::from_secs(10))? {
+                            return Err("wait() timed out".into());
+                        }
+                        r.single
+                            .try_read(ReadOptions::default())?
+                            .decode(&mut out)?;
+                        since_stamp(&out)?
+                    }
+                    _ => {
+                        // The woken record, then the timed one.
+                        read_next(&mut r.skip, &mut out)?;
+                        acknowledge();
+                        read_next(&mut r.skip, &mut out)?;
+                        since_stamp(&out)?
+                    }
+                };
+                res.latency(&plan, b, s, i).store(lat, Ordering::Relaxed);
+                acknowledge();
+            }
+        }
+    }
+    for s in 0..IDLE.len() {
+        for run in 0..plan.idle_runs {
+            let c0 = thread_cpu_time();
+            let t0 = Instant::now();
+            let got = match s {
+                0 => {
+                    let v = raw.word().load(Ordering::Acquire);
+                    futex::wait(raw.word(), v, Some(Duration::from_secs(1)));
+                    false
+                }
+                1 => r
+                    .idle_fifo
+                    .read(ReadOptions::default(), Duration::from_secs(1))
+                    .is_ok(),
+                _ => r.idle_single.wait(Duration::from_secs(1))?,
+            };
+            let wall = t0.elapsed();
+            let cpu = thread_cpu_time() - c0;
+            if got {
+                return Err("a record appeared on an idle segment".into());
+            }
+            let (c, w) = res.idle(s, run);
+            c.store(cpu.as_nanos() as u64, Ordering::Relaxed);
+            w.store(wall.as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
