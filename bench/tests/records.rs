@@ -77,7 +77,7 @@ fn records_round_trip_through_flexshm_std() {
 fn wake_counter_counts_the_writers_wake_ups() {
     let name = format!("flexshm-bench-test-wake-{}", std::process::id());
     let mut w = flexshm_std::Writer::<Pose>::create(&name, &CreateOptions::default()).unwrap();
-    let file = ShmFile::open(&name).unwrap();
+    let file = ShmFile::open_read_only(&name).unwrap();
     let wakes = WakeCounter::new(&file);
     let before = wakes.get();
     // Commits further apart than the writer's least gap between wake-ups each wake.

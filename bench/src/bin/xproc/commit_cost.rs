@@ -106,7 +106,7 @@ struct Std {
 impl Std {
     fn new(name: &str, opts: flexshm_std::CreateOptions) -> Res<Std> {
         let w = flexshm_std::Writer::<SensorData>::create(name, &opts)?;
-        let file = ShmFile::open(name)?;
+        let file = ShmFile::open_read_only(name)?;
         let first = WakeCounter::new(&file).get();
         Ok(Std { w, file, first })
     }

@@ -57,7 +57,7 @@ impl SensorFifo {
             let w = Writer::<SensorData>::create(f.region(), mode)?;
             (f, Side::Producer(w))
         } else {
-            let f = ShmFile::open(&name)?;
+            let f = ShmFile::open_read_only(&name)?;
             let r = Reader::<SensorData>::open(f.region())?;
             (f, Side::Consumer(r))
         };
@@ -136,7 +136,7 @@ impl ImageFifo {
             let w = Writer::<Image>::create(f.region(), IMAGE_FIELDS, mode)?;
             (f, Side::Producer(w))
         } else {
-            let f = ShmFile::open(&name)?;
+            let f = ShmFile::open_read_only(&name)?;
             let r = Reader::<Image>::open_with(f.region(), IMAGE_FIELDS)?;
             (f, Side::Consumer(r))
         };

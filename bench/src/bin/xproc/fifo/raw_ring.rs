@@ -10,11 +10,14 @@ use flexshm_bench::ShmFile;
 use super::Fifo;
 use crate::Res;
 
-/// Slots of `len` bytes after a head line and a tail line. Unlike flexshm the producer
+/// A head line and slots of `len` bytes in one file (the producer's, mapped read-only by
+/// the consumer) and a tail line in another (the consumer's, mapped read-only by the
+/// producer), as flexshm's readers map what they only read. Unlike flexshm the producer
 /// waits when the ring is full.
 pub struct RawRing {
-    _file: ShmFile,
-    base: *mut u8,
+    _files: Vec<ShmFile>,
+    base: *const u8,
+    tail: *const u8,
     len: usize,
     stride: usize,
     slots: u64,
@@ -29,17 +32,25 @@ impl RawRing {
     /// The producer creates the file (`create`), the consumer maps it.
     pub fn new(tag: &str, len: usize, slots: u64, create: bool) -> Res<RawRing> {
         let stride = len.div_ceil(64) * 64;
-        let name = format!("flexshm-bench-{tag}-ring");
-        let size = 128 + stride * slots as usize;
-        let file = if create {
-            ShmFile::create(&name, size)?
+        let ring = format!("flexshm-bench-{tag}-ring");
+        let tail = format!("flexshm-bench-{tag}-ring-tail");
+        let mut files = Vec::new();
+        let (ring, tail) = if create {
+            files.push(ShmFile::create(&tail, 64)?);
+            (
+                ShmFile::create(&ring, 64 + stride * slots as usize)?,
+                ShmFile::open_read_only(&tail)?,
+            )
         } else {
-            ShmFile::open(&name)?
+            (ShmFile::open_read_only(&ring)?, ShmFile::open(&tail)?)
         };
-        let base = file.ptr();
+        let (base, tail_ptr) = (ring.ptr() as *const u8, tail.ptr() as *const u8);
+        files.push(ring);
+        files.push(tail);
         Ok(RawRing {
-            _file: file,
+            _files: files,
             base,
+            tail: tail_ptr,
             len,
             stride,
             slots,
@@ -52,18 +63,19 @@ impl RawRing {
     }
 
     fn head(&self) -> &AtomicU64 {
-        // SAFETY: the first line of the page-aligned file.
+        // SAFETY: the first line of the page-aligned ring file.
         unsafe { &*(self.base as *const AtomicU64) }
     }
 
     fn tail(&self) -> &AtomicU64 {
-        // SAFETY: the second line.
-        unsafe { &*(self.base.add(64) as *const AtomicU64) }
+        // SAFETY: the line of the tail file.
+        unsafe { &*(self.tail as *const AtomicU64) }
     }
 
+    /// Slot `k`; the producer's mapping is read-write (only the producer stores).
     fn slot(&self, k: u64) -> *mut u8 {
-        // SAFETY: k % slots < slots, inside the file.
-        unsafe { self.base.add(128 + (k % self.slots) as usize * self.stride) }
+        // SAFETY: k % slots < slots, inside the file after the head line.
+        unsafe { self.base.add(64 + (k % self.slots) as usize * self.stride) as *mut u8 }
     }
 }
 

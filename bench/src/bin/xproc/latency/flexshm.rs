@@ -42,38 +42,48 @@ fn debug() -> bool {
 }
 
 /// The two one-way segments of a flexshm ping-pong, `{tag}-{kind}-ab` (side A writes)
-/// and `-ba` (side B writes): created by the parent, opened by the child. Returns the
-/// files (the caller keeps them for the run), this side's outgoing region and the other
-/// side's.
+/// and `-ba` (side B writes). Returns the files (the caller keeps them for the run),
+/// this side's outgoing region, mapped read-write, and the other side's, mapped
+/// read-only as a flexshm-std reader maps it. The parent (`create`) creates both files
+/// and initialises the other side's segment with `init_theirs`; the child attaches to
+/// its own.
 fn segment_pair(
     tag: &str,
     kind: &str,
     size: usize,
     create: bool,
     side_a: bool,
-) -> Res<((ShmFile, ShmFile), Region<'static>, Region<'static>)> {
-    let names = [
-        format!("flexshm-bench-{tag}-{kind}-ab"),
-        format!("flexshm-bench-{tag}-{kind}-ba"),
-    ];
-    let files = if create {
-        (
-            ShmFile::create(&names[0], size)?,
-            ShmFile::create(&names[1], size)?,
-        )
+    init_theirs: impl FnOnce(Region<'static>) -> Res,
+) -> Res<(Vec<ShmFile>, Region<'static>, Region<'static>)> {
+    let name = |dir: &str| format!("flexshm-bench-{tag}-{kind}-{dir}");
+    let (mine, theirs) = if side_a {
+        (name("ab"), name("ba"))
     } else {
-        (ShmFile::open(&names[0])?, ShmFile::open(&names[1])?)
+        (name("ba"), name("ab"))
     };
-    let (ab, ba) = (files.0.region(), files.1.region());
-    let (mine, theirs) = if side_a { (ab, ba) } else { (ba, ab) };
-    Ok((files, mine, theirs))
+    let mut files = Vec::new();
+    let out = if create {
+        ShmFile::create(&mine, size)?
+    } else {
+        ShmFile::open(&mine)?
+    };
+    if create {
+        let f = ShmFile::create(&theirs, size)?;
+        init_theirs(f.region())?;
+        files.push(f);
+    }
+    let inn = ShmFile::open_read_only(&theirs)?;
+    let (w, r) = (out.region(), inn.region());
+    files.push(out);
+    files.push(inn);
+    Ok((files, w, r))
 }
 
 /// flexshm-core's typed `Writer<R>` / `Reader<R>` on `/dev/shm` files mapped by the
 /// benchmark. The parent initialises both segments; the child attaches as the writer of
 /// its own.
 pub struct CoreTyped<R: SeqRecord> {
-    _files: (ShmFile, ShmFile),
+    _files: Vec<ShmFile>,
     w: Writer<'static, R>,
     r: Reader<'static, R>,
     rec: R,
@@ -85,15 +95,15 @@ pub struct CoreTyped<R: SeqRecord> {
 impl<R: SeqRecord> CoreTyped<R> {
     pub fn new(tag: &str, kind: &str, create: bool, side_a: bool) -> Res<Self> {
         let size = segment_size(R::FIELDS, Mode::Single);
-        let (files, region_w, region_r) = segment_pair(tag, kind, size, create, side_a)?;
+        let (files, region_w, region_r) = segment_pair(tag, kind, size, create, side_a, |r| {
+            Writer::<R>::create(r, Mode::Single)?;
+            Ok(())
+        })?;
         let w = if create {
             Writer::<R>::create(region_w, Mode::Single)?
         } else {
             Writer::<R>::attach(region_w)?
         };
-        if create {
-            Writer::<R>::create(region_r, Mode::Single)?;
-        }
         let r = Reader::<R>::open(region_r)?;
         let last = r.head();
         Ok(CoreTyped {
@@ -227,7 +237,7 @@ impl<R: SeqRecord> PingPong for StdTyped<R> {
 /// flexshm with the image record, a run-time schema (`Dynamic`): the reader's snapshot
 /// holds the pixels.
 pub struct CoreImage {
-    _files: (ShmFile, ShmFile),
+    _files: Vec<ShmFile>,
     w: Writer<'static, Dynamic<&'static [FieldDef]>>,
     r: Reader<'static, Dynamic<&'static [FieldDef]>>,
     img: Vec<u8>,
@@ -238,16 +248,16 @@ pub struct CoreImage {
 impl CoreImage {
     pub fn new(tag: &str, create: bool, side_a: bool) -> Res<Self> {
         let size = segment_size(IMAGE_FIELDS, Mode::Single);
-        let (files, region_w, region_r) = segment_pair(tag, "img", size, create, side_a)?;
         type Image = Dynamic<&'static [FieldDef]>;
+        let (files, region_w, region_r) = segment_pair(tag, "img", size, create, side_a, |r| {
+            Writer::<Image>::create(r, IMAGE_FIELDS, Mode::Single)?;
+            Ok(())
+        })?;
         let w = if create {
             Writer::<Image>::create(region_w, IMAGE_FIELDS, Mode::Single)?
         } else {
             Writer::<Image>::attach(region_w, IMAGE_FIELDS)?
         };
-        if create {
-            Writer::<Image>::create(region_r, IMAGE_FIELDS, Mode::Single)?;
-        }
         let r = Reader::<Image>::open_with(region_r, IMAGE_FIELDS)?;
         let buf = vec![0; r.snapshot_len()];
         let last = r.head();

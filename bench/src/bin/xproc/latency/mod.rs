@@ -40,8 +40,14 @@ fn systems(payload: Payload, tag: &str, create: bool, side_a: bool) -> Res<(Syst
     let mut skipped = Vec::new();
     match payload {
         Payload::Small => {
-            v.push(("raw 64 B", Box::new(raw::Raw::new(tag, 64, create)?)));
-            v.push(("raw cache line", Box::new(raw::Raw::new(tag, 0, create)?)));
+            v.push((
+                "raw 64 B",
+                Box::new(raw::Raw::new(tag, 64, create, side_a)?),
+            ));
+            v.push((
+                "raw cache line",
+                Box::new(raw::Raw::new(tag, 0, create, side_a)?),
+            ));
             v.push((
                 CORE_POSE,
                 Box::new(flexshm::CoreTyped::<Pose>::new(
@@ -62,7 +68,7 @@ fn systems(payload: Payload, tag: &str, create: bool, side_a: bool) -> Res<(Syst
         Payload::Image => {
             v.push((
                 "raw memcpy",
-                Box::new(raw::Raw::new(tag, IMG_BYTES, create)?),
+                Box::new(raw::Raw::new(tag, IMG_BYTES, create, side_a)?),
             ));
             v.push((
                 "flexshm core, image",

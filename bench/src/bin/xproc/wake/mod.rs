@@ -148,7 +148,7 @@ pub fn parent(args: &Args) -> Res {
     let mut w_fifo = Writer::<SensorData>::create(&names.fifo, &fifo)?;
     let mut w_single = Writer::<SensorData>::create(&names.single, &single)?;
     let mut w_skip = Writer::<SensorData>::create(&names.skip, &fifo)?;
-    let skip_file = ShmFile::open(&names.skip)?;
+    let skip_file = ShmFile::open_read_only(&names.skip)?;
     let skip_wakes = WakeCounter::new(&skip_file);
     let idle = (
         Writer::<SensorData>::create(&names.idle_fifo, &fifo)?,
