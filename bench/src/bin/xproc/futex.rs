@@ -51,7 +51,8 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 }
 
 /// A counter (the futex word) and the poster's timestamp, on two cache lines of a file
-/// both processes map.
+/// both processes map; and a second counter with its own timestamp, posted without a
+/// wake-up (for the timeout baseline).
 pub struct RawFutex {
     _file: ShmFile,
     base: *mut u8,
@@ -77,8 +78,55 @@ impl RawFutex {
     }
 
     fn stamp(&self) -> &AtomicU64 {
-        // SAFETY: second line of the mapping, atomics only.
-        unsafe { &*(self.base.add(64) as *const AtomicU64) }
+        self.line(1)
+    }
+
+    fn line(&self, i: usize) -> &AtomicU64 {
+        assert!(i < 64);
+        // SAFETY: line i of the 4096-byte page-aligned mapping, atomics only.
+        unsafe { &*(self.base.add(64 * i) as *const AtomicU64) }
+    }
+
+    /// The counter and the stamp of its last post.
+    pub fn current(&self) -> (u32, u64) {
+        // Pairs with the Release fetch_add in `post`.
+        let v = self.word().load(Ordering::Acquire);
+        (v, self.stamp().load(Ordering::Relaxed))
+    }
+
+    /// The second counter.
+    pub fn silent_count(&self) -> u64 {
+        // Pairs with the Release store in `post_silent`.
+        self.line(2).load(Ordering::Acquire)
+    }
+
+    /// Stores the time and bumps the second counter, without a wake-up.
+    pub fn post_silent(&self) {
+        self.line(3).store(mono_ns(), Ordering::Relaxed);
+        let n = self.line(2).load(Ordering::Relaxed);
+        // Pairs with the Acquire load in `silent_count`.
+        self.line(2).store(n + 1, Ordering::Release);
+    }
+
+    /// Waits until the second counter moves past `count`, sleeping on the futex word
+    /// (which holds `word`) until `until_ns` (CLOCK_MONOTONIC), then spinning; returns
+    /// the stamp of that post.
+    pub fn wait_silent(&self, word: u32, count: u64, until_ns: u64) -> u64 {
+        loop {
+            if self.silent_count() != count {
+                return self.line(3).load(Ordering::Relaxed);
+            }
+            let now = mono_ns();
+            if now < until_ns {
+                wait(
+                    self.word(),
+                    word,
+                    Some(Duration::from_nanos(until_ns - now)),
+                );
+            } else {
+                std::hint::spin_loop();
+            }
+        }
     }
 
     /// Stores the time, bumps the counter and wakes the waiters.

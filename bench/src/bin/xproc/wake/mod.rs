@@ -25,21 +25,28 @@ use flexshm_std::{CreateOptions, ReadOptions, Reader, Writer};
 
 use crate::futex::{self, RawFutex};
 use crate::pair::{
-    cpus, one_cpu_note, pin_child, pin_parent, tag_for, Ctl, Pair, C_RESULT, SETUP_LIMIT,
+    cpus, one_cpu_note, pin_child, pin_parent, tag_for, Ctl, Pair, C_BLOCK_START, C_RESULT,
+    SETUP_LIMIT,
 };
 use crate::Res;
 
 /// The systems of the wake-up table, in schedule order.
-const SYSTEMS: [&str; 4] = [
+const SYSTEMS: [&str; 7] = [
     "raw futex wake",
     "flexshm-std FIFO, asleep in Reader::read()",
     "flexshm-std single-slot, asleep in Reader::wait()",
-    "flexshm-std FIFO read(), commit whose wake-up was skipped",
+    "raw pair: 2nd post 5 µs after a woken one, no FUTEX_WAKE, FUTEX_WAIT timeout",
+    "flexshm-std FIFO read(), 2nd commit 5 µs after a woken one (wake-up skipped)",
+    "… the same, reader's timer slack 1 ns",
+    "flexshm-std FIFO read(), 2nd commit 55 µs after a woken one (woken)",
 ];
 const RAW: usize = 0;
 const FIFO_READ: usize = 1;
 const SINGLE_WAIT: usize = 2;
-const SKIPPED: usize = 3;
+const RAW_PAIR: usize = 3;
+const SKIPPED: usize = 4;
+const SKIPPED_SLACK: usize = 5;
+const WOKEN_PAIR: usize = 6;
 
 /// The idle systems, in order.
 const IDLE: [&str; 3] = [
@@ -53,9 +60,16 @@ const MAX_SAMPLES: usize = 1 << 16;
 const MAX_IDLE_RUNS: usize = 10;
 const RESULT_WORDS: usize = MAX_SAMPLES + 2 * IDLE.len() * MAX_IDLE_RUNS;
 
-/// How long the writer waits after the reader acknowledged the woken commit before it
-/// commits the one whose wake-up it will skip: time for the reader to fall asleep again.
+/// How long the writer waits after the reader acknowledged the first commit of a pair
+/// before it commits the one whose wake-up it will skip: time for the reader to fall
+/// asleep again.
 const SKIP_DELAY: Duration = Duration::from_micros(5);
+/// When the writer commits the second record of a pair that it does wake for: after its
+/// least gap between two wake-ups (50 µs) since the first.
+const WOKEN_DELAY: Duration = Duration::from_micros(55);
+/// Waits that end at once, each halving the reader's spin (flexshm-std starts it at
+/// 10 µs and keeps it within 1–50 µs).
+const SPIN_RESETS: usize = 8;
 
 /// The child's results: a file of u64 words.
 struct Results(ShmFile);
@@ -159,8 +173,9 @@ pub fn parent(args: &Args) -> Res {
     pin_parent();
     let mut rec = sample_sensor(0);
     let mut acks = 0u64;
-    // Per block: was the wake-up of each SKIPPED commit skipped?
-    let mut skipped: Vec<Vec<bool>> = Vec::with_capacity(plan.blocks);
+    let mut first_commits = 0u64;
+    // Per block and system: was the wake-up of each timed commit skipped?
+    let mut skipped = vec![vec![Vec::new(); SYSTEMS.len()]; plan.blocks];
     let ack = |acks: u64| -> Res {
         let word = pair.ctl.word(C_RESULT);
         if spin_until(SETUP_LIMIT, || word.load(Ordering::Acquire) == acks) {
@@ -169,8 +184,7 @@ pub fn parent(args: &Args) -> Res {
             Err("the reader did not wake up".into())
         }
     };
-    for b in 0..plan.blocks {
-        let mut block_skipped = Vec::with_capacity(plan.iters);
+    for (b, block_skipped) in skipped.iter_mut().enumerate() {
         for k in 0..SYSTEMS.len() {
             let s = (b + k) % SYSTEMS.len();
             for _ in 0..plan.iters {
@@ -189,31 +203,56 @@ pub fn parent(args: &Args) -> Res {
                         rec.timestamp = mono_ns() as f64;
                         w_single.write(&rec)?;
                     }
+                    RAW_PAIR => {
+                        raw.post();
+                        first_commits += 1;
+                        // Pairs with the child's Acquire load: it reads the post now.
+                        pair.ctl
+                            .word(C_BLOCK_START)
+                            .store(first_commits, Ordering::Release);
+                        acks += 1;
+                        ack(acks)?;
+                        let at = Instant::now() + SKIP_DELAY;
+                        while Instant::now() < at {
+                            std::hint::spin_loop();
+                        }
+                        raw.post_silent();
+                    }
                     _ => {
-                        // A woken commit, then one within the writer's least gap between
-                        // two wake-ups, once the reader sleeps again.
+                        // A commit that wakes (nobody sleeps yet), then, once the reader
+                        // has read it and sleeps again, one within the writer's least
+                        // gap between two wake-ups (SKIPPED*) or after it (WOKEN_PAIR).
                         rec.pressure = 0.0;
                         w_skip.write(&rec)?;
                         w_skip.finalize()?;
+                        let first = Instant::now();
                         let woken = skip_wakes.get();
+                        first_commits += 1;
+                        // Pairs with the child's Acquire load: it reads the record now.
+                        pair.ctl
+                            .word(C_BLOCK_START)
+                            .store(first_commits, Ordering::Release);
                         acks += 1;
                         ack(acks)?;
-                        let t = Instant::now();
-                        while t.elapsed() < SKIP_DELAY {
+                        let at = if s == WOKEN_PAIR {
+                            first + WOKEN_DELAY
+                        } else {
+                            Instant::now() + SKIP_DELAY
+                        };
+                        while Instant::now() < at {
                             std::hint::spin_loop();
                         }
                         rec.pressure = 1.0;
                         rec.timestamp = mono_ns() as f64;
                         w_skip.write(&rec)?;
                         w_skip.finalize()?;
-                        block_skipped.push(skip_wakes.get() == woken);
+                        block_skipped[s].push(skip_wakes.get() == woken);
                     }
                 }
                 acks += 1;
                 ack(acks)?;
             }
         }
-        skipped.push(block_skipped);
     }
     // The child now measures idle waits on the segments nobody writes.
     pair.finish()?;
@@ -228,21 +267,33 @@ pub fn parent(args: &Args) -> Res {
         let _ = flexshm_std::unlink(n);
     }
     let mut blocks = Blocks::new(&SYSTEMS);
-    let (mut n_skipped, mut n_skip) = (0, 0);
+    // Pairs count only if the writer did what the row says: skipped, or woke.
+    let (mut kept, mut pairs) = ([0; SYSTEMS.len()], [0; SYSTEMS.len()]);
     for (b, skipped) in skipped.iter().enumerate() {
-        for s in 0..SYSTEMS.len() {
+        for (s, skipped) in skipped.iter().enumerate() {
+            let keep = |k: usize| match s {
+                SKIPPED | SKIPPED_SLACK => skipped[k],
+                WOKEN_PAIR => !skipped[k],
+                _ => true,
+            };
             let v: Vec<f64> = (0..plan.iters)
-                .filter(|&k| s != SKIPPED || skipped[k])
+                .filter(|&k| keep(k))
                 .map(|k| res.latency(&plan, b, s, k).load(Ordering::Relaxed) as f64)
                 .collect();
+            kept[s] += v.len();
+            pairs[s] += skipped.len();
             blocks.push(s, v);
         }
-        n_skipped += skipped.iter().filter(|&&x| x).count();
-        n_skip += skipped.len();
     }
     let mut t = Table::new(
         "Blocking wait: wake-up latency, commit to a sleeping reader's return",
-        &["system", "p50", "p99", "ratio to raw futex"],
+        &[
+            "system",
+            "p50",
+            "p99",
+            "ratio to raw futex wake",
+            "ratio to raw pair",
+        ],
     );
     for s in 0..SYSTEMS.len() {
         t.row(vec![
@@ -250,6 +301,11 @@ pub fn parent(args: &Args) -> Res {
             fmt_ns(blocks.pooled(s, 50.0)),
             fmt_ns(blocks.pooled(s, 99.0)),
             blocks.ratio(s, RAW).show(),
+            if s >= RAW_PAIR {
+                blocks.ratio(s, RAW_PAIR).show()
+            } else {
+                "–".into()
+            },
         ]);
     }
     t.note(format!(
@@ -258,15 +314,31 @@ pub fn parent(args: &Args) -> Res {
          kernel. Latency = CLOCK_MONOTONIC when the read returns − the timestamp the \
          writer stored just before committing. The baseline stores a counter and calls \
          FUTEX_WAKE; its reader sleeps in FUTEX_WAIT. The flexshm-std writer makes a \
-         FUTEX_WAKE after a commit unless it made one less than 50 µs before. Last row: \
-         the writer commits a record (woken), waits for the reader to read it and {} µs \
-         more, then commits the timed record; its wake-up was skipped for {n_skipped} of \
-         {n_skip} (only those are counted), and the sleeping reader finds it when its \
-         sleep, bounded by the writer's last wake-up + 60 µs, ends.{}",
+         FUTEX_WAKE after a commit unless it made one less than 50 µs before. Pairs (last \
+         four rows): the raw pair posts (and wakes) once, waits for the reader to see it \
+         and 5 µs more, then bumps a second counter without a wake-up; its reader, \
+         asleep on the futex word with a timeout at the first post + 60 µs, finds it then \
+         (what a flexshm-std reader does when a wake-up is skipped, in raw calls). In the \
+         flexshm-std pairs the writer commits a record (it wakes; the reader, told through \
+         another word, reads it without sleeping and shortens its adaptive spin to the \
+         minimum, as after sparse records), and once the reader has acknowledged it and \
+         sleeps again, commits the timed record {} µs after the acknowledgement (its \
+         wake-up skipped: the reader finds it when its sleep, bounded by the writer's last \
+         wake-up + 60 µs, ends; that timeout is late by up to the thread's timer slack, \
+         50 µs by default, 1 ns in the second pair row through PR_SET_TIMERSLACK) or {} µs \
+         after the first commit (woken). Only pairs where the writer skipped, resp. made, \
+         the wake-up are counted: {} of {}, {} of {} and {} of {}.{}",
         plan.blocks,
         plan.iters,
         plan.gap.as_micros(),
         SKIP_DELAY.as_micros(),
+        WOKEN_DELAY.as_micros(),
+        kept[SKIPPED],
+        pairs[SKIPPED],
+        kept[SKIPPED_SLACK],
+        pairs[SKIPPED_SLACK],
+        kept[WOKEN_PAIR],
+        pairs[WOKEN_PAIR],
         one_cpu_note(two)
     ));
     t.print();
@@ -332,6 +404,13 @@ fn since_stamp(out: &SensorData) -> Res<u64> {
     Ok(mono_ns().saturating_sub(out.timestamp as u64))
 }
 
+/// Sets this thread's timer slack (the lateness the kernel may add to its timeouts) to
+/// `ns`; 0 restores the default.
+fn set_timer_slack(ns: libc::c_ulong) {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread's setting.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns) };
+}
+
 /// `xproc wake-child`: the reader.
 pub fn child(args: &Args) -> Res {
     let tag = tag_for(args, "wake");
@@ -357,6 +436,7 @@ pub fn child(args: &Args) -> Res {
     let mut last = raw.word().load(Ordering::Acquire);
     let mut out = SensorData::default();
     let mut acks = 0u64;
+    let mut first_commits = 0u64;
     let mut acknowledge = || {
         acks += 1;
         // Pairs with the parent's Acquire load before its next commit.
@@ -385,11 +465,47 @@ pub fn child(args: &Args) -> Res {
                             .decode(&mut out)?;
                         since_stamp(&out)?
                     }
+                    RAW_PAIR => {
+                        first_commits += 1;
+                        let start = ctl.word(C_BLOCK_START);
+                        if !spin_until(SETUP_LIMIT, || {
+                            start.load(Ordering::Acquire) == first_commits
+                        }) {
+                            return Err("the writer did not post".into());
+                        }
+                        let (v, first) = raw.current();
+                        last = v;
+                        let count = raw.silent_count();
+                        acknowledge();
+                        let stamp = raw.wait_silent(v, count, first + 60_000);
+                        mono_ns().saturating_sub(stamp)
+                    }
                     _ => {
-                        // The woken record, then the timed one.
-                        read_next(&mut r.skip, &mut out)?;
+                        // The first record, read without sleeping as soon as the writer
+                        // says it is there. Then waits that end at once bring the
+                        // reader's adaptive spin down to its shortest, where it is after
+                        // sparse records: otherwise the spin, lengthened by every pair
+                        // found while spinning, would catch the second record before
+                        // the reader sleeps.
+                        first_commits += 1;
+                        let start = ctl.word(C_BLOCK_START);
+                        if !spin_until(SETUP_LIMIT, || {
+                            start.load(Ordering::Acquire) == first_commits
+                        }) {
+                            return Err("the writer did not commit".into());
+                        }
+                        r.skip.try_read(ReadOptions::default())?.decode(&mut out)?;
+                        for _ in 0..SPIN_RESETS {
+                            r.skip.wait(Duration::ZERO)?;
+                        }
+                        if s == SKIPPED_SLACK {
+                            set_timer_slack(1);
+                        }
                         acknowledge();
                         read_next(&mut r.skip, &mut out)?;
+                        if s == SKIPPED_SLACK {
+                            set_timer_slack(0);
+                        }
                         since_stamp(&out)?
                     }
                 };
