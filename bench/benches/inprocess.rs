@@ -193,6 +193,17 @@ fn bench_sensor(c: &mut Criterion) {
             black_box(use_sensor(&out) + info.commit as f64)
         })
     });
+    // The same with the writer's own reader (`Writer::reader`): one mapping, where the
+    // reader above maps the segment a second time, read-only, in the same process.
+    let mut sr_same = sw.reader().unwrap();
+    g.bench_function("std_write_try_read_same_map", |b| {
+        b.iter(|| {
+            sw.write(black_box(&rec)).unwrap();
+            let snap = sr_same.try_read(ReadOptions::default()).unwrap();
+            let info = snap.decode(&mut out).unwrap();
+            black_box(use_sensor(&out) + info.commit as f64)
+        })
+    });
     g.bench_function("core_write_read", |b| {
         b.iter(|| {
             w.write(black_box(&rec)).unwrap();
@@ -200,7 +211,7 @@ fn bench_sensor(c: &mut Criterion) {
             black_box(use_sensor(&out) + commit as f64)
         })
     });
-    drop((sw, sr));
+    drop((sw, sr, sr_same));
     std_cleanup("sensor");
 
     let slots = 4096u32;
@@ -518,6 +529,7 @@ fn report(allocs: &[(&str, f64)]) {
         ("sensor", "std_read", "flexshm-std Reader<SensorData>::read(timeout) + decode", "copy"),
         ("sensor", "core_write_read", "flexshm core write + read + decode, new record each read", "copy"),
         ("sensor", "std_write_try_read", "flexshm-std write + try_read + decode, new record each read", "copy"),
+        ("sensor", "std_write_try_read_same_map", "… the same, reader from Writer::reader (one mapping)", "copy"),
         ("sensor", "fifo_write", "flexshm FIFO write + finalize", "copy"),
         ("sensor", "fifo_read", "flexshm FIFO read (next record) + decode", "copy"),
         ("sensor", "single_read_contended", "flexshm single-slot read, writer thread hammering", "copy"),
