@@ -12,23 +12,26 @@
 //! The last system measures a commit whose wake-up the writer skipped for that reason:
 //! the reader, asleep with its sleep bounded by the writer's last wake-up + 60 µs, finds
 //! it when that bound expires.
+//!
+//! `idle`: the reader's CPU time while it waits for nothing, measured by the child once
+//! the wake-ups are done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flexshm_bench::stats::{fmt_ns, median, Blocks};
+use flexshm_bench::stats::{fmt_ns, Blocks};
 use flexshm_bench::table::Table;
-use flexshm_bench::{
-    mono_ns, sample_sensor, spin_until, thread_cpu_time, Args, SensorData, ShmFile, WakeCounter,
-};
+use flexshm_bench::{mono_ns, sample_sensor, spin_until, Args, SensorData, ShmFile, WakeCounter};
 use flexshm_std::{CreateOptions, ReadOptions, Reader, Writer};
 
-use crate::futex::{self, RawFutex};
+use crate::futex::RawFutex;
 use crate::pair::{
     cpus, one_cpu_note, pin_child, pin_parent, tag_for, Ctl, Pair, C_BLOCK_START, C_RESULT,
     SETUP_LIMIT,
 };
 use crate::Res;
+
+mod idle;
 
 /// The systems of the wake-up table, in schedule order.
 const SYSTEMS: [&str; 7] = [
@@ -48,17 +51,9 @@ const SKIPPED: usize = 4;
 const SKIPPED_SLACK: usize = 5;
 const WOKEN_PAIR: usize = 6;
 
-/// The idle systems, in order.
-const IDLE: [&str; 3] = [
-    "raw FUTEX_WAIT (1 s timeout)",
-    "flexshm-std FIFO read(timeout = 1 s), nothing written",
-    "flexshm-std single-slot wait(1 s), nothing written",
-];
-
 /// Room for the wake-up latencies, one u64 each, then the idle figures.
 const MAX_SAMPLES: usize = 1 << 16;
-const MAX_IDLE_RUNS: usize = 10;
-const RESULT_WORDS: usize = MAX_SAMPLES + 2 * IDLE.len() * MAX_IDLE_RUNS;
+const RESULT_WORDS: usize = MAX_SAMPLES + 2 * idle::IDLE.len() * idle::MAX_IDLE_RUNS;
 
 /// How long the writer waits after the reader acknowledged the first commit of a pair
 /// before it commits the one whose wake-up it will skip: time for the reader to fall
@@ -98,7 +93,7 @@ impl Results {
 
     /// Idle run `r` of idle system `s`: (CPU time, wall time) in ns.
     fn idle(&self, s: usize, r: usize) -> (&AtomicU64, &AtomicU64) {
-        let i = MAX_SAMPLES + (s * MAX_IDLE_RUNS + r) * 2;
+        let i = MAX_SAMPLES + (s * idle::MAX_IDLE_RUNS + r) * 2;
         (self.word(i), self.word(i + 1))
     }
 }
@@ -118,7 +113,8 @@ impl Plan {
             gap: Duration::from_micros(args.get("gap-us", 2000)),
             idle_runs: args.get("idle-runs", 3),
         };
-        if plan.blocks * SYSTEMS.len() * plan.iters > MAX_SAMPLES || plan.idle_runs > MAX_IDLE_RUNS
+        if plan.blocks * SYSTEMS.len() * plan.iters > MAX_SAMPLES
+            || plan.idle_runs > idle::MAX_IDLE_RUNS
         {
             return Err("too many blocks, wake-ups or idle runs for the results file".into());
         }
@@ -342,40 +338,7 @@ pub fn parent(args: &Args) -> Res {
         one_cpu_note(two)
     ));
     t.print();
-    let mut t = Table::new(
-        "Blocking wait: reader CPU time while idle",
-        &[
-            "system",
-            "wall time",
-            "CPU time (user + sys)",
-            "CPU share of one core",
-        ],
-    );
-    for (s, name) in IDLE.iter().enumerate() {
-        let (mut cpu, mut wall): (Vec<f64>, Vec<f64>) = (0..plan.idle_runs)
-            .map(|r| {
-                let (c, w) = res.idle(s, r);
-                (
-                    c.load(Ordering::Relaxed) as f64,
-                    w.load(Ordering::Relaxed) as f64,
-                )
-            })
-            .unzip();
-        let c = median(&mut cpu);
-        let w = median(&mut wall);
-        t.row(vec![
-            name.to_string(),
-            fmt_ns(w),
-            fmt_ns(c),
-            format!("{:.3} %", 100.0 * c / w),
-        ]);
-    }
-    t.note(format!(
-        "Median of {} runs; CPU time from getrusage(RUSAGE_THREAD) around the call \
-         (its resolution is the kernel's accounting tick).",
-        plan.idle_runs
-    ));
-    t.print();
+    idle::table(&res, plan.idle_runs);
     Ok(())
 }
 
@@ -514,31 +477,11 @@ pub fn child(args: &Args) -> Res {
             }
         }
     }
-    for s in 0..IDLE.len() {
-        for run in 0..plan.idle_runs {
-            let c0 = thread_cpu_time();
-            let t0 = Instant::now();
-            let got = match s {
-                0 => {
-                    let v = raw.word().load(Ordering::Acquire);
-                    futex::wait(raw.word(), v, Some(Duration::from_secs(1)));
-                    false
-                }
-                1 => r
-                    .idle_fifo
-                    .read(ReadOptions::default(), Duration::from_secs(1))
-                    .is_ok(),
-                _ => r.idle_single.wait(Duration::from_secs(1))?,
-            };
-            let wall = t0.elapsed();
-            let cpu = thread_cpu_time() - c0;
-            if got {
-                return Err("a record appeared on an idle segment".into());
-            }
-            let (c, w) = res.idle(s, run);
-            c.store(cpu.as_nanos() as u64, Ordering::Relaxed);
-            w.store(wall.as_nanos() as u64, Ordering::Relaxed);
-        }
-    }
-    Ok(())
+    idle::measure(
+        &res,
+        plan.idle_runs,
+        &raw,
+        &mut r.idle_fifo,
+        &mut r.idle_single,
+    )
 }
