@@ -26,6 +26,7 @@ full)
   fifo_small=(--blocks 20 --block-ms 100)
   fifo_image=(--blocks 10 --block-ms 200)
   wake=(--blocks 10 --iters 40 --idle-runs 3)
+  cost=(--blocks 50 --commits 50000)
   py=()
   ;;
 quick)
@@ -35,6 +36,7 @@ quick)
   fifo_small=(--blocks 6 --block-ms 100)
   fifo_image=(--blocks 4 --block-ms 100)
   wake=(--blocks 4 --iters 25 --idle-runs 2)
+  cost=(--blocks 20 --commits 20000)
   py=(--quick)
   ;;
 smoke)
@@ -43,6 +45,7 @@ smoke)
   fifo_small=(--blocks 1 --block-ms 10)
   fifo_image=(--blocks 1 --block-ms 10)
   wake=(--blocks 1 --iters 2 --gap-us 500 --idle-runs 1)
+  cost=(--blocks 1 --commits 100)
   py=(--smoke)
   ;;
 *)
@@ -90,6 +93,7 @@ fi
 "$bin/xproc" fifo --payload small "${fifo_small[@]}"
 "$bin/xproc" fifo --payload image "${fifo_image[@]}"
 "$bin/xproc" wake "${wake[@]}"
+"$bin/xproc" commit-cost "${cost[@]}"
 
 echo "## Python"
 echo

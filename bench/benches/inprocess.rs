@@ -1,6 +1,7 @@
 //! In-process figures (criterion): write and read of the seed's SensorData in single-slot
-//! and FIFO mode, a read while a writer thread hammers, the 640×480×3 image write + read,
-//! against a plain copy of the same bytes and against mmap-sync.
+//! and FIFO mode (through flexshm-core, and through flexshm-std's named segments), a read
+//! while a writer thread hammers, the 640×480×3 image write + read, against a plain copy
+//! of the same bytes and against mmap-sync.
 //!
 //! After criterion has run, the program prints the section's table (medians and ratios
 //! to the baseline) and the allocations per call, counted by a wrapping allocator.
@@ -17,11 +18,11 @@ use criterion::Criterion;
 use flexshm_bench::stats::{fmt_ns, fmt_ratio};
 use flexshm_bench::table::Table;
 use flexshm_bench::{
-    image_fields, leaked_region, pin_to_cpu, sample_sensor, segment_size, Blob64, Pose, SensorData,
+    leaked_region, pin_to_cpu, sample_sensor, segment_size, Blob64, Pose, SensorData, IMAGE_FIELDS,
     IMG_BYTES, IMG_C, IMG_H, IMG_W, SENSOR_PAYLOAD,
 };
 use flexshm_core::{
-    ArrayRef, Dtype, Mode, ReadOptions, Reader, Record, TypedReader, TypedWriter, Value, Writer,
+    ArrayRef, Dtype, Dynamic, FieldDef, Mode, ReadOptions, Reader, Record, Value, Writer,
 };
 
 /// Counts allocations, to show the hot paths allocate nothing.
@@ -83,16 +84,43 @@ fn mmap_sync_cleanup(tag: &str) {
 
 const GRACE: Duration = Duration::from_secs(1);
 
-fn sensor_writer(
-    mode: Mode,
-) -> (
-    TypedWriter<'static, SensorData>,
-    TypedReader<'static, SensorData>,
-) {
+fn sensor_writer(mode: Mode) -> (Writer<'static, SensorData>, Reader<'static, SensorData>) {
     let region = leaked_region(segment_size(SensorData::FIELDS, mode));
-    let w = TypedWriter::<SensorData>::create(region, mode).unwrap();
-    let r = TypedReader::<SensorData>::open(region).unwrap();
+    let w = Writer::<SensorData>::create(region, mode).unwrap();
+    let r = Reader::<SensorData>::open(region).unwrap();
     (w, r)
+}
+
+/// A flexshm-std writer and reader of a new single-slot SensorData segment in /dev/shm,
+/// named after this process and `tag`; the caller unlinks it (`std_cleanup`).
+fn std_pair(
+    tag: &str,
+) -> (
+    flexshm_std::Writer<SensorData>,
+    flexshm_std::Reader<SensorData>,
+) {
+    let name = std_name(tag);
+    let w = flexshm_std::Writer::<SensorData>::create(&name, &Default::default()).unwrap();
+    let r = flexshm_std::Reader::<SensorData>::open(&name).unwrap();
+    (w, r)
+}
+
+fn std_name(tag: &str) -> String {
+    format!("flexshm-bench-inproc-{}-{tag}", std::process::id())
+}
+
+fn std_cleanup(tag: &str) {
+    let _ = flexshm_std::unlink(&std_name(tag));
+}
+
+/// One read of a single-slot segment through the core reader, decoded into `out`.
+#[inline(always)]
+fn read_decode<R: Record>(r: &mut Reader<'_, R>, buf: &mut [u8], out: &mut R) -> u32 {
+    r.try_read(buf, ReadOptions::default())
+        .unwrap()
+        .decode(out)
+        .unwrap()
+        .commit
 }
 
 /// Reads the four values out of a decoded record (what a user does after a read).
@@ -123,21 +151,68 @@ fn bench_sensor(c: &mut Criterion) {
     });
     g.bench_function("single_read", |b| {
         b.iter(|| {
-            let info = r
-                .try_read(&mut buf, ReadOptions::default(), &mut out)
-                .unwrap();
-            black_box(use_sensor(&out) + info.commit as f64)
+            let commit = read_decode(&mut r, &mut buf, &mut out);
+            black_box(use_sensor(&out) + commit as f64)
         })
     });
     g.bench_function("single_snapshot", |b| {
         b.iter(|| {
-            let info = r
-                .inner()
-                .try_read_info(&mut buf, ReadOptions::default())
-                .unwrap();
-            black_box(info.modified)
+            let snap = r.try_read(&mut buf, ReadOptions::default()).unwrap();
+            black_box(snap.info().modified)
         })
     });
+
+    // The same through flexshm-std: the writer adds its wake-up check to every commit,
+    // the reader its own buffer and its check for a replaced segment.
+    let (mut sw, mut sr) = std_pair("sensor");
+    g.bench_function("std_write", |b| {
+        b.iter(|| sw.write(black_box(&rec)).unwrap())
+    });
+    g.bench_function("std_try_read", |b| {
+        b.iter(|| {
+            let snap = sr.try_read(ReadOptions::default()).unwrap();
+            let info = snap.decode(&mut out).unwrap();
+            black_box(use_sensor(&out) + info.commit as f64)
+        })
+    });
+    g.bench_function("std_read", |b| {
+        b.iter(|| {
+            let snap = sr
+                .read(ReadOptions::default(), Duration::from_secs(1))
+                .unwrap();
+            let info = snap.decode(&mut out).unwrap();
+            black_box(use_sensor(&out) + info.commit as f64)
+        })
+    });
+    // A reader that finds a new commit at every read (what a polling receiver sees).
+    g.bench_function("std_write_try_read", |b| {
+        b.iter(|| {
+            sw.write(black_box(&rec)).unwrap();
+            let snap = sr.try_read(ReadOptions::default()).unwrap();
+            let info = snap.decode(&mut out).unwrap();
+            black_box(use_sensor(&out) + info.commit as f64)
+        })
+    });
+    // The same with the writer's own reader (`Writer::reader`): one mapping, where the
+    // reader above maps the segment a second time, read-only, in the same process.
+    let mut sr_same = sw.reader().unwrap();
+    g.bench_function("std_write_try_read_same_map", |b| {
+        b.iter(|| {
+            sw.write(black_box(&rec)).unwrap();
+            let snap = sr_same.try_read(ReadOptions::default()).unwrap();
+            let info = snap.decode(&mut out).unwrap();
+            black_box(use_sensor(&out) + info.commit as f64)
+        })
+    });
+    g.bench_function("core_write_read", |b| {
+        b.iter(|| {
+            w.write(black_box(&rec)).unwrap();
+            let commit = read_decode(&mut r, &mut buf, &mut out);
+            black_box(use_sensor(&out) + commit as f64)
+        })
+    });
+    drop((sw, sr, sr_same));
+    std_cleanup("sensor");
 
     let slots = 4096u32;
     let (mut fw, mut fr) = sensor_writer(Mode::Fifo { slots });
@@ -155,7 +230,7 @@ fn bench_sensor(c: &mut Criterion) {
         latest: true,
         ..Default::default()
     };
-    fr.try_read(&mut buf, latest, &mut out).unwrap();
+    fr.try_read(&mut buf, latest).unwrap();
     g.bench_function("fifo_read", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -169,7 +244,9 @@ fn bench_sensor(c: &mut Criterion) {
                 let t0 = Instant::now();
                 for _ in 0..n {
                     let info = fr
-                        .try_read(&mut buf, ReadOptions::default(), &mut out)
+                        .try_read(&mut buf, ReadOptions::default())
+                        .unwrap()
+                        .decode(&mut out)
                         .unwrap();
                     black_box(use_sensor(&out) + info.lost as f64);
                 }
@@ -231,8 +308,11 @@ fn bench_sensor(c: &mut Criterion) {
     let contended = AtomicU64::new(0);
     g.bench_function("single_read_contended", |b| {
         b.iter(|| {
-            match r2.try_read(&mut buf, ReadOptions::default(), &mut out) {
-                Ok(info) => black_box(use_sensor(&out) + info.commit as f64),
+            match r2.try_read(&mut buf, ReadOptions::default()) {
+                Ok(snap) => {
+                    let info = snap.decode(&mut out).unwrap();
+                    black_box(use_sensor(&out) + info.commit as f64)
+                }
                 Err(_) => {
                     contended.fetch_add(1, Ordering::Relaxed);
                     0.0
@@ -270,8 +350,8 @@ fn bench_record64(c: &mut Criterion) {
         rec: R,
     ) {
         let region = leaked_region(segment_size(R::FIELDS, Mode::Single));
-        let mut w = TypedWriter::<R>::create(region, Mode::Single).unwrap();
-        let mut r = TypedReader::<R>::open(region).unwrap();
+        let mut w = Writer::<R>::create(region, Mode::Single).unwrap();
+        let mut r = Reader::<R>::open(region).unwrap();
         let mut buf = vec![0u8; R::SNAPSHOT_LEN];
         let mut out = R::default();
         w.write(&rec).unwrap();
@@ -280,8 +360,7 @@ fn bench_record64(c: &mut Criterion) {
         });
         g.bench_function(format!("{name}_read"), |b| {
             b.iter(|| {
-                r.try_read(&mut buf, ReadOptions::default(), &mut out)
-                    .unwrap();
+                read_decode(&mut r, &mut buf, &mut out);
                 black_box(&out);
             })
         });
@@ -319,14 +398,16 @@ fn bench_image(c: &mut Criterion) {
         })
     });
 
-    let fields = image_fields();
-    let region = leaked_region(segment_size(&fields, Mode::Single));
-    let mut w = Writer::create(region, fields.clone(), Mode::Single).unwrap();
-    let mut r = Reader::open(region, fields).unwrap();
+    let region = leaked_region(segment_size(IMAGE_FIELDS, Mode::Single));
+    let mut w = Writer::<Dynamic<&[FieldDef]>>::create(region, IMAGE_FIELDS, Mode::Single).unwrap();
+    let mut r = Reader::<Dynamic<&[FieldDef]>>::open_with(region, IMAGE_FIELDS).unwrap();
     let mut buf = vec![0u8; r.snapshot_len()];
     let arr = ArrayRef::new(Dtype::U8, &[IMG_H, IMG_W, IMG_C], &img).unwrap();
     g.bench_function("flexshm_write", |b| {
-        b.iter(|| w.write(&[(0, Value::Array(black_box(arr)))]).unwrap())
+        b.iter(|| {
+            w.write_fields(&[(0, Value::Array(black_box(arr)))])
+                .unwrap()
+        })
     });
     g.bench_function("flexshm_read", |b| {
         b.iter(|| {
@@ -336,7 +417,8 @@ fn bench_image(c: &mut Criterion) {
     });
     g.bench_function("flexshm_write_read", |b| {
         b.iter(|| {
-            w.write(&[(0, Value::Array(black_box(arr)))]).unwrap();
+            w.write_fields(&[(0, Value::Array(black_box(arr)))])
+                .unwrap();
             let snap = r.try_read(&mut buf, ReadOptions::default()).unwrap();
             black_box(snap.raw(0).unwrap().len())
         })
@@ -368,13 +450,13 @@ fn allocations() -> Vec<(&'static str, f64)> {
     let mut out = SensorData::default();
     let (mut w, mut r) = sensor_writer(Mode::Single);
     let (mut fw, mut fr) = sensor_writer(Mode::Fifo { slots: 64 });
+    let (mut sw, mut sr) = std_pair("allocs");
     let mut v = vec![
         ("flexshm single write", per_call(|| w.write(&rec).unwrap())),
         (
             "flexshm single read",
             per_call(|| {
-                r.try_read(&mut buf, ReadOptions::default(), &mut out)
-                    .unwrap();
+                read_decode(&mut r, &mut buf, &mut out);
             }),
         ),
         (
@@ -382,11 +464,22 @@ fn allocations() -> Vec<(&'static str, f64)> {
             per_call(|| {
                 fw.write(&rec).unwrap();
                 fw.finalize();
-                fr.try_read(&mut buf, ReadOptions::default(), &mut out)
+                read_decode(&mut fr, &mut buf, &mut out);
+            }),
+        ),
+        ("flexshm-std write", per_call(|| sw.write(&rec).unwrap())),
+        (
+            "flexshm-std read(timeout) + decode",
+            per_call(|| {
+                let snap = sr
+                    .read(ReadOptions::default(), Duration::from_secs(1))
                     .unwrap();
+                snap.decode(&mut out).unwrap();
             }),
         ),
     ];
+    drop((sw, sr));
+    std_cleanup("allocs");
     let (mut mw, mut mr) = mmap_sync_pair("allocs");
     let mrec = SensorRkyv {
         temperature: 1.0,
@@ -431,6 +524,12 @@ fn report(allocs: &[(&str, f64)]) {
         ("sensor", "single_write", "flexshm single-slot write (4 fields, commits)", "copy"),
         ("sensor", "single_read", "flexshm single-slot read + decode into SensorData", "copy"),
         ("sensor", "single_snapshot", "flexshm single-slot snapshot only (copy + status)", "copy"),
+        ("sensor", "std_write", "flexshm-std Writer<SensorData>::write (commit + wake-up check)", "copy"),
+        ("sensor", "std_try_read", "flexshm-std Reader<SensorData>::try_read + decode", "copy"),
+        ("sensor", "std_read", "flexshm-std Reader<SensorData>::read(timeout) + decode", "copy"),
+        ("sensor", "core_write_read", "flexshm core write + read + decode, new record each read", "copy"),
+        ("sensor", "std_write_try_read", "flexshm-std write + try_read + decode, new record each read", "copy"),
+        ("sensor", "std_write_try_read_same_map", "… the same, reader from Writer::reader (one mapping)", "copy"),
         ("sensor", "fifo_write", "flexshm FIFO write + finalize", "copy"),
         ("sensor", "fifo_read", "flexshm FIFO read (next record) + decode", "copy"),
         ("sensor", "single_read_contended", "flexshm single-slot read, writer thread hammering", "copy"),
@@ -463,8 +562,12 @@ fn report(allocs: &[(&str, f64)]) {
     }
     t.note(
         "Ratios are to the baseline row of the same group (SensorData rows: the 152-byte \
-         copy; 64-byte records: a 64-byte copy; image rows: two memcpys). The contended read runs while a thread pinned to \
-         the other core writes SensorData in a loop.",
+         copy; 64-byte records: a 64-byte copy; image rows: two memcpys). The contended \
+         read runs while a thread pinned to the other core writes SensorData in a loop. \
+         flexshm-std rows use a named single-slot segment in /dev/shm: its writer adds \
+         the wake-up check to every commit, its reader copies into its own buffer; \
+         the read rows without a write read the same record again and again, the \
+         write + read rows a new record at every read.",
     );
     t.print();
     let mut a = Table::new("Allocations per call", &["call", "allocations per call"]);

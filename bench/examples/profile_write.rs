@@ -1,12 +1,12 @@
 //! Loops of writes or reads of one record type, for `perf record` / callgrind:
 //! `profile_write sensor|pose|blob write|read [N]`.
 use flexshm_bench::{leaked_region, sample_sensor, segment_size, Blob64, Pose};
-use flexshm_core::{Mode, ReadOptions, Record, TypedReader, TypedWriter};
+use flexshm_core::{Mode, ReadOptions, Reader, Record, Writer};
 
 fn run<R: Record + Default>(rec: R, what: &str, n: u64) {
     let region = leaked_region(segment_size(R::FIELDS, Mode::Single));
-    let mut w = TypedWriter::<R>::create(region, Mode::Single).unwrap();
-    let mut r = TypedReader::<R>::open(region).unwrap();
+    let mut w = Writer::<R>::create(region, Mode::Single).unwrap();
+    let mut r = Reader::<R>::open(region).unwrap();
     let mut buf = vec![0u8; R::SNAPSHOT_LEN];
     let mut out = R::default();
     w.write(&rec).unwrap();
@@ -14,7 +14,9 @@ fn run<R: Record + Default>(rec: R, what: &str, n: u64) {
         if what == "write" {
             w.write(std::hint::black_box(&rec)).unwrap();
         } else {
-            r.try_read(&mut buf, ReadOptions::default(), &mut out)
+            r.try_read(&mut buf, ReadOptions::default())
+                .unwrap()
+                .decode(&mut out)
                 .unwrap();
             std::hint::black_box(&out);
         }

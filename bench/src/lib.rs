@@ -63,17 +63,13 @@ pub const IMG_C: usize = 3;
 pub const IMG_BYTES: usize = IMG_H * IMG_W * IMG_C;
 
 /// Schema of the image record: one `uint8[480,640,3]` field.
-pub fn image_fields() -> Vec<flexshm_core::FieldDef> {
-    use flexshm_core::{Dims, Dtype, FieldDef, Kind};
-    let dims = Dims::new(&[IMG_H as u32, IMG_W as u32, IMG_C as u32]).expect("image dims");
-    vec![FieldDef::new(
-        "image",
-        Kind::Array {
-            dtype: Dtype::U8,
-            dims,
-        },
-    )]
-}
+pub const IMAGE_FIELDS: &[flexshm_core::FieldDef] = &[flexshm_core::FieldDef::new(
+    "image",
+    flexshm_core::Kind::array(
+        flexshm_core::Dtype::U8,
+        &[IMG_H as u32, IMG_W as u32, IMG_C as u32],
+    ),
+)];
 
 /// A SensorData value with every field set, as the benchmarks write it.
 pub fn sample_sensor(i: u64) -> SensorData {
@@ -91,17 +87,22 @@ pub fn sample_sensor(i: u64) -> SensorData {
 /// copy of the record moves.
 pub const SENSOR_PAYLOAD: usize = 3 * 8 + 128;
 
-/// A file in /dev/shm mapped read-write: the same kind of mapping flexshm-std makes.
+/// A file in /dev/shm, mapped read-write (the creator and writers) or read-only (readers:
+/// the kind of mapping flexshm-std's readers make).
 pub struct ShmFile {
-    /// The mapping (page-aligned).
-    pub map: memmap2::MmapMut,
+    map: Mapping,
     path: PathBuf,
     owner: bool,
 }
 
+enum Mapping {
+    ReadWrite(memmap2::MmapMut),
+    ReadOnly(memmap2::Mmap),
+}
+
 impl ShmFile {
-    /// Creates (or truncates) `/dev/shm/<name>` with `len` zero bytes and maps it. The
-    /// creator removes the file when dropped.
+    /// Creates (or truncates) `/dev/shm/<name>` with `len` zero bytes and maps it
+    /// read-write. The creator removes the file when dropped.
     pub fn create(name: &str, len: usize) -> std::io::Result<ShmFile> {
         let path = PathBuf::from("/dev/shm").join(name);
         let f = OpenOptions::new()
@@ -115,49 +116,81 @@ impl ShmFile {
         // with atomics or under the benchmark's own hand-over protocol.
         let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
         Ok(ShmFile {
-            map,
+            map: Mapping::ReadWrite(map),
             path,
             owner: true,
         })
     }
 
-    /// Maps an existing `/dev/shm/<name>` created by the other process.
+    /// Maps an existing `/dev/shm/<name>` created by the other process, read-write.
     pub fn open(name: &str) -> std::io::Result<ShmFile> {
         let path = PathBuf::from("/dev/shm").join(name);
         let f = OpenOptions::new().read(true).write(true).open(&path)?;
         // SAFETY: as in `create`.
         let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
         Ok(ShmFile {
-            map,
+            map: Mapping::ReadWrite(map),
             path,
             owner: false,
         })
     }
 
-    /// Start of the mapping.
+    /// Maps an existing `/dev/shm/<name>` read-only (`PROT_READ`), as a reader that never
+    /// stores into it.
+    pub fn open_read_only(name: &str) -> std::io::Result<ShmFile> {
+        let path = PathBuf::from("/dev/shm").join(name);
+        let f = OpenOptions::new().read(true).open(&path)?;
+        // SAFETY: as in `create`; nothing is ever stored through this mapping.
+        let map = unsafe { memmap2::Mmap::map(&f)? };
+        Ok(ShmFile {
+            map: Mapping::ReadOnly(map),
+            path,
+            owner: false,
+        })
+    }
+
+    /// True if the mapping is read-write.
+    pub fn is_writable(&self) -> bool {
+        matches!(self.map, Mapping::ReadWrite(_))
+    }
+
+    /// Start of the mapping. Through a read-only mapping only loads are allowed.
     pub fn ptr(&self) -> *mut u8 {
-        self.map.as_ptr() as *mut u8
+        match &self.map {
+            Mapping::ReadWrite(m) => m.as_ptr() as *mut u8,
+            Mapping::ReadOnly(m) => m.as_ptr() as *mut u8,
+        }
     }
 
     /// Length of the mapping.
     pub fn len(&self) -> usize {
-        self.map.len()
+        match &self.map {
+            Mapping::ReadWrite(m) => m.len(),
+            Mapping::ReadOnly(m) => m.len(),
+        }
     }
 
     /// True if the mapping is empty.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
-    /// A flexshm region over the whole mapping.
+    /// A flexshm region over the whole mapping: read-only (writers refuse it) for a
+    /// read-only mapping.
     pub fn region(&self) -> flexshm_core::Region<'static> {
         // SAFETY:
         // - the mapping is page-aligned and valid for its length; benchmark programs keep
-        //   the ShmFile alive for as long as they use the region (they leak it);
+        //   the ShmFile alive for as long as they use the region;
         // - every process touches these bytes only through flexshm, which uses 32-bit
-        //   atomics.
-        unsafe { flexshm_core::Region::from_raw_parts(self.ptr(), self.len()) }
-            .expect("page-aligned mapping")
+        //   atomics, and a read-only region is only loaded from.
+        unsafe {
+            if self.is_writable() {
+                flexshm_core::Region::from_raw_parts(self.ptr(), self.len())
+            } else {
+                flexshm_core::Region::from_raw_parts_read_only(self.ptr(), self.len())
+            }
+        }
+        .expect("page-aligned mapping")
     }
 }
 
@@ -287,4 +320,32 @@ pub fn segment_size(fields: &[flexshm_core::FieldDef], mode: flexshm_core::Mode)
     flexshm_core::Layout::new(fields)
         .and_then(|l| l.segment_size(mode.slots()))
         .expect("segment size")
+}
+
+/// The futex word a flexshm-std writer changes at every wake-up it makes (`wake_gen`,
+/// a u32 at byte 72 of the segment: see flexshm-std/src/wake.rs), read through a mapping
+/// of the segment's file. Each FUTEX_WAKE call of the writer follows one increment, so
+/// the difference of two readings counts its wake-up calls.
+pub struct WakeCounter<'f> {
+    word: &'f std::sync::atomic::AtomicU32,
+}
+
+/// Byte offset of flexshm-std's `wake_gen` word in a segment.
+pub const STD_WAKE_GEN: usize = 72;
+
+impl<'f> WakeCounter<'f> {
+    /// The counter of the segment mapped by `file`.
+    pub fn new(file: &'f ShmFile) -> WakeCounter<'f> {
+        assert!(file.len() >= STD_WAKE_GEN + 4, "not a flexshm segment");
+        // SAFETY: in bounds (checked above) and 4-aligned in a page-aligned mapping that
+        // lives as long as `'f`; the writer stores the word atomically and this only loads.
+        let word =
+            unsafe { &*(file.ptr().add(STD_WAKE_GEN) as *const std::sync::atomic::AtomicU32) };
+        WakeCounter { word }
+    }
+
+    /// The current value (little-endian in the segment).
+    pub fn get(&self) -> u32 {
+        u32::from_le(self.word.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
