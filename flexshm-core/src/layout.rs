@@ -94,7 +94,8 @@ pub const fn slot_size_of(fields: &[FieldDef]) -> usize {
 /// A validated schema with its computed slot layout.
 ///
 /// `S` is whatever holds the field declarations: `&'static [FieldDef]` for a const schema,
-/// a `Vec<FieldDef>` in std, or a `heapless::Vec` for a schema read from a segment.
+/// or a [`SchemaBuf`](crate::SchemaBuf) for a schema given at run time or read from a
+/// segment.
 #[derive(Clone)]
 pub struct Layout<S> {
     fields: S,

@@ -71,8 +71,9 @@ pub trait Record {
 /// [`Reader`](crate::Reader): the field declarations are a value (`F`), given at run time
 /// or read from the segment's header.
 ///
-/// `F` holds the declarations: [`SchemaBuf`] (the default; needs no allocator),
-/// `&'static [FieldDef]` for a const list, or a `Vec<FieldDef>`.
+/// `F` holds the declarations (see [`Fields`]): [`SchemaBuf`] (the default; needs no
+/// allocator, and can take a schema read from a segment) or a borrowed `&[FieldDef]`
+/// (a const list).
 pub struct Dynamic<F = SchemaBuf>(PhantomData<fn() -> F>);
 
 mod sealed {

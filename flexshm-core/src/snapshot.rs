@@ -229,7 +229,8 @@ fn decode_field<'b, F: AsRef<[FieldDef]>>(
                 what: "string is not valid UTF-8",
             })?;
             // A writer keeps at most `chars` code points (L <= 4N only bounds the bytes).
-            if s.chars().nth(chars as usize).is_some() {
+            // At most `chars` bytes cannot hold more code points: no need to count.
+            if s.len() > chars as usize && s.chars().nth(chars as usize).is_some() {
                 return Err(Error::CorruptRecord {
                     field: f.name,
                     what: "string has more code points than its capacity",

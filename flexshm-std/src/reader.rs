@@ -75,9 +75,9 @@ pub struct Reader<S: Schema = Dynamic> {
     inner: flexshm_core::Reader<'static, S>,
     buf: Vec<u8>,
     waiter: Waiter,
-    /// The head seen by the previous read or wait, and since when it has not changed
-    /// (`None`: it changed at the last look).
-    checked: (u32, Option<Instant>),
+    /// The head seen by the previous read or wait, how many looks in a row found it
+    /// unchanged, and since when (`None`: it changed at the last look).
+    checked: (u32, u32, Option<Instant>),
     // Declared last: the core reader's region points into this mapping.
     seg: Arc<Segment>,
 }
@@ -208,7 +208,7 @@ impl<S: Schema> Reader<S> {
             buf: vec![0; inner.snapshot_len()],
             inner,
             waiter: Waiter::default(),
-            checked: (head, None),
+            checked: (head, 0, None),
             seg,
         })
     }
@@ -316,17 +316,25 @@ impl<S: Schema> Reader<S> {
         let head = self.inner.head();
         if head != self.checked.0 {
             // Something was committed: the segment is alive. No clock read on this path.
-            self.checked = (head, None);
+            self.checked = (head, 0, None);
+            return Ok(());
+        }
+        // A reader polling an unchanged record reads the clock only now and then: at the
+        // 1st, 2nd, 4th, 8th... look and every 1024th (a rare reader still checks within
+        // a few reads, a spinning one almost never pays for the clock).
+        let looks = self.checked.1.wrapping_add(1);
+        self.checked.1 = looks;
+        if !(looks.is_power_of_two() || looks.is_multiple_of(1024)) {
             return Ok(());
         }
         let now = Instant::now();
-        match self.checked.1 {
+        match self.checked.2 {
             None => {
-                self.checked.1 = Some(now);
+                self.checked.2 = Some(now);
                 return Ok(());
             }
             Some(since) if now.duration_since(since) < REPLACED_CHECK => return Ok(()),
-            Some(_) => self.checked.1 = Some(now),
+            Some(_) => self.checked.2 = Some(now),
         }
         if self.seg.replaced() {
             return Err(Error::Replaced {
@@ -381,7 +389,8 @@ impl<S: Schema> Reader<S> {
         opts: ReadOptions,
         timeout: Duration,
     ) -> Result<ReadInfo, Error> {
-        let deadline = deadline_after(timeout);
+        // The deadline is computed only once a first attempt found nothing (a clock read).
+        let mut deadline = None;
         loop {
             let e = match self.inner.try_read(buf, opts) {
                 Ok(snap) => {
@@ -393,6 +402,7 @@ impl<S: Schema> Reader<S> {
                 }
                 Err(e) => e,
             };
+            let deadline = *deadline.get_or_insert_with(|| deadline_after(timeout));
             match e {
                 flexshm_core::Error::NoRecord => {
                     if !self.wait_until(deadline)? {
