@@ -517,6 +517,44 @@ def fifo_iter_consumer(name: str, cpu: int, ready: Any, out: Any) -> None:
     r.close()
 
 
+def fifo_many_consumer(name: str, cpu: int, ready: Any, out: Any) -> None:
+    """read_many(1024) (a list of records) until the end marker (timestamp -1)."""
+    os.sched_setaffinity(0, {cpu})
+    r = SharedMemory(SensorData, name=name, create=False)
+    ready.set()
+    got = lost = 0
+    while True:
+        done = False
+        for d in r.read_many(1024, timeout=30):
+            lost += d.lost
+            if d.timestamp.value < 0:
+                done = True
+                break
+            got += 1
+        if done:
+            break
+    out.put((got, lost))
+    r.close()
+
+
+def fifo_array_consumer(name: str, cpu: int, ready: Any, out: Any) -> None:
+    """read_many(4096, as_array=True) (a structured array) until the end marker."""
+    os.sched_setaffinity(0, {cpu})
+    r = SharedMemory(SensorData, name=name, create=False)
+    ready.set()
+    got = lost = 0
+    while True:
+        a = r.read_many(4096, timeout=30, as_array=True)
+        lost += int(a["lost"].sum())
+        ends = (a["timestamp"] < 0).nonzero()[0]
+        if len(ends):
+            got += int(ends[0])
+            break
+        got += len(a)
+    out.put((got, lost))
+    r.close()
+
+
 def fifo_run(consumer: Callable[..., None], seconds: float) -> tuple[int, float, int, int]:
     """One producer (this process) and one consumer process for `seconds`: records
     produced, the time taken, records received and records lost."""
@@ -553,6 +591,8 @@ def fifo(seconds: float) -> None:
     for label, consumer in (
         ("consumer process: read() + 1 value", fifo_consumer),
         ("consumer process: `for record in shm` + 1 value", fifo_iter_consumer),
+        ("consumer process: read_many(1024) + 1 value", fifo_many_consumer),
+        ("consumer process: read_many(4096, as_array=True)", fifo_array_consumer),
     ):
         n, tp, got, lost = fifo_run(consumer, seconds)
         if not rows:
@@ -578,6 +618,21 @@ def fifo(seconds: float) -> None:
     w.close()
     w.unlink()
     rows.append(["producer alone: write(4 fields) + finalize()", f"{k / t4 / 1e6:.2f} M/s", "–"])
+    # The same records through write_many(), 256 at a time.
+    w = SharedMemory(SensorData, name=name, create=True, slots=4096)
+    batch = [
+        {"temperature": 23.5, "pressure": 1013.25, "timestamp": float(i), "status_msg": "OK"}
+        for i in range(256)
+    ]
+    t0 = time.perf_counter()
+    k = 0
+    while time.perf_counter() - t0 < seconds / 2:
+        w.write_many(batch)
+        k += len(batch)
+    tm = time.perf_counter() - t0
+    w.close()
+    w.unlink()
+    rows.append(["producer alone: write_many(256 × 4 fields)", f"{k / tm / 1e6:.2f} M/s", "–"])
     table(
         "Python, FIFO throughput (SensorData, 4096 slots)",
         ["what", "records/s", "lost"],

@@ -81,6 +81,27 @@ pub fn slots(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     }
 }
 
+/// `read_many(max_records)`: an int >= 1 (not a `bool`).
+pub fn max_records(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    const EXPECTED: &str = "an int >= 1";
+    if is_bool(obj) {
+        return Err(wrong_type("max_records", EXPECTED, obj));
+    }
+    match obj.extract::<i64>() {
+        Ok(n) if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Ok(_) => Err(PyValueError::new_err(format!(
+            "max_records must be >= 1, got {}",
+            shown(obj)
+        ))),
+        Err(_) => Err(wrong_type("max_records", EXPECTED, obj)),
+    }
+}
+
+/// `read_many(as_array=...)`.
+pub fn as_array(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    flag("as_array", obj)
+}
+
 /// `read(timeout=...)`, `wait(timeout=...)`, `wait_async(timeout=...)`.
 pub fn timeout(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     seconds("timeout", obj)

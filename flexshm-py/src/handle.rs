@@ -13,10 +13,12 @@ use flexshm_std::{
 };
 use pyo3::exceptions::{PyFileNotFoundError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use numpy::{PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple, PyType};
 
 use crate::args;
 use crate::asyncwait::{aio, wait_future};
+use crate::batch::RowLayout;
 use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
 use crate::record::{take_buf, Pool, Record, SnapBuf};
@@ -588,6 +590,167 @@ impl SharedMemory {
             self.read_single(py, &mut buf, opts, timeout)?
         };
         Ok(self.record(buf, info))
+    }
+
+    /// Up to `max_records` records at once. FIFO mode: this handle's unread records in
+    /// commit order; it waits up to `timeout` seconds (`None`: no limit) for the first and
+    /// takes the others that are already there, so a slow consumer catches up in few
+    /// calls. At the timeout it returns an empty result instead of raising. Single-slot
+    /// mode: the newest record (as `read()`). Each record's `lost` counts the records lost
+    /// just before it. With `as_array=True` the records are the rows of a NumPy
+    /// structured array (columns `commit`, `lost`, the status masks `written`,
+    /// `truncated`, `modified`, `corrupt` with bit `i` for field `i`, then one column per
+    /// field; unwritten fields are zero), and no Python object is made per record.
+    #[pyo3(signature = (max_records, timeout=None, *, as_array=false))]
+    fn read_many<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = args::max_records)] max_records: usize,
+        #[pyo3(from_py_with = args::timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::as_array)] as_array: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.check_open()?;
+        let rows = if as_array {
+            Some(match self.schema.rows.get() {
+                Some(r) => r,
+                None => {
+                    let r = RowLayout::new(py, &self.schema)?;
+                    // Another thread may have made it meanwhile: either is the same.
+                    let _ = self.schema.rows.set(r);
+                    self.schema.rows.get().expect("row layout just set")
+                }
+            })
+        } else {
+            None
+        };
+        let mut records: Vec<Record> = Vec::new();
+        let mut table: Vec<u8> = Vec::new();
+        let mut keep = |buf: SnapBuf, info: ReadInfo, records: &mut Vec<Record>| {
+            if let Some(rows) = rows {
+                let at = table.len();
+                table.resize(at + rows.itemsize, 0);
+                rows.fill(&self.schema, buf.bytes(), info, &mut table[at..]);
+                Some(buf)
+            } else {
+                records.push(self.record(buf, info));
+                None
+            }
+        };
+        let mut buf = take_buf(&self.pool, self.snapshot_len);
+        let opts = ReadOptions::default();
+        if self.shared.mode.is_fifo() {
+            match self.read_fifo(py, &mut buf, opts, timeout) {
+                Ok(info) => {
+                    let mut spare = keep(buf, info, &mut records);
+                    let mut n = 1;
+                    while n < max_records {
+                        let mut next = spare
+                            .take()
+                            .unwrap_or_else(|| SnapBuf::new(self.snapshot_len));
+                        match self
+                            .shared
+                            .read_fifo_now(py, next.bytes_mut(), opts)
+                            .map_err(|f| self.failure(py, f))?
+                        {
+                            ReadNow::Got(info) => spare = keep(next, info, &mut records),
+                            ReadNow::Nothing | ReadNow::Contended => break,
+                        }
+                        n += 1;
+                    }
+                }
+                Err(e) if e.is_instance_of::<PyTimeoutError>(py) => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            let info = self.read_single(py, &mut buf, opts, timeout)?;
+            keep(buf, info, &mut records);
+        }
+        match rows {
+            Some(rows) => {
+                let n = table.len() / rows.itemsize.max(1);
+                let np = py.import("numpy")?;
+                let arr = np.call_method1("empty", (n, rows.dtype.bind(py)))?;
+                let untyped = arr.cast::<PyUntypedArray>()?;
+                debug_assert_eq!(untyped.len() * rows.itemsize, table.len());
+                // SAFETY: `arr` is a new, C-contiguous, writable array of `n` rows of
+                // `itemsize` bytes (`table.len()` in all) that no other code can see yet,
+                // alive for the copy (`untyped` borrows it); `table` is private memory.
+                unsafe {
+                    let data = (*untyped.as_array_ptr()).fields.data.cast::<u8>();
+                    std::ptr::copy_nonoverlapping(table.as_ptr(), data, table.len());
+                }
+                Ok(arr)
+            }
+            None => Ok(PyList::new(py, records)?.into_any()),
+        }
+    }
+
+    /// Writes several records: each item of `records` is a mapping of field names to
+    /// values, written as one `write(**item)`, and in FIFO mode committed as one record
+    /// (`finalize()`). Every value of every item is checked before anything is written,
+    /// so a bad value anywhere writes nothing (the error names the item and the field).
+    /// Returns the newest commit number.
+    fn write_many(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<u32> {
+        self.check_open()?;
+        if !self.is_writer {
+            return Err(self.write_refused(py, "only the handle that created the segment writes"));
+        }
+        let mut staged_rows: Vec<Vec<(usize, Staged<'_>)>> = Vec::new();
+        for (k, item) in records.try_iter()?.enumerate() {
+            let item = item?;
+            let mapping = item.cast::<PyMapping>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "write_many: record {k} must be a mapping of field names to values, got {}",
+                    item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+            })?;
+            let mut staged = Vec::new();
+            for pair in mapping.items()?.iter() {
+                let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
+                let at = |e: PyErr| {
+                    PyErr::from_type(
+                        e.get_type(py),
+                        format!("write_many: record {k}: {}", e.value(py)),
+                    )
+                };
+                let Some(index) = self.schema.index.bind(py).get_item(&key)? else {
+                    return Err(PyTypeError::new_err(format!(
+                        "write_many: record {k}: {} has no field {}",
+                        self.schema.type_name,
+                        key.repr()?
+                    )));
+                };
+                let i: usize = index.extract()?;
+                staged.push((i, stage(&self.schema.layout.fields()[i], &value).map_err(at)?));
+            }
+            staged_rows.push(staged);
+        }
+        let mut guard = lock(py, &self.shared.writer);
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| closed_error(self.name_str()))?;
+        let fifo = self.shared.mode.is_fifo();
+        for (k, staged) in staged_rows.iter().enumerate() {
+            let values: Vec<(usize, Value<'_>)> =
+                staged.iter().map(|(i, s)| (*i, s.value())).collect();
+            let res = if values.is_empty() {
+                Ok(())
+            } else {
+                w.write_fields(&values)
+            };
+            res.and_then(|()| if fifo { w.finalize().map(|_| ()) } else { Ok(()) })
+                .map_err(|e| {
+                    let e = to_pyerr(py, self.name_str(), e);
+                    PyErr::from_type(
+                        e.get_type(py),
+                        format!(
+                            "write_many: record {k} (records before it were committed): {}",
+                            e.value(py)
+                        ),
+                    )
+                })?;
+        }
+        Ok(w.head())
     }
 
     /// Waits until there is something this handle has not read (single-slot: a commit

@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod asyncwait;
+pub mod batch;
 pub mod convert;
 pub mod errors;
 pub mod handle;

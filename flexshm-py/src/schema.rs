@@ -57,6 +57,8 @@ pub struct Schema {
     pub reserved: Vec<bool>,
     /// The record class was generated from the segment's layout (`SharedMemory.open`).
     pub generated: bool,
+    /// The row layout of `read_many(..., as_array=True)`, made on first use.
+    pub rows: std::sync::OnceLock<crate::batch::RowLayout>,
 }
 
 /// `Record` attributes that win over fields of the same name (dunder names never are
@@ -127,6 +129,7 @@ impl Schema {
             specs,
             reserved,
             generated: false,
+            rows: std::sync::OnceLock::new(),
         })
     }
 }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from flexible_shared_memory import Field, Record, SharedMemory
 
 if sys.version_info >= (3, 11):
@@ -64,6 +65,7 @@ def check(name: str) -> None:
     assert_type(shm.record_type, type[SensorData])
     shm.write(temperature=23.5, count=3)
     assert_type(shm.finalize(), int)
+    assert_type(shm.write_many([{"temperature": 23.5}]), int)
 
     with SharedMemory(SensorData, name=name, create=False) as reader:
         assert_type(reader, SharedMemory[SensorData])
@@ -83,6 +85,10 @@ def check(name: str) -> None:
         assert rec.temperature == 23.5 and rec.temperature + 1 == 24.5
         assert_type(hash(rec.count), int)
         assert_type(rec.temperature.__array__(), np.ndarray[Any, Any])
+
+        # Batches: records of the handle's class, or a structured array.
+        assert_type(reader.read_many(4, timeout=0), list[Record[SensorData]])
+        assert_type(reader.read_many(4, timeout=0, as_array=True), npt.NDArray[np.void])
 
         data: SensorData = rec.as_dataclass()
         assert data.temperature == 23.5

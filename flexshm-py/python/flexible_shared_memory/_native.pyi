@@ -9,8 +9,8 @@ be subscripted at run time too (``SharedMemory[SensorData]``).
 """
 
 import asyncio
-from collections.abc import Coroutine, Iterator
-from typing import Any, Generic, Optional, SupportsIndex, final
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from typing import Any, Generic, Literal, Optional, SupportsIndex, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +70,19 @@ class SharedMemory(Generic[_R_co]):
         latest: bool = False,
         reset_modified: bool = False,
     ) -> Record[_R_co]: ...
+    @overload
+    def read_many(
+        self,
+        max_records: int,
+        timeout: Optional[float] = None,
+        *,
+        as_array: Literal[False] = False,
+    ) -> list[Record[_R_co]]: ...
+    @overload
+    def read_many(
+        self, max_records: int, timeout: Optional[float] = None, *, as_array: Literal[True]
+    ) -> npt.NDArray[np.void]: ...
+    def write_many(self, records: Iterable[Mapping[str, Any]]) -> int: ...
     def wait(self, timeout: Optional[float] = None) -> bool: ...
     # A coroutine (made by the native method, so not an ``async def`` at run time).
     def wait_async(self, timeout: Optional[float] = None) -> Coroutine[Any, Any, bool]: ...
