@@ -34,7 +34,8 @@
 //! `t` precedes its check for a record, which did not see `c`, so `t` precedes the
 //! writer's `now_c` (up to the few nanoseconds an out-of-order CPU may move a clock read,
 //! which `MARGIN` covers): `t < now_c < L_w + GAP`. So the reader bounded its sleep by
-//! `L_w + GAP + MARGIN`, wakes by then and finds `c`. When the writer did wake for `c`,
+//! `L_w + GAP + MARGIN`, wakes by then (plus the kernel's timer slack, 50 µs by default)
+//! and finds `c`. When the writer did wake for `c`,
 //! the futex does its usual work: the reader either sees `wake_gen` changed and does not
 //! sleep, or is queued and woken.
 //!
