@@ -1,7 +1,7 @@
 # flexshm-py: the Python package `flexible_shared_memory` (PyO3 + NumPy, built by maturin).
 TEST_TARGETS += test-py
 
-# The interpreter .venv is created from (any CPython >= 3.9).
+# The interpreter .venv is created from (any CPython >= 3.10).
 PYTHON ?= python3
 PY_PKG := $(ROOT)/flexshm-py
 PY_SRC := $(PY_PKG)/python $(PY_PKG)/tests $(ROOT)/examples/python

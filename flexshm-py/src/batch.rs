@@ -17,7 +17,14 @@ use crate::convert::descr;
 use crate::schema::Schema;
 
 /// The metadata columns, before the fields.
-const META: [&str; 6] = ["commit", "lost", "written", "truncated", "modified", "corrupt"];
+const META: [&str; 6] = [
+    "commit",
+    "lost",
+    "written",
+    "truncated",
+    "modified",
+    "corrupt",
+];
 /// Bytes of the metadata columns.
 const META_SIZE: usize = 4 + 4 + 8 * 4;
 
@@ -64,7 +71,13 @@ impl RowLayout {
                 Kind::Str { chars } => {
                     off += 4 * chars as usize;
                     let t = format!("<U{chars}");
-                    PyTuple::new(py, [n.bind(py).clone().into_any(), t.into_pyobject(py)?.into_any()])?
+                    PyTuple::new(
+                        py,
+                        [
+                            n.bind(py).clone().into_any(),
+                            t.into_pyobject(py)?.into_any(),
+                        ],
+                    )?
                 }
                 Kind::Array { dtype, dims } => {
                     off += f.kind.data_size().unwrap_or(0) as usize;

@@ -8,6 +8,7 @@ use flexshm_core::{ArrayRef, Dtype, FieldDef, Kind, Value, MAX_DIMS};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyFloatingPointError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
@@ -22,8 +23,8 @@ pub enum Staged<'py> {
     UInt(u64),
     /// A float field.
     Float(f64),
-    /// A string field.
-    Str(String),
+    /// A string field: the `str`'s own UTF-8 buffer, no copy.
+    Str(PyBackedStr),
     /// An array field.
     Array {
         /// The contiguous array of the field's dtype.
@@ -74,7 +75,7 @@ impl Staged<'_> {
             Staged::Int(i) => Value::Int(*i),
             Staged::UInt(u) => Value::UInt(*u),
             Staged::Float(x) => Value::Float(*x),
-            Staged::Str(s) => Value::Str(s),
+            Staged::Str(s) => Value::Str(s.as_ref()),
             Staged::Array {
                 array,
                 dtype,
@@ -251,8 +252,8 @@ pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>
         }),
         Kind::Str { .. } => {
             let s = obj.cast::<PyString>().map_err(|_| wrong("a str"))?;
-            match s.to_cow() {
-                Ok(text) => Ok(Staged::Str(text.into_owned())),
+            match PyBackedStr::try_from(s.clone()) {
+                Ok(text) => Ok(Staged::Str(text)),
                 Err(e) => {
                     let err = PyValueError::new_err(format!(
                         "field '{name}': the string cannot be stored as UTF-8 ({})",

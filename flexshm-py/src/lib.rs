@@ -35,6 +35,7 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::handle::install_write(m.py())?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))
     }
 }

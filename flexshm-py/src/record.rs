@@ -106,12 +106,9 @@ impl Record {
         self.buf.as_ref().map(SnapBuf::bytes).unwrap_or(&[])
     }
 
-    fn index_of(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> Option<usize> {
-        let index = self.schema.index.bind(py);
-        match index.get_item(name) {
-            Ok(Some(i)) => i.extract().ok(),
-            _ => None,
-        }
+    fn index_of(&self, name: &Bound<'_, PyAny>) -> Option<usize> {
+        // An unhashable key is simply not a field name.
+        self.schema.field_index(name).ok().flatten()
     }
 }
 
@@ -238,7 +235,7 @@ impl Record {
         name: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        if let Some(index) = slf.get().index_of(py, name.as_any()) {
+        if let Some(index) = slf.get().index_of(name.as_any()) {
             if !slf.get().schema.reserved[index] {
                 let field = Field {
                     record: slf.clone().unbind(),
@@ -268,7 +265,7 @@ impl Record {
     }
 
     fn __getitem__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Field> {
-        match slf.get().index_of(slf.py(), name) {
+        match slf.get().index_of(name) {
             Some(index) => Ok(Field {
                 record: slf.clone().unbind(),
                 index,
@@ -277,8 +274,8 @@ impl Record {
         }
     }
 
-    fn __contains__(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> bool {
-        self.index_of(py, name).is_some()
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        self.index_of(name).is_some()
     }
 
     fn __len__(&self) -> usize {

@@ -66,6 +66,21 @@ pub struct Schema {
 pub const RESERVED: [&str; 4] = ["commit", "lost", "as_dict", "as_dataclass"];
 
 impl Schema {
+    /// The index of the field named `key` (a `str`), or `None`. Keyword and attribute
+    /// names in Python code are interned, as are [`Schema::names`], so the usual case is
+    /// found by comparing pointers; anything else (a name built at run time, a `str`
+    /// subclass) goes through the name dict.
+    pub fn field_index(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+        let ptr = key.as_ptr();
+        if let Some(i) = self.names.iter().position(|n| n.as_ptr() == ptr) {
+            return Ok(Some(i));
+        }
+        match self.index.bind(key.py()).get_item(key)? {
+            Some(i) => Ok(Some(i.extract()?)),
+            None => Ok(None),
+        }
+    }
+
     /// Reads `record_type`'s fields (through `flexible_shared_memory._schema.describe`)
     /// and checks every annotation; a bad one is a `TypeError` naming the field.
     pub fn from_class(record_type: &Bound<'_, PyAny>, segment: &str) -> PyResult<Schema> {

@@ -5,8 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import uuid
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 

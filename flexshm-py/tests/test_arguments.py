@@ -1,6 +1,7 @@
 """Wrongly typed arguments of SharedMemory() and read() are TypeErrors naming the
 parameter; nothing is created by a constructor call that fails."""
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -78,3 +79,41 @@ def test_read_argument_types(
     with pytest.raises(exc, match=needle):
         shm.read(**kwargs)
     shm.close()
+
+
+def test_write_takes_keywords_only(shm_name: str) -> None:
+    shm = SharedMemory(SensorData, name=shm_name)
+    try:
+        with pytest.raises(TypeError, match=r"as keywords .* got 1 positional"):
+            shm.write(23.5)  # type: ignore[misc]
+        with pytest.raises(TypeError, match=r"as keywords .* got 2 positional"):
+            SharedMemory.write(shm, 1, 2)  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            SharedMemory.write("not a handle", temperature=1.0)  # type: ignore[arg-type]
+        assert shm.read().commit == 0  # nothing was written
+        assert str(inspect.signature(SharedMemory.write)) == "(self, /, **fields)"
+    finally:
+        shm.close()
+        shm.unlink()
+
+
+def test_write_finds_fields_by_any_equal_name(shm_name: str) -> None:
+    """Field names built at run time (not the interned literals of a call site) and
+    `str` subclasses name the same fields."""
+
+    class Name(str):
+        pass
+
+    shm = SharedMemory(SensorData, name=shm_name)
+    try:
+        built = "".join(["temper", "ature"])
+        shm.write(**{built: 1.5, Name("pressure"): 2.5})
+        d = shm.read()
+        assert (d.temperature.value, d.pressure.value) == (1.5, 2.5)
+        assert d["".join(["press", "ure"])].value == 2.5
+        assert getattr(d, "".join(["temper", "ature"])).value == 1.5
+        with pytest.raises(TypeError, match="has no field 'temp'"):
+            shm.write(**{"".join(["te", "mp"]): 1.0})
+    finally:
+        shm.close()
+        shm.unlink()

@@ -9,7 +9,8 @@ import multiprocessing
 import os
 import pickle
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import children
 import numpy as np

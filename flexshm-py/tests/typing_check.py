@@ -1,6 +1,6 @@
 """What a type checker infers for the package's API: `make lint-py` runs
 ``mypy --strict`` on this file, and test_typing.py runs it, so every line also works at
-run time (on Python 3.9 as well).
+run time (on Python 3.10 as well).
 
 Lines ending in ``# type: ignore[...]`` must be errors: under ``--strict``
 (``warn_unused_ignores``) mypy reports an ignore that is not needed.

@@ -8,7 +8,7 @@ the callbacks the thread schedules on the future's loop.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._native import Record, SharedMemory
@@ -26,7 +26,7 @@ def set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-async def wait(shm: SharedMemory[Any], timeout: Optional[float]) -> bool:
+async def wait(shm: SharedMemory[Any], timeout: float | None) -> bool:
     """The coroutine ``shm.wait_async(timeout)`` returns. The future is made when the
     coroutine first runs, so a coroutine that is never awaited registers nothing."""
     result: bool = await shm._wait_future(timeout)

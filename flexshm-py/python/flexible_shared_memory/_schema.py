@@ -14,12 +14,13 @@ import dataclasses
 import keyword
 import re
 import sys
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 # One field: (name, spec, python_scalar, has_default, default, default_factory).
-FieldSpec = tuple[str, str, bool, bool, Any, Optional[Callable[[], Any]]]
+FieldSpec = tuple[str, str, bool, bool, Any, Callable[[], Any] | None]
 
 _PYTHON_SCALARS = {"float": "float64", "int": "int32", "bool": "bool"}
 _PYTHON_TYPES = {float: "float64", int: "int32", bool: "bool"}
@@ -41,7 +42,7 @@ _DTYPE_NAMES = frozenset(
 
 
 def _spec(
-    owner: str, name: str, annotation: object, namespace: Optional[dict[str, Any]]
+    owner: str, name: str, annotation: object, namespace: dict[str, Any] | None
 ) -> tuple[str, bool]:
     if isinstance(annotation, type) and annotation in _PYTHON_TYPES:
         return _PYTHON_TYPES[annotation], True
