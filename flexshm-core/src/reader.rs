@@ -127,14 +127,15 @@ impl<'r, S: Schema> Reader<'r, S> {
         Ok(r)
     }
 
-    /// FIFO: where a new reader starts (docs/PROTOCOL.md §13.2): the oldest record the
-    /// ring holds at open, skipping buffers that never held one (a young ring), or the
-    /// commit after `head` if it holds none.
+    /// FIFO: where a new reader starts (docs/PROTOCOL.md §13.2): the oldest record of the
+    /// window that its buffer still holds, or the commit after `head` if there is none.
+    /// A buffer that holds any other record is skipped: in a young ring its number never
+    /// was a record, and the writer may have overwritten it since `head` was loaded.
     fn first_cursor(&self, slots: u32) -> Result<u32, Error> {
         let head = self.load_head()?;
         let mut c = self.geo.sub(head, slots - 1);
         for _ in 0..slots {
-            if self.slot(c).committed() {
+            if self.slot(c).holds(c) {
                 return Ok(c);
             }
             c = self.geo.add(c, 1);

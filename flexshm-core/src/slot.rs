@@ -106,6 +106,21 @@ impl<'r> Slot<'r> {
         self.region.load(self.off + SLOT_COMMIT, order)
     }
 
+    /// True if the buffer holds committed record `c`: a consistent copy (R2–R5) of its
+    /// first three words has commit word `c` and COMMITTED. A buffer being written
+    /// (seq odd, or changed during the copy) does not: whatever it held is being
+    /// replaced by a newer record.
+    pub(crate) fn holds(&self, c: u32) -> bool {
+        let mut words = [0u8; 12];
+        if self.try_copy(&mut words).is_err() {
+            return false;
+        }
+        let word = |off: usize| {
+            u32::from_le_bytes([words[off], words[off + 1], words[off + 2], words[off + 3]])
+        };
+        word(SLOT_COMMIT) == c && word(SLOT_FLAGS) & FLAG_COMMITTED != 0
+    }
+
     /// True if the flags word has COMMITTED (a relaxed look, not a consistent copy).
     pub(crate) fn committed(&self) -> bool {
         self.region.load(self.off + SLOT_FLAGS, Ordering::Relaxed) & FLAG_COMMITTED != 0

@@ -317,3 +317,37 @@ fn write_iter_with_too_many_entries_writes_nothing() {
     ));
     assert_eq!(mem.bytes(), before);
 }
+
+/// A reader that opens while the writer commits its first records may load `head` before
+/// those commits and then look at buffers the writer has filled since. A buffer of the
+/// window that holds a *newer* record does not make its commit number a record of the
+/// window: in a young ring that number never existed. The reader used to start there
+/// (the buffer had COMMITTED) and then reported phantom losses, or with a stale `head`,
+/// a "corrupt" buffer (found by the loom model `loom_fifo_latest`).
+#[test]
+fn a_reader_opening_during_the_first_commits_starts_at_a_real_record() {
+    const S: u32 = 2;
+    let mode = Mode::Fifo { slots: S };
+    let mem = Mem::for_schema(ONE, mode);
+    let mut w = DynWriter::create(mem.region(), ONE, mode).unwrap();
+    commit(&mut w, 101);
+    commit(&mut w, 102);
+    // The reader's load of head happened before both commits: head still reads 0.
+    mem.set_u32(HEAD, 0);
+    let mut r = DynReader::open_with(mem.region(), ONE).unwrap();
+    mem.set_u32(HEAD, 2);
+    assert_eq!(
+        read(&mut r, PLAIN).unwrap(),
+        (1, 101, 0),
+        "no record was lost"
+    );
+    assert_eq!(read(&mut r, PLAIN).unwrap(), (2, 102, 0));
+
+    // The same stale head seen by a `latest` read right after the open: nothing to read
+    // yet, rather than a corrupt buffer.
+    mem.set_u32(HEAD, 0);
+    let mut r = DynReader::open_with(mem.region(), ONE).unwrap();
+    assert_eq!(read(&mut r, LATEST), Err(Error::NoRecord));
+    mem.set_u32(HEAD, 2);
+    assert_eq!(read(&mut r, LATEST).unwrap(), (2, 102, 0));
+}
