@@ -35,7 +35,8 @@ lint-py: build-py ## ruff, mypy (package, tests/typing_check.py) and stubtest (s
 	# typing_check.py pins what a type checker infers (SharedMemory[T], Record[T], ...).
 	"$(PY)" -m mypy --strict $(PY_PKG)/python/flexible_shared_memory $(PY_PKG)/tests/typing_check.py
 
-test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the pytest suite
+test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the binding's unit tests and the pytest suite
+	nice -n 10 $(CARGO) test -p flexshm-py --lib
 	# The cross-language tests run the Rust example binaries against Python.
 	nice -n 10 $(CARGO) build -p flexshm-examples --bins
 	cd "$(PY_PKG)"

@@ -4,7 +4,7 @@
 //! `shared.rs`), the `wait_async` machinery in `asyncwait.rs`; this file is the Python
 //! face: arguments, records, errors.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flexshm_std::{
@@ -23,6 +23,7 @@ use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
 use crate::record::{take_buf, Pool, Record, SnapBuf};
 use crate::schema::Schema;
+use crate::spare::Spare;
 use crate::shared::{lock, Failure, ReadNow, Shared, RELEASE_GIL_BYTES};
 
 /// A blocking call wakes up at least this often to let Python handle signals (Ctrl-C)
@@ -197,7 +198,7 @@ impl SharedMemory {
             schema: Arc::new(schema),
             is_writer,
             snapshot_len,
-            pool: Arc::new(Mutex::new(None)),
+            pool: Arc::new(Spare::new()),
         })
     }
 
@@ -377,7 +378,7 @@ impl SharedMemory {
         Ok(Some(self.record(buf, info)))
     }
 
-    fn record(&self, buf: SnapBuf, info: ReadInfo) -> Record {
+    fn record(&self, buf: Box<SnapBuf>, info: ReadInfo) -> Record {
         Record::new(buf, info, Arc::clone(&self.schema), Arc::clone(&self.pool))
     }
 
@@ -623,7 +624,7 @@ impl SharedMemory {
         };
         let mut records: Vec<Record> = Vec::new();
         let mut table: Vec<u8> = Vec::new();
-        let mut keep = |buf: SnapBuf, info: ReadInfo, records: &mut Vec<Record>| {
+        let mut keep = |buf: Box<SnapBuf>, info: ReadInfo, records: &mut Vec<Record>| {
             if let Some(rows) = rows {
                 let at = table.len();
                 table.resize(at + rows.itemsize, 0);
@@ -644,7 +645,7 @@ impl SharedMemory {
                     while n < max_records {
                         let mut next = spare
                             .take()
-                            .unwrap_or_else(|| SnapBuf::new(self.snapshot_len));
+                            .unwrap_or_else(|| Box::new(SnapBuf::new(self.snapshot_len)));
                         match self
                             .shared
                             .read_fifo_now(py, next.bytes_mut(), opts)

@@ -19,6 +19,7 @@ pub mod handle;
 pub mod record;
 pub mod schema;
 pub mod shared;
+pub mod spare;
 pub mod spec;
 
 use pyo3::prelude::*;

@@ -5,7 +5,7 @@
 //! as their base object), so reading an image copies it exactly once: out of shared
 //! memory, into the record.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use flexshm_core::{Dtype, Dynamic, FieldValue, Kind, ReadInfo, Snapshot};
 use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
@@ -17,6 +17,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::convert::{descr, np_asarray, np_dtype};
 use crate::schema::{FieldDefault, Schema};
+use crate::spare::Spare;
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -56,18 +57,14 @@ impl SnapBuf {
 
 /// One spare snapshot buffer per handle: a record gives its buffer back when it is freed,
 /// and the next read reuses it instead of allocating (and page-faulting) a new one.
-pub type Pool = Arc<Mutex<Option<SnapBuf>>>;
+pub type Pool = Arc<Spare<SnapBuf>>;
 
 /// Takes the spare buffer if it has the right size, else allocates one.
-pub fn take_buf(pool: &Pool, len: usize) -> SnapBuf {
-    if let Ok(mut spare) = pool.try_lock() {
-        if let Some(buf) = spare.take() {
-            if buf.len == len {
-                return buf;
-            }
-        }
+pub fn take_buf(pool: &Pool, len: usize) -> Box<SnapBuf> {
+    match pool.take() {
+        Some(buf) if buf.len == len => buf,
+        _ => Box::new(SnapBuf::new(len)),
     }
-    SnapBuf::new(len)
 }
 
 /// A record returned by `SharedMemory.read()`: one consistent copy of a slot.
@@ -76,7 +73,7 @@ pub fn take_buf(pool: &Pool, len: usize) -> SnapBuf {
 /// what iteration yields; each is a `Field` with a value and status flags.
 #[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Record")]
 pub struct Record {
-    buf: Option<SnapBuf>,
+    buf: Option<Box<SnapBuf>>,
     info: ReadInfo,
     schema: Arc<Schema>,
     pool: Pool,
@@ -84,16 +81,16 @@ pub struct Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
-        // Give the buffer back for the next read; never wait for the pool.
-        if let (Some(buf), Ok(mut spare)) = (self.buf.take(), self.pool.try_lock()) {
-            *spare = Some(buf);
+        // Give the buffer back for the next read (dropped if one is parked already).
+        if let Some(buf) = self.buf.take() {
+            let _ = self.pool.put(buf);
         }
     }
 }
 
 impl Record {
     /// A record over a filled snapshot buffer.
-    pub fn new(buf: SnapBuf, info: ReadInfo, schema: Arc<Schema>, pool: Pool) -> Record {
+    pub fn new(buf: Box<SnapBuf>, info: ReadInfo, schema: Arc<Schema>, pool: Pool) -> Record {
         Record {
             buf: Some(buf),
             info,
@@ -103,7 +100,7 @@ impl Record {
     }
 
     fn bytes(&self) -> &[u8] {
-        self.buf.as_ref().map(SnapBuf::bytes).unwrap_or(&[])
+        self.buf.as_deref().map(SnapBuf::bytes).unwrap_or(&[])
     }
 
     fn index_of(&self, name: &Bound<'_, PyAny>) -> Option<usize> {

@@ -28,6 +28,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, TryLockError};
+
+use crate::spare::Spare;
 use std::time::Duration;
 
 use flexshm_std::{Dynamic, Error, Mode, ReadInfo, ReadOptions, Reader, Writer, WriterStatus};
@@ -94,6 +96,9 @@ pub struct Shared {
     main: Mutex<Option<Reader<Dynamic>>>,
     probe: RwLock<Option<Reader<Dynamic>>>,
     /// Boxed: a reader is several KiB (its layout), too much to move on every read.
+    /// One idle spare waits in `spare` (a lock-free cell: the common case of one thread
+    /// reading costs no lock); more, from threads reading at the same time, in `spares`.
+    spare: Spare<Reader<Dynamic>>,
     spares: Mutex<Vec<Box<Reader<Dynamic>>>>,
     /// Single-slot: commit number of the newest record this handle returned (0 before
     /// the first read, like a fresh reader).
@@ -118,6 +123,7 @@ impl Shared {
             writer: Mutex::new(writer),
             main: Mutex::new(Some(reader)),
             probe: RwLock::new(Some(probe)),
+            spare: Spare::new(),
             spares: Mutex::new(Vec::new()),
             last: AtomicU32::new(0),
             waits: AsyncWaits::default(),
@@ -136,8 +142,9 @@ impl Shared {
         let writer = lock(py, &self.writer).take();
         let main = lock(py, &self.main).take();
         let spares = std::mem::take(&mut *lock(py, &self.spares));
+        let spare = self.spare.take();
         let probe = self.probe.write().unwrap_or_else(|p| p.into_inner()).take();
-        drop((writer, main, spares, probe));
+        drop((writer, main, spares, spare, probe));
     }
 
     /// Calls `f` with the probe reader, or fails with `Closed`.
@@ -190,18 +197,39 @@ impl Shared {
 
     /// Takes an idle spare reader, or makes one.
     pub fn take_spare(&self) -> Result<Box<Reader<Dynamic>>, Failure> {
+        if let Some(r) = self.spare.take() {
+            return Ok(r);
+        }
         if let Some(r) = lock_detached(&self.spares).pop() {
             return Ok(r);
         }
         Ok(Box::new(self.with_probe(Reader::another)??))
     }
 
-    /// Gives a spare back (dropped if the handle was closed meanwhile: `close()` sets the
-    /// flag before it empties the list, and this looks at the flag under the list's lock).
+    /// Gives a spare back (dropped if the handle was closed meanwhile).
     pub fn put_spare(&self, r: Box<Reader<Dynamic>>) {
-        let mut spares = lock_detached(&self.spares);
-        if !self.is_closed() {
-            spares.push(r);
+        if self.is_closed() {
+            return;
+        }
+        match self.spare.put(r) {
+            Ok(()) => {
+                // `close()` may have emptied the cell between the look at the flag and
+                // the put: look again, and take back what it may have missed. `close()`
+                // sets the flag, then empties the cell with an AcqRel swap; if that swap
+                // came before our exchange, our exchange (AcqRel) read its null and so
+                // sees the flag set below; if it came after, it took the reader.
+                if self.is_closed() {
+                    drop(self.spare.take());
+                }
+            }
+            Err(r) => {
+                // `close()` sets the flag before it empties the list, and this looks at
+                // the flag under the list's lock.
+                let mut spares = lock_detached(&self.spares);
+                if !self.is_closed() {
+                    spares.push(r);
+                }
+            }
         }
     }
 
