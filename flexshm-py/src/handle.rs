@@ -23,8 +23,8 @@ use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
 use crate::record::{take_buf, Pool, Record, SnapBuf};
 use crate::schema::Schema;
-use crate::spare::Spare;
 use crate::shared::{lock, Failure, ReadNow, Shared, RELEASE_GIL_BYTES};
+use crate::spare::Spare;
 
 /// A blocking call wakes up at least this often to let Python handle signals (Ctrl-C)
 /// and to notice `close()` from another thread.

@@ -91,7 +91,8 @@ mod tests {
                         if let Some(mut v) = s.take() {
                             *v += 1;
                             done += 1;
-                            s.put(v).expect("the cell was empty while we held the value");
+                            s.put(v)
+                                .expect("the cell was empty while we held the value");
                         }
                         std::hint::spin_loop();
                     }
