@@ -1,5 +1,6 @@
 //! What `read()` returns: a [`Record`] owning one private copy of a slot, and [`Field`]s
-//! decoded from it only when touched.
+//! decoded from it when they are looked up (each `Field` holds its value as a plain
+//! attribute, so `field.value` does not call into the extension).
 //!
 //! Array values are NumPy arrays that view the record's buffer (read-only, with the record
 //! as their base object), so reading an image copies it exactly once: out of shared
@@ -234,10 +235,7 @@ impl Record {
         let py = slf.py();
         if let Some(index) = slf.get().index_of(name.as_any()) {
             if !slf.get().schema.reserved[index] {
-                let field = Field {
-                    record: slf.clone().unbind(),
-                    index,
-                };
+                let field = Field::new(slf, index)?;
                 return Ok(Bound::new(py, field)?.into_any());
             }
         }
@@ -263,10 +261,7 @@ impl Record {
 
     fn __getitem__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Field> {
         match slf.get().index_of(name) {
-            Some(index) => Ok(Field {
-                record: slf.clone().unbind(),
-                index,
-            }),
+            Some(index) => Field::new(slf, index),
             None => Err(PyKeyError::new_err(name.clone().unbind())),
         }
     }
@@ -281,12 +276,9 @@ impl Record {
 
     /// The fields in declaration order.
     fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let fields: Vec<Field> = (0..slf.get().schema.layout.len())
-            .map(|index| Field {
-                record: slf.clone().unbind(),
-                index,
-            })
-            .collect();
+        let fields = (0..slf.get().schema.layout.len())
+            .map(|index| Field::new(slf, index))
+            .collect::<PyResult<Vec<Field>>>()?;
         PyList::new(slf.py(), fields)?
             .try_iter()
             .map(|i| i.into_any())
@@ -384,9 +376,28 @@ impl Record {
 pub struct Field {
     record: Py<Record>,
     index: usize,
+    /// The value: float, int, bool, str, a NumPy scalar for fields annotated with a dtype
+    /// name, or a read-only NumPy array viewing the record. An unwritten field gives the
+    /// record class's default.
+    #[pyo3(get)]
+    value: Py<PyAny>,
 }
 
 impl Field {
+    /// Field `index` of `rec`, its value decoded now (a plain attribute then, read
+    /// without calling into the extension).
+    fn new(rec: &Bound<'_, Record>, index: usize) -> PyResult<Field> {
+        Ok(Field {
+            value: field_value(rec, index)?.unbind(),
+            record: rec.clone().unbind(),
+            index,
+        })
+    }
+
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.value.bind(py).clone())
+    }
+
     fn status(&self) -> flexshm_core::FieldStatus {
         self.record.get().info.status(self.index)
     }
@@ -462,13 +473,6 @@ impl Field {
         self.record.get().schema.names[self.index].bind(py).clone()
     }
 
-    /// The value: float, int, bool, str, a NumPy scalar for fields annotated with a dtype
-    /// name, or a read-only NumPy array viewing the record. An unwritten field gives the
-    /// record class's default.
-    #[getter]
-    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        field_value(self.record.bind(py), self.index)
-    }
 
     /// Written and not truncated: the value is exactly what the writer wrote.
     #[getter]

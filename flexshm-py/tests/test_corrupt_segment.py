@@ -55,3 +55,33 @@ def test_a_cleared_committed_flag_fails_a_fifo_read_within_its_timeout(shm_name:
     assert (record.n.value, record.lost) == (6, 4)
     writer.close()
     reader.close()
+
+
+@dataclass
+class Labelled:
+    n: int = 0
+    label: "str[8]" = ""
+
+
+def test_a_field_whose_bytes_do_not_decode_raises_when_looked_up(shm_name: str) -> None:
+    """A string whose stored bytes are not UTF-8 passes the read's checks (lengths and
+    status bits are fine): the record is returned and its other fields work; looking up
+    the bad field (attribute, item, iteration) is a ValueError naming segment and field."""
+    writer = SharedMemory(Labelled, name=shm_name)
+    reader = SharedMemory(Labelled, name=shm_name, create=False)
+    writer.write(n=3, label="ab")
+    # Single-slot: buffer (head mod 2) of slot_stride bytes from slots_offset; 16-byte
+    # buffer header, 8 bytes of metadata per field, then n (int32), then label.
+    head = _header_u32(shm_name, 48)
+    buffer = _header_u32(shm_name, 28) + (head % 2) * _header_u32(shm_name, 36)
+    with open(f"/dev/shm/{shm_name}", "r+b") as f:
+        f.seek(buffer + 16 + 8 * 2 + 4)
+        f.write(b"\xff")
+    d = reader.read()
+    assert d.n.value == 3 and d.n.valid
+    with pytest.raises(ValueError, match=f"segment '{shm_name}'.*label.*UTF-8"):
+        _ = d.label
+    with pytest.raises(ValueError, match="UTF-8"):
+        _ = d["label"]
+    with pytest.raises(ValueError, match="UTF-8"):
+        list(d)
