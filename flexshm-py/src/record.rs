@@ -473,7 +473,6 @@ impl Field {
         self.record.get().schema.names[self.index].bind(py).clone()
     }
 
-
     /// Written and not truncated: the value is exactly what the writer wrote.
     #[getter]
     fn valid(&self) -> bool {
