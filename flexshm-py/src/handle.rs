@@ -706,26 +706,34 @@ impl SharedMemory {
                         .unwrap_or_default()
                 ))
             })?;
-            let mut staged = Vec::new();
-            for pair in mapping.items()?.iter() {
-                let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
+            // A dict (the usual item) is walked in place; any other mapping through
+            // its `items()`.
+            let pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = match item.cast::<PyDict>() {
+                Ok(d) => d.iter().collect(),
+                Err(_) => mapping
+                    .items()?
+                    .iter()
+                    .map(|pair| pair.extract())
+                    .collect::<PyResult<_>>()?,
+            };
+            let mut staged = Vec::with_capacity(pairs.len());
+            for (key, value) in &pairs {
                 let at = |e: PyErr| {
                     PyErr::from_type(
                         e.get_type(py),
                         format!("write_many: record {k}: {}", e.value(py)),
                     )
                 };
-                let Some(index) = self.schema.index.bind(py).get_item(&key)? else {
+                let Some(i) = self.schema.field_index(key)? else {
                     return Err(PyTypeError::new_err(format!(
                         "write_many: record {k}: {} has no field {}",
                         self.schema.type_name,
                         key.repr()?
                     )));
                 };
-                let i: usize = index.extract()?;
                 staged.push((
                     i,
-                    stage(&self.schema.layout.fields()[i], &value).map_err(at)?,
+                    stage(&self.schema.layout.fields()[i], value).map_err(at)?,
                 ));
             }
             staged_rows.push(staged);
