@@ -21,10 +21,9 @@ use crate::asyncwait::{aio, wait_future};
 use crate::batch::RowLayout;
 use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
-use crate::record::{take_buf, Pool, Record, SnapBuf};
+use crate::record::{take_buf, Record, SnapBuf};
 use crate::schema::Schema;
 use crate::shared::{lock, Failure, ReadNow, Shared, RELEASE_GIL_BYTES};
-use crate::spare::Spare;
 
 /// A blocking call wakes up at least this often to let Python handle signals (Ctrl-C)
 /// and to notice `close()` from another thread.
@@ -121,7 +120,6 @@ pub struct SharedMemory {
     schema: Arc<Schema>,
     is_writer: bool,
     snapshot_len: usize,
-    pool: Pool,
 }
 
 impl Drop for SharedMemory {
@@ -198,7 +196,6 @@ impl SharedMemory {
             schema: Arc::new(schema),
             is_writer,
             snapshot_len,
-            pool: Arc::new(Spare::new()),
         })
     }
 
@@ -354,7 +351,7 @@ impl SharedMemory {
     /// last one this handle returned.
     fn take_new(&self, py: Python<'_>) -> PyResult<Option<Record>> {
         self.check_open()?;
-        let mut buf = take_buf(&self.pool, self.snapshot_len);
+        let mut buf = take_buf(&self.schema.pool, self.snapshot_len);
         let opts = ReadOptions::default();
         let info = if self.shared.mode.is_fifo() {
             match self
@@ -379,7 +376,7 @@ impl SharedMemory {
     }
 
     fn record(&self, buf: Box<SnapBuf>, info: ReadInfo) -> Record {
-        Record::new(buf, info, Arc::clone(&self.schema), Arc::clone(&self.pool))
+        Record::new(buf, info, Arc::clone(&self.schema))
     }
 
     fn write_refused(&self, py: Python<'_>, what: &str) -> PyErr {
@@ -578,7 +575,7 @@ impl SharedMemory {
         #[pyo3(from_py_with = args::reset_modified)] reset_modified: bool,
     ) -> PyResult<Record> {
         self.check_open()?;
-        let mut buf = take_buf(&self.pool, self.snapshot_len);
+        let mut buf = take_buf(&self.schema.pool, self.snapshot_len);
         let opts = ReadOptions {
             latest,
             reset_modified,
@@ -635,7 +632,7 @@ impl SharedMemory {
                 None
             }
         };
-        let mut buf = take_buf(&self.pool, self.snapshot_len);
+        let mut buf = take_buf(&self.schema.pool, self.snapshot_len);
         let opts = ReadOptions::default();
         if self.shared.mode.is_fifo() {
             match self.read_fifo(py, &mut buf, opts, timeout) {

@@ -56,9 +56,10 @@ impl SnapBuf {
     }
 }
 
-/// One spare snapshot buffer per handle: a record gives its buffer back when it is freed,
-/// and the next read reuses it instead of allocating (and page-faulting) a new one.
-pub type Pool = Arc<Spare<SnapBuf>>;
+/// One spare snapshot buffer per handle (kept in its [`Schema`], which every record of
+/// the handle holds anyway): a record gives its buffer back when it is freed, and the
+/// next read reuses it instead of allocating (and page-faulting) a new one.
+pub type Pool = Spare<SnapBuf>;
 
 /// Takes the spare buffer if it has the right size, else allocates one.
 pub fn take_buf(pool: &Pool, len: usize) -> Box<SnapBuf> {
@@ -77,26 +78,24 @@ pub struct Record {
     buf: Option<Box<SnapBuf>>,
     info: ReadInfo,
     schema: Arc<Schema>,
-    pool: Pool,
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
         // Give the buffer back for the next read (dropped if one is parked already).
         if let Some(buf) = self.buf.take() {
-            let _ = self.pool.put(buf);
+            let _ = self.schema.pool.put(buf);
         }
     }
 }
 
 impl Record {
     /// A record over a filled snapshot buffer.
-    pub fn new(buf: Box<SnapBuf>, info: ReadInfo, schema: Arc<Schema>, pool: Pool) -> Record {
+    pub fn new(buf: Box<SnapBuf>, info: ReadInfo, schema: Arc<Schema>) -> Record {
         Record {
             buf: Some(buf),
             info,
             schema,
-            pool,
         }
     }
 

@@ -59,6 +59,8 @@ pub struct Schema {
     pub generated: bool,
     /// The row layout of `read_many(..., as_array=True)`, made on first use.
     pub rows: std::sync::OnceLock<crate::batch::RowLayout>,
+    /// The handle's idle snapshot buffer.
+    pub pool: crate::record::Pool,
 }
 
 /// `Record` attributes that win over fields of the same name (dunder names never are
@@ -145,6 +147,7 @@ impl Schema {
             reserved,
             generated: false,
             rows: std::sync::OnceLock::new(),
+            pool: crate::record::Pool::new(),
         })
     }
 }
