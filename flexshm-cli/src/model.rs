@@ -4,66 +4,29 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-/// Element type of a scalar or array field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dtype {
-    Bool,
-    I8,
-    I16,
-    I32,
-    I64,
-    U8,
-    U16,
-    U32,
-    U64,
-    F32,
-    F64,
+/// Element type of a scalar or array field (flexshm's own).
+pub use flexshm_std::Dtype;
+
+/// Bytes per element of `d`.
+pub fn elem_size(d: Dtype) -> usize {
+    d.size() as usize
 }
 
-impl Dtype {
-    /// The NumPy name, as the rest of flexshm spells types.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dtype::Bool => "bool",
-            Dtype::I8 => "int8",
-            Dtype::I16 => "int16",
-            Dtype::I32 => "int32",
-            Dtype::I64 => "int64",
-            Dtype::U8 => "uint8",
-            Dtype::U16 => "uint16",
-            Dtype::U32 => "uint32",
-            Dtype::U64 => "uint64",
-            Dtype::F32 => "float32",
-            Dtype::F64 => "float64",
-        }
-    }
-
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            Dtype::Bool | Dtype::I8 | Dtype::U8 => 1,
-            Dtype::I16 | Dtype::U16 => 2,
-            Dtype::I32 | Dtype::U32 | Dtype::F32 => 4,
-            Dtype::I64 | Dtype::U64 | Dtype::F64 => 8,
-        }
-    }
-
-    /// Decodes one little-endian element; `b` holds exactly `self.size()` bytes.
-    pub fn decode(self, b: &[u8]) -> Scalar {
-        let mut w = [0u8; 8];
-        let n = b.len().min(8);
-        w[..n].copy_from_slice(&b[..n]);
-        let u = u64::from_le_bytes(w);
-        match self {
-            Dtype::Bool => Scalar::Bool(u & 0xff != 0),
-            Dtype::I8 => Scalar::Int(u as u8 as i8 as i64),
-            Dtype::I16 => Scalar::Int(u as u16 as i16 as i64),
-            Dtype::I32 => Scalar::Int(u as u32 as i32 as i64),
-            Dtype::I64 => Scalar::Int(u as i64),
-            Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => Scalar::UInt(u),
-            Dtype::F32 => Scalar::F32(f32::from_bits(u as u32)),
-            Dtype::F64 => Scalar::F64(f64::from_bits(u)),
-        }
+/// Decodes one little-endian element of `d`; `b` holds exactly `elem_size(d)` bytes.
+pub fn decode_elem(d: Dtype, b: &[u8]) -> Scalar {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    let u = u64::from_le_bytes(w);
+    match d {
+        Dtype::Bool => Scalar::Bool(u & 0xff != 0),
+        Dtype::I8 => Scalar::Int(u as u8 as i8 as i64),
+        Dtype::I16 => Scalar::Int(u as u16 as i16 as i64),
+        Dtype::I32 => Scalar::Int(u as u32 as i32 as i64),
+        Dtype::I64 => Scalar::Int(u as i64),
+        Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => Scalar::UInt(u),
+        Dtype::F32 => Scalar::F32(f32::from_bits(u as u32)),
+        Dtype::F64 => Scalar::F64(f64::from_bits(u)),
     }
 }
 
@@ -251,13 +214,13 @@ pub struct ArrayValue {
 
 impl ArrayValue {
     pub fn len(&self) -> usize {
-        self.data.len() / self.dtype.size()
+        self.data.len() / elem_size(self.dtype)
     }
 
     pub fn elements(&self) -> impl Iterator<Item = Scalar> + '_ {
         self.data
-            .chunks_exact(self.dtype.size())
-            .map(|c| self.dtype.decode(c))
+            .chunks_exact(elem_size(self.dtype))
+            .map(|c| decode_elem(self.dtype, c))
     }
 
     /// Minimum, maximum (in the element type) and mean; `None` for an empty array.

@@ -16,8 +16,8 @@ use flexshm_std::{
 };
 
 use crate::model::{
-    ArrayValue, Dtype, FieldInfo, FieldKind, FieldSample, FileInfo, Mode, Record, Status, Value,
-    WriterState,
+    decode_elem, elem_size, ArrayValue, FieldInfo, FieldKind, FieldSample, FileInfo, Mode, Record,
+    Status, Value, WriterState,
 };
 
 /// Where Linux keeps POSIX shared-memory objects.
@@ -243,29 +243,12 @@ impl std::fmt::Debug for Segment {
     }
 }
 
-fn dtype(d: flexshm_std::Dtype) -> Dtype {
-    use flexshm_std::Dtype as D;
-    match d {
-        D::Bool => Dtype::Bool,
-        D::I8 => Dtype::I8,
-        D::I16 => Dtype::I16,
-        D::I32 => Dtype::I32,
-        D::I64 => Dtype::I64,
-        D::U8 => Dtype::U8,
-        D::U16 => Dtype::U16,
-        D::U32 => Dtype::U32,
-        D::U64 => Dtype::U64,
-        D::F32 => Dtype::F32,
-        D::F64 => Dtype::F64,
-    }
-}
-
 fn kind(k: &flexshm_std::Kind) -> FieldKind {
     match *k {
-        flexshm_std::Kind::Scalar(d) => FieldKind::Scalar(dtype(d)),
+        flexshm_std::Kind::Scalar(d) => FieldKind::Scalar(d),
         flexshm_std::Kind::Str { chars } => FieldKind::Str { chars },
         flexshm_std::Kind::Array { dtype: d, dims } => FieldKind::Array {
-            dtype: dtype(d),
+            dtype: d,
             dims: dims.as_slice().to_vec(),
         },
     }
@@ -487,10 +470,10 @@ impl Segment {
 fn decode(kind: &FieldKind, raw: &[u8]) -> Result<Value, String> {
     Ok(match kind {
         FieldKind::Scalar(d) => {
-            if raw.len() != d.size() {
+            if raw.len() != elem_size(*d) {
                 return Err(format!("{} bytes stored for a {}", raw.len(), d.name()));
             }
-            Value::Scalar(d.decode(raw))
+            Value::Scalar(decode_elem(*d, raw))
         }
         FieldKind::Str { .. } => match std::str::from_utf8(raw) {
             Ok(s) => Value::Str(s.to_string()),
@@ -498,7 +481,7 @@ fn decode(kind: &FieldKind, raw: &[u8]) -> Result<Value, String> {
         },
         FieldKind::Array { dtype, dims } => {
             let capacity: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-            let row = capacity[1..].iter().product::<usize>() * dtype.size();
+            let row = capacity[1..].iter().product::<usize>() * elem_size(*dtype);
             let mut shape = capacity.clone();
             shape[0] = raw.len().checked_div(row).unwrap_or(0);
             Value::Array(ArrayValue {
@@ -514,6 +497,7 @@ fn decode(kind: &FieldKind, raw: &[u8]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Dtype;
 
     #[test]
     fn names_may_carry_the_directory() {
