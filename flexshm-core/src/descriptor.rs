@@ -43,7 +43,7 @@ pub fn decode_field_entry(e: &[u8; FIELD_ENTRY_LEN]) -> Result<FieldDef, Error> 
     let name_bytes = &e[20..20 + name_len];
     // What Name::try_new checks (the length is checked above), without copying through a
     // &str (and without `contains`, which links a memchr).
-    if core::str::from_utf8(name_bytes).is_err() || !name_bytes.iter().all(|&b| b != 0) {
+    if crate::utf8::to_str(name_bytes).is_none() || !name_bytes.iter().all(|&b| b != 0) {
         return Err(corrupt("schema field name"));
     }
     if e[20 + name_len..].iter().any(|&b| b != 0) {

@@ -93,6 +93,7 @@ mod schema;
 mod slot;
 mod snapshot;
 mod status;
+mod utf8;
 mod value;
 mod writer;
 

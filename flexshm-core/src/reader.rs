@@ -407,51 +407,60 @@ impl<'r, S: Schema> Reader<'r, S> {
             written: 0,
             truncated: 0,
         };
+        // `bit` is field i's bit, shifted once per field: a variable 64-bit shift is a
+        // library call on 32-bit microcontrollers.
+        let mut bit = 1u64;
         for (i, f) in self.layout.fields().iter().enumerate() {
             let m = meta_offset(i);
             let winfo = word(buf, m + 4);
             let len = winfo & INFO_LEN_MASK;
-            let bad = |what| Error::CorruptRecord {
-                field: f.name,
-                what,
-            };
-            if winfo & INFO_WRITTEN == 0 {
+            let bad = if winfo & INFO_WRITTEN == 0 {
                 if winfo != 0 {
-                    return Err(bad("status bits set on an unwritten field"));
+                    "status bits set on an unwritten field"
+                } else {
+                    ""
                 }
-                continue;
-            }
-            match f.kind {
-                Kind::Scalar(_) if len != 0 => return Err(bad("length on a scalar")),
-                Kind::Scalar(_) if winfo & INFO_TRUNCATED != 0 => {
-                    return Err(bad("truncated bit on a scalar"))
-                }
-                _ if len > capacity_len(&f.kind) => {
-                    return Err(bad("stored length exceeds capacity"))
-                }
-                _ => {}
-            }
-            let bit = 1u64 << i;
-            info.written |= bit;
-            if winfo & INFO_TRUNCATED != 0 {
-                info.truncated |= bit;
-            }
-        }
-        for i in 0..self.layout.len() {
-            let bit = 1u64 << i;
-            if info.written & bit == 0 {
-                continue;
-            }
-            let wc = word(buf, meta_offset(i));
-            let modified = if reset {
-                let m = wc != self.seen[i];
-                self.seen[i] = wc;
-                m
             } else {
-                wc == commit
+                match f.kind {
+                    Kind::Scalar(_) if len != 0 => "length on a scalar",
+                    Kind::Scalar(_) if winfo & INFO_TRUNCATED != 0 => "truncated bit on a scalar",
+                    _ if len > capacity_len(&f.kind) => "stored length exceeds capacity",
+                    _ => {
+                        info.written |= bit;
+                        if winfo & INFO_TRUNCATED != 0 {
+                            info.truncated |= bit;
+                        }
+                        // Without `reset`, "modified" means written in this record;
+                        // with it, the change tracking below decides (once the whole
+                        // record is valid).
+                        if !reset && word(buf, m) == commit {
+                            info.modified |= bit;
+                        }
+                        ""
+                    }
+                }
             };
-            if modified {
-                info.modified |= bit;
+            if !bad.is_empty() {
+                // One place builds the error (it copies the field name): each
+                // construction site costs flash on a microcontroller.
+                return Err(Error::CorruptRecord {
+                    field: f.name,
+                    what: bad,
+                });
+            }
+            bit <<= 1;
+        }
+        if reset {
+            let mut bit = 1u64;
+            for (i, seen) in self.seen.iter_mut().enumerate().take(self.layout.len()) {
+                if info.written & bit != 0 {
+                    let wc = word(buf, meta_offset(i));
+                    if wc != *seen {
+                        info.modified |= bit;
+                    }
+                    *seen = wc;
+                }
+                bit <<= 1;
             }
         }
         Ok(info)

@@ -59,6 +59,7 @@ impl Dtype {
     ];
 
     /// Size in bytes, which is also the alignment.
+    #[cfg_attr(target_os = "none", inline(never))]
     pub const fn size(self) -> u32 {
         match self {
             Dtype::Bool | Dtype::I8 | Dtype::U8 => 1,
@@ -364,7 +365,7 @@ impl Name {
     pub fn as_str(&self) -> &str {
         // Every constructor checks UTF-8 (try_new takes a &str, lossy cuts at a char
         // boundary, decode validates); fall back to "" rather than trusting that blindly.
-        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+        crate::utf8::to_str(&self.bytes[..self.len as usize]).unwrap_or("")
     }
 }
 

@@ -224,13 +224,12 @@ fn decode_field<'b, F: AsRef<[FieldDef]>>(
     Ok(match f.kind {
         Kind::Scalar(d) => decode_scalar(d, raw),
         Kind::Str { chars } => {
-            let s = core::str::from_utf8(raw).map_err(|_| Error::CorruptRecord {
+            let s = crate::utf8::to_str(raw).ok_or(Error::CorruptRecord {
                 field: f.name,
                 what: "string is not valid UTF-8",
             })?;
             // A writer keeps at most `chars` code points (L <= 4N only bounds the bytes).
-            // At most `chars` bytes cannot hold more code points: no need to count.
-            if s.len() > chars as usize && s.chars().nth(chars as usize).is_some() {
+            if crate::value::cut_chars(s, chars as usize).1 {
                 return Err(Error::CorruptRecord {
                     field: f.name,
                     what: "string has more code points than its capacity",

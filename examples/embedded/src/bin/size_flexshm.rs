@@ -58,7 +58,7 @@ fn run() -> Option<SensorData> {
 /// Only the writer side (what a producer core links).
 #[cfg(feature = "size-writer-only")]
 fn run() -> Option<SensorData> {
-    use flexshm_core::{Mode, TypedWriter};
+    use flexshm_core::{Mode, Writer};
     let mut w = Writer::<SensorData>::create(region()?, Mode::Single).ok()?;
     let rec = sample()?;
     w.write(&rec).ok()?;
@@ -68,7 +68,7 @@ fn run() -> Option<SensorData> {
 /// Only the reader side (what a consumer core links); the segment comes from elsewhere.
 #[cfg(feature = "size-reader-only")]
 fn run() -> Option<SensorData> {
-    use flexshm_core::{ReadOptions, Record, TypedReader};
+    use flexshm_core::{ReadOptions, Reader, Record};
     let mut r = Reader::<SensorData>::open(region()?).ok()?;
     let mut buf = [0u8; SensorData::SNAPSHOT_LEN];
     let mut out = SensorData::default();
