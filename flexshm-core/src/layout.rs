@@ -198,6 +198,7 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
     }
 
     /// The field declarations.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn fields(&self) -> &[FieldDef] {
         self.fields.as_ref()
     }
@@ -223,11 +224,13 @@ impl<S: AsRef<[FieldDef]>> Layout<S> {
     }
 
     /// Offset of field `i`'s value inside a slot.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn offset(&self, i: usize) -> usize {
         self.offsets[i] as usize
     }
 
     /// Bytes of field `i`'s value.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn size(&self, i: usize) -> usize {
         // Validated in `new`.
         self.fields()[i].kind.data_size().unwrap_or(0) as usize

@@ -241,6 +241,7 @@ impl Kind {
     }
 
     /// Bytes the field's value occupies in a slot, or `None` on overflow / bad capacity.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub const fn data_size(&self) -> Option<u32> {
         match self {
             Kind::Scalar(d) => Some(d.size()),

@@ -38,6 +38,7 @@ pub(crate) struct Slot<'r> {
 }
 
 impl<'r> Slot<'r> {
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn new(region: Region<'r>, off: usize) -> Slot<'r> {
         Slot { region, off }
     }
@@ -76,6 +77,7 @@ impl<'r> Slot<'r> {
     /// `seq` on) into `buf`. `Ok` if no write overlapped the copy; then every word of
     /// `buf` belongs to the one record whose W6 stored the `seq` value copied
     /// (docs/PROTOCOL.md §11.3).
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn try_copy(&self, buf: &mut [u8]) -> Result<(), Raced> {
         // R2. Pairs with the Release store W6 in `close_write`.
         let s1 = self.seq_acquire();
@@ -97,11 +99,13 @@ impl<'r> Slot<'r> {
     }
 
     /// The sequence counter, Acquire (pairs with W6 in `close_write`).
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn seq_acquire(&self) -> u32 {
         self.region.load(self.off + SLOT_SEQ, Ordering::Acquire)
     }
 
     /// The commit word, with the given ordering.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn commit(&self, order: Ordering) -> u32 {
         self.region.load(self.off + SLOT_COMMIT, order)
     }

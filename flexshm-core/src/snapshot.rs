@@ -159,6 +159,7 @@ impl<R: Record> Snapshot<'_, '_, R> {
     }
 }
 
+#[cfg_attr(not(target_os = "none"), inline)]
 fn word(buf: &[u8], off: usize) -> u32 {
     let mut w = [0u8; 4];
     if let Some(b) = buf.get(off..off + 4) {
