@@ -263,7 +263,7 @@ pub fn spawn_mirror(
         .name(format!("mirror {}", spec.segment))
         .spawn(move || {
             let sink = shm::StdSink::new(&spec.segment, spec.permissions);
-            let mut m = Mirror::new(sink, MirrorOptions { mode: spec.mode });
+            let mut m = Mirror::new(sink, MirrorOptions { mode: spec.mode }).with_key(&spec.key);
             let r = mirror::run_mirror(&mut m, &mut inlet, &spec.options, &stop);
             tracing::info!(segment = spec.segment, stats = ?m.stats(), "mirror stopped");
             r

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use flexshm_core::{FieldDef, Mode};
 
 use crate::error::BridgeError;
-use crate::wire::{self, RecordHeader, SchemaMsg, WireField};
+use crate::wire::{self, BatchEncoder, RecordHeader, SchemaMsg, WireField};
 
 /// A local segment read for publishing.
 pub trait SegmentSource {
@@ -51,6 +51,9 @@ pub struct SourceRecord<'a> {
     pub lost: u32,
     /// One entry per field.
     pub fields: Vec<WireField<'a>>,
+    /// FIFO: another record was ready when this one was read (the publisher then
+    /// gathers the ready records into one batch message).
+    pub more: bool,
 }
 
 /// Where a publisher's messages go.
@@ -177,13 +180,9 @@ impl Publisher {
         &self.schema
     }
 
-    /// Encodes `rec` as the session's next record message into `out` (cleared first) and
-    /// returns its header and the number of commits skipped since the previous record.
-    pub fn encode(
-        &mut self,
-        rec: &SourceRecord<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(RecordHeader, u64), BridgeError> {
+    /// The header `rec` gets as the session's next record, and the number of commits
+    /// skipped since the previous record.
+    fn next_header(&mut self, rec: &SourceRecord<'_>) -> (RecordHeader, u64) {
         let commit = self.commits.unwrap(rec.commit);
         let skipped = match self.last_commit {
             Some(prev) => commit.saturating_sub(prev + 1),
@@ -195,13 +194,53 @@ impl Publisher {
             commit,
             schema_hash: self.schema.hash,
         };
+        (hdr, skipped)
+    }
+
+    fn sent(&mut self, hdr: &RecordHeader) {
+        self.seq = hdr.seq;
+        self.last_commit = Some(hdr.commit);
+    }
+
+    /// Encodes `rec` as the session's next record message into `out` (cleared first) and
+    /// returns its header and the number of commits skipped since the previous record.
+    pub fn encode(
+        &mut self,
+        rec: &SourceRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(RecordHeader, u64), BridgeError> {
+        let (hdr, skipped) = self.next_header(rec);
         out.clear();
         wire::encode_record(&hdr, &self.schema.fields, &rec.fields, out)?;
-        self.seq += 1;
-        self.last_commit = Some(commit);
+        self.sent(&hdr);
+        Ok((hdr, skipped))
+    }
+
+    /// Starts a batch message of this session in `out` (cleared first); add records with
+    /// [`push`](Self::push).
+    pub fn begin_batch(&self, out: &mut Vec<u8>) -> BatchEncoder {
+        out.clear();
+        BatchEncoder::begin(out, &self.schema, self.seq + 1)
+    }
+
+    /// Appends `rec` to `batch` as the session's next record; returns its header and the
+    /// number of commits skipped since the previous record.
+    pub fn push(
+        &mut self,
+        batch: &mut BatchEncoder,
+        rec: &SourceRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(RecordHeader, u64), BridgeError> {
+        let (hdr, skipped) = self.next_header(rec);
+        batch.push(out, hdr.commit, &self.schema.fields, &rec.fields)?;
+        self.sent(&hdr);
         Ok((hdr, skipped))
     }
 }
+
+/// Default bound of a batch message: Zenoh's own batch size, so that a batch travels in
+/// one transport frame.
+pub const DEFAULT_BATCH_BYTES: usize = 60_000;
 
 /// How a publisher runs.
 #[derive(Debug, Clone)]
@@ -217,6 +256,9 @@ pub struct PublishOptions {
     /// At the start of each session, wait up to this long for a subscriber before the
     /// first record is sent (records sent before any subscriber is known are lost).
     pub wait_for_subscriber: Option<Duration>,
+    /// FIFO: records already waiting in the ring when one is read are sent together in
+    /// one batch message of at most about this many bytes (0: one message per record).
+    pub batch_bytes: usize,
 }
 
 impl Default for PublishOptions {
@@ -226,6 +268,7 @@ impl Default for PublishOptions {
             poll: Duration::from_millis(100),
             stats_every: None,
             wait_for_subscriber: None,
+            batch_bytes: DEFAULT_BATCH_BYTES,
         }
     }
 }
@@ -307,31 +350,62 @@ where
                     continue 'sessions;
                 }
             };
-            stats.source_lost += rec.lost as u64;
-            if rec.lost > 0 {
-                tracing::warn!(
-                    segment = name,
-                    lost = rec.lost,
-                    "the local writer lapped the bridge: records lost before publishing"
-                );
-            }
-            match publisher.encode(&rec, &mut buf) {
-                Ok((_, skipped)) => {
-                    if !fifo {
-                        stats.skipped += skipped;
+            count_lost(&mut stats, &name, rec.lost);
+            if !(fifo && rec.more && opts.batch_bytes > 0) {
+                match publisher.encode(&rec, &mut buf) {
+                    Ok((_, skipped)) => {
+                        if !fifo {
+                            stats.skipped += skipped;
+                        }
+                    }
+                    Err(e) => {
+                        stats.encode_errors += 1;
+                        tracing::error!(segment = name, error = %e, "record not encodable");
+                        continue;
                     }
                 }
-                Err(e) => {
-                    stats.encode_errors += 1;
-                    tracing::error!(segment = name, error = %e, "record not encodable");
-                    continue;
+                outlet.put(take_message(&mut buf))?;
+                stats.published += 1;
+            } else {
+                // More records are waiting: send what is ready in one message, so that
+                // the link and both ends pay per batch, not per record.
+                let mut batch = publisher.begin_batch(&mut buf);
+                let mut failed = None;
+                let mut rec = Some(rec);
+                while let Some(r) = rec.take() {
+                    if let Err(e) = publisher.push(&mut batch, &r, &mut buf) {
+                        stats.encode_errors += 1;
+                        tracing::error!(segment = name, error = %e, "record not encodable");
+                    }
+                    if !r.more
+                        || batch.len() >= wire::MAX_BATCH
+                        || batch.bytes(&buf) >= opts.batch_bytes
+                    {
+                        break;
+                    }
+                    drop(r);
+                    rec = match src.next_record(Duration::ZERO) {
+                        Ok(Some(next)) => {
+                            count_lost(&mut stats, &name, next.lost);
+                            Some(next)
+                        }
+                        Ok(None) => None,
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    };
+                }
+                if !batch.is_empty() {
+                    stats.published += batch.finish(&mut buf) as u64;
+                    outlet.put(take_message(&mut buf))?;
+                }
+                if let Some(e) = failed {
+                    tracing::warn!(segment = name, error = %e, "read failed: reopening");
+                    std::thread::sleep(opts.poll);
+                    continue 'sessions;
                 }
             }
-            // The message is moved out; the next one gets a fresh buffer of the same size.
-            let cap = buf.capacity();
-            let msg = std::mem::replace(&mut buf, Vec::with_capacity(cap));
-            outlet.put(msg)?;
-            stats.published += 1;
             if let Some(iv) = min_interval.filter(|_| rate_limited) {
                 next_allowed = Instant::now() + iv;
             }
@@ -339,6 +413,24 @@ where
     }
     tracing::info!(?stats, "publisher stopped");
     Ok(stats)
+}
+
+/// Counts and logs records the bridge's FIFO reader lost to a lapping writer.
+fn count_lost(stats: &mut PublishStats, name: &str, lost: u32) {
+    if lost > 0 {
+        stats.source_lost += lost as u64;
+        tracing::warn!(
+            segment = name,
+            lost,
+            "the local writer lapped the bridge: records lost before publishing"
+        );
+    }
+}
+
+/// The message in `buf`, moved out; `buf` gets a fresh buffer of the same capacity.
+fn take_message(buf: &mut Vec<u8>) -> Vec<u8> {
+    let cap = buf.capacity();
+    std::mem::replace(buf, Vec::with_capacity(cap))
 }
 
 /// Calls `open` until it succeeds, logging the first failure and then one in 50.
