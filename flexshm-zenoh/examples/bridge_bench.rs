@@ -276,7 +276,6 @@ fn bridge(
     let mut spec = PublishSpec::new(src);
     spec.key = Some(key);
     spec.express = express;
-    spec.options.wait_for_subscriber = Some(Duration::from_secs(10));
     spec.options.poll = Duration::from_millis(20);
     spawn_publisher(from, spec, stop.clone()).unwrap();
 }

@@ -185,7 +185,11 @@ pub fn spawn_publisher(
                 }
                 shm::StdSource::open(&spec.segment, spec.start)
             };
-            publish::run_publisher(open, &mut outlet, &spec.options, &stop)
+            let r = publish::run_publisher(open, &mut outlet, &spec.options, &stop);
+            if let Err(e) = &r {
+                tracing::error!(segment = spec.segment, error = %e, "publisher failed");
+            }
+            r
         })
         .map_err(|e| BridgeError::Config(format!("cannot start a thread: {e}")))
 }
@@ -265,7 +269,10 @@ pub fn spawn_mirror(
             let sink = shm::StdSink::new(&spec.segment, spec.permissions);
             let mut m = Mirror::new(sink, MirrorOptions { mode: spec.mode }).with_key(&spec.key);
             let r = mirror::run_mirror(&mut m, &mut inlet, &spec.options, &stop);
-            tracing::info!(segment = spec.segment, stats = ?m.stats(), "mirror stopped");
+            match &r {
+                Ok(_) => tracing::info!(key = spec.key, segment = spec.segment, stats = ?m.stats(), "mirror stopped"),
+                Err(e) => tracing::error!(key = spec.key, segment = spec.segment, error = %e, "mirror failed"),
+            }
             r
         })
         .map_err(|e| BridgeError::Config(format!("cannot start a thread: {e}")))
@@ -303,6 +310,20 @@ pub fn run_bridge(
     };
     let _ = session.close().wait();
     Ok(report)
+}
+
+/// Sends log lines (the bridge's and Zenoh's) to stderr, filtered by `RUST_LOG` or, if
+/// it is not set, by `fallback` (e.g. `"warn,flexshm_zenoh=info"`); colours only on a
+/// terminal. Does nothing if the program already installed a logger.
+pub fn init_logging(fallback: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(fallback));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 fn join<T>(h: JoinHandle<Result<T, BridgeError>>) -> Result<T, BridgeError> {

@@ -607,8 +607,19 @@ pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
         let replies = inlet.schema_replies();
         if !replies.is_empty() {
             for r in replies {
-                if let Err(e) = mirror.learn_schema(&r) {
-                    tracing::warn!(key = mirror.key, segment = mirror.sink.name(), reason = %e, "invalid schema reply ignored");
+                match mirror.learn_schema(&r) {
+                    Ok(s) => tracing::info!(
+                        key = mirror.key,
+                        segment = mirror.sink.name(),
+                        session = format_args!("{:016x}", s.session),
+                        "schema fetched from the publisher"
+                    ),
+                    Err(e) => tracing::warn!(
+                        key = mirror.key,
+                        segment = mirror.sink.name(),
+                        reason = %e,
+                        "invalid schema reply ignored"
+                    ),
                 }
             }
             replay_pending(mirror, &mut pending)?;

@@ -6,7 +6,7 @@
 //! subscriptions such as `flexshm/**` never receive it.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use zenoh::handlers::FifoChannelHandler;
@@ -39,9 +39,40 @@ pub struct ZenohOutlet {
     session: Session,
     key: String,
     express: bool,
-    publisher: Option<(bool, Publisher<'static>)>,
+    publisher: Option<Publisher<'static>>,
     schema: Arc<Mutex<Option<Vec<u8>>>>,
+    matching: Arc<Matching>,
     _queryable: Queryable<()>,
+}
+
+/// Whether a subscriber matches the publisher's key, kept by Zenoh's matching listener.
+#[derive(Debug, Default)]
+struct Matching {
+    now: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Matching {
+    fn set(&self, matching: bool) {
+        if let Ok(mut m) = self.now.lock() {
+            *m = matching;
+            self.changed.notify_all();
+        }
+    }
+
+    fn get(&self) -> bool {
+        self.now.lock().map(|m| *m).unwrap_or(true)
+    }
+
+    fn wait(&self, timeout: Duration) -> bool {
+        let Ok(m) = self.now.lock() else {
+            return true;
+        };
+        match self.changed.wait_timeout_while(m, timeout, |m| !*m) {
+            Ok((m, _)) => *m,
+            Err(_) => true,
+        }
+    }
 }
 
 impl std::fmt::Debug for ZenohOutlet {
@@ -76,40 +107,51 @@ impl ZenohOutlet {
             express,
             publisher: None,
             schema,
+            matching: Arc::default(),
             _queryable: queryable,
         })
     }
 }
 
 impl Outlet for ZenohOutlet {
-    fn set_schema(&mut self, schema: &SchemaMsg, bytes: Vec<u8>) -> Result<(), BridgeError> {
+    fn set_schema(&mut self, _schema: &SchemaMsg, bytes: Vec<u8>) -> Result<(), BridgeError> {
         if let Ok(mut s) = self.schema.lock() {
             *s = Some(bytes);
         }
-        // FIFO: every record must arrive, so a slow link slows the bridge (which then
-        // counts what the local writer overwrote). Single-slot: a newer value may
-        // replace one the link could not take.
-        let fifo = schema.mode.is_fifo();
-        if self.publisher.as_ref().map(|(f, _)| *f) != Some(fifo) {
-            let cc = if fifo {
-                CongestionControl::Block
-            } else {
-                CongestionControl::Drop
-            };
+        // Blocking congestion control in both modes: a slow link slows the publisher
+        // instead of losing messages in the network. FIFO: the local writer may then lap
+        // the bridge's reader, which counts those records (`source_lost`). Single-slot:
+        // the publisher sends less often and always the newest record, so the last value
+        // written always arrives (a dropped message would leave an old value in place
+        // until the next commit).
+        if self.publisher.is_none() {
             let p = self
                 .session
                 .declare_publisher(self.key.clone())
-                .congestion_control(cc)
+                .congestion_control(CongestionControl::Block)
                 .express(self.express)
                 .wait()
                 .map_err(BridgeError::Zenoh)?;
-            self.publisher = Some((fifo, p));
+            let m = Arc::clone(&self.matching);
+            p.matching_listener()
+                .callback(move |s| m.set(s.matching()))
+                .background()
+                .wait()
+                .map_err(BridgeError::Zenoh)?;
+            // The listener reports changes; start from the status now.
+            let now = p
+                .matching_status()
+                .wait()
+                .map(|s| s.matching())
+                .unwrap_or(true);
+            self.matching.set(now);
+            self.publisher = Some(p);
         }
         Ok(())
     }
 
     fn put(&mut self, message: Vec<u8>) -> Result<(), BridgeError> {
-        let (_, p) = self
+        let p = self
             .publisher
             .as_ref()
             .ok_or_else(|| BridgeError::Config("put before set_schema".into()))?;
@@ -117,14 +159,11 @@ impl Outlet for ZenohOutlet {
     }
 
     fn matched(&self) -> bool {
-        match &self.publisher {
-            Some((_, p)) => p
-                .matching_status()
-                .wait()
-                .map(|m| m.matching())
-                .unwrap_or(true),
-            None => false,
-        }
+        self.publisher.is_some() && self.matching.get()
+    }
+
+    fn wait_matched(&self, timeout: Duration) -> bool {
+        self.publisher.is_some() && self.matching.wait(timeout)
     }
 }
 

@@ -68,6 +68,11 @@ pub trait Outlet {
     fn matched(&self) -> bool {
         true
     }
+    /// Waits up to `timeout` until [`matched`](Self::matched) is true; returns it.
+    fn wait_matched(&self, timeout: Duration) -> bool {
+        let _ = timeout;
+        self.matched()
+    }
 }
 
 /// A fresh random 64-bit publisher session id (never 0).
@@ -253,9 +258,11 @@ pub struct PublishOptions {
     pub poll: Duration,
     /// Log the counts at this interval (info level); `None`: only when stopping.
     pub stats_every: Option<Duration>,
-    /// At the start of each session, wait up to this long for a subscriber before the
-    /// first record is sent (records sent before any subscriber is known are lost).
-    pub wait_for_subscriber: Option<Duration>,
+    /// Take no record from the segment while no subscriber matches the key (as the
+    /// outlet knows it): FIFO records wait in the ring instead of being sent to no one
+    /// (a writer that laps the bridge meanwhile makes them `source_lost`, counted), and a
+    /// single-slot segment's newest record is sent once a subscriber appears.
+    pub hold_unmatched: bool,
     /// FIFO: records already waiting in the ring when one is read are sent together in
     /// one batch message of at most about this many bytes (0: one message per record).
     pub batch_bytes: usize,
@@ -267,7 +274,7 @@ impl Default for PublishOptions {
             max_rate: None,
             poll: Duration::from_millis(100),
             stats_every: None,
-            wait_for_subscriber: None,
+            hold_unmatched: true,
             batch_bytes: DEFAULT_BATCH_BYTES,
         }
     }
@@ -303,12 +310,6 @@ where
         let schema = publisher.schema().clone();
         outlet.set_schema(&schema, schema.encode())?;
         stats.sessions += 1;
-        if let Some(limit) = opts.wait_for_subscriber {
-            let t0 = Instant::now();
-            while !outlet.matched() && t0.elapsed() < limit && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
         // The schema also goes in-band, ahead of the session's first record, so a
         // subscriber that is already there needs no query.
         outlet.put(schema.encode())?;
@@ -323,10 +324,25 @@ where
         let fifo = src.mode().is_fifo();
         let rate_limited = min_interval.is_some() && !fifo;
         let mut next_allowed = Instant::now();
+        let mut held = false;
         while !stop.load(Ordering::Relaxed) {
             if opts.stats_every.is_some_and(|e| last_log.elapsed() >= e) {
                 tracing::info!(segment = name, ?stats, "publisher counts");
                 last_log = Instant::now();
+            }
+            if opts.hold_unmatched && !outlet.wait_matched(opts.poll) {
+                if !held {
+                    tracing::info!(segment = name, "no subscriber: holding records");
+                    held = true;
+                }
+                if src.is_replaced() {
+                    continue 'sessions;
+                }
+                continue;
+            }
+            if held {
+                tracing::info!(segment = name, "a subscriber matches: publishing");
+                held = false;
             }
             if rate_limited {
                 let now = Instant::now();

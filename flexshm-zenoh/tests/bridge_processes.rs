@@ -96,8 +96,6 @@ fn fifo_across_processes_survives_a_publisher_restart() {
         ep.as_str(),
         "--publish",
         &format!("{}={key}", src.0),
-        "--wait-subscriber",
-        "5",
     ];
     let a = bridge(&pub_args);
     let reader = std::thread::spawn({
@@ -183,8 +181,6 @@ fn cli_errors_are_reported() {
         &ep,
         "--publish",
         &format!("{}={key}", src.0),
-        "--wait-subscriber",
-        "5",
     ]);
     std::thread::sleep(Duration::from_millis(300));
     w.write_fields(&[(0, Value::Float(1.0))]).unwrap();
@@ -230,8 +226,6 @@ fn a_stalled_mirror_makes_loss_counted_not_silent() {
         &ep,
         "--publish",
         &format!("{}={key}", src.0),
-        "--wait-subscriber",
-        "5",
     ]);
     // Record 1 reaches the mirror before anything else happens.
     write(&mut w, 1);

@@ -28,8 +28,6 @@ Bridge:
   --slots N                 mirror into a FIFO of N slots (default: the publisher's mode);
                             1 means single-slot
   --permissions OCTAL       file mode of new mirror segments (default 600)
-  --wait-subscriber SECS    before publishing, wait up to SECS for a subscriber (records
-                            sent while none is known are lost)
   --stats SECS              log the counts every SECS seconds
   --duration SECS           stop after SECS seconds (default: run until SIGINT/SIGTERM)
 
@@ -56,7 +54,6 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut mirror = Vec::new();
     let (mut max_rate, mut express, mut start) = (None, false, StartAt::Oldest);
     let (mut slots, mut permissions, mut stats, mut duration) = (None, 0o600, None, None);
-    let mut wait_sub = None;
     let secs = |v: String, what: &str| -> Result<Duration, String> {
         v.parse::<f64>()
             .ok()
@@ -123,9 +120,6 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
                     .filter(|p| *p <= 0o777)
                     .ok_or(format!("--permissions: not octal mode bits: '{v}'"))?;
             }
-            "--wait-subscriber" => {
-                wait_sub = Some(secs(val("--wait-subscriber")?, "--wait-subscriber")?)
-            }
             "--stats" => stats = Some(secs(val("--stats")?, "--stats")?),
             "--duration" => duration = Some(secs(val("--duration")?, "--duration")?),
             "--config" => zenoh.config_file = Some(val("--config")?.into()),
@@ -142,7 +136,6 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     for p in &mut publish {
         p.options.max_rate = max_rate;
         p.options.stats_every = stats;
-        p.options.wait_for_subscriber = wait_sub;
         p.express = express;
         p.start = start;
     }
@@ -177,7 +170,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    zenoh::init_log_from_env_or("warn,flexshm_zenoh=info,flexshm_bridge=info");
+    flexshm_zenoh::init_logging("warn,flexshm_zenoh=info,flexshm_bridge=info");
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
         unsafe {
