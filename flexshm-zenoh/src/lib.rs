@@ -262,15 +262,15 @@ pub fn spawn_mirror(
     spec: MirrorSpec,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<Result<MirrorStats, BridgeError>>, BridgeError> {
-    let mut inlet = net::ZenohInlet::new(session, &spec.key)?;
+    let session = session.clone();
     std::thread::Builder::new()
         .name(format!("mirror {}", spec.segment))
         .spawn(move || {
             let sink = shm::StdSink::new(&spec.segment, spec.permissions);
-            let mut m = Mirror::new(sink, MirrorOptions { mode: spec.mode }).with_key(&spec.key);
-            let r = mirror::run_mirror(&mut m, &mut inlet, &spec.options, &stop);
+            let m = Mirror::new(sink, MirrorOptions { mode: spec.mode }).with_key(&spec.key);
+            let r = net::run_mirror_callback(&session, &spec.key, m, &spec.options, &stop);
             match &r {
-                Ok(_) => tracing::info!(key = spec.key, segment = spec.segment, stats = ?m.stats(), "mirror stopped"),
+                Ok(stats) => tracing::info!(key = spec.key, segment = spec.segment, ?stats, "mirror stopped"),
                 Err(e) => tracing::error!(key = spec.key, segment = spec.segment, error = %e, "mirror failed"),
             }
             r

@@ -3,8 +3,10 @@
 //!
 //! [`Mirror`] is the state machine (schemas, publisher sessions, gaps, what to write);
 //! it writes through the [`SegmentSink`] trait and is fed bytes, so it is tested without
-//! shared memory or a network. [`run_mirror`] drives it from an [`Inlet`]
-//! ([`crate::net::ZenohInlet`] in the bridge).
+//! shared memory or a network. [`MirrorLoop`] keeps what lies between messages (records
+//! waiting for their schema); [`run_mirror`] drives both from an [`Inlet`] that is
+//! pulled (the tests' inlets), [`crate::net::run_mirror_callback`] from a Zenoh
+//! subscriber's callback (the bridge).
 //!
 //! What the mirror writes: the first record of a publisher session, and the first after
 //! a gap, carries every written field (a *resync*); other records carry only the fields
@@ -586,25 +588,79 @@ impl Pending {
     }
 }
 
-/// Feeds `mirror` from `inlet` until `stop` is set. Records whose schema is unknown are
-/// kept (up to `max_pending`) while the schema is requested, and handled in order once
-/// it arrives. Errors only for a local segment that cannot be used or a failing inlet.
-pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
-    mirror: &mut Mirror<K>,
-    inlet: &mut I,
-    opts: &MirrorLoopOptions,
-    stop: &AtomicBool,
-) -> Result<MirrorStats, BridgeError> {
-    let mut pending = Pending::default();
-    let mut last_log = Instant::now();
-    // While schemas are awaited, wake up often to take their answers.
-    let short = opts.poll.min(Duration::from_millis(5));
-    while !stop.load(Ordering::Relaxed) {
-        if opts.stats_every.is_some_and(|e| last_log.elapsed() >= e) {
-            tracing::info!(key = mirror.key, segment = mirror.sink.name(), stats = ?mirror.stats, "mirror counts");
-            last_log = Instant::now();
+/// What a mirror's loop keeps between messages: the records waiting for their schema
+/// and the schema requests made. It is fed one message at a time, from a pulling loop
+/// ([`run_mirror`]) or from a subscriber's callback ([`crate::spawn_mirror`]), and ticked
+/// now and then for schema answers, expiry and the periodic counts.
+#[derive(Debug)]
+pub struct MirrorLoop {
+    pending: Pending,
+    opts: MirrorLoopOptions,
+    last_log: Instant,
+}
+
+impl MirrorLoop {
+    /// An empty loop state.
+    pub fn new(opts: MirrorLoopOptions) -> Self {
+        MirrorLoop {
+            pending: Pending::default(),
+            opts,
+            last_log: Instant::now(),
         }
-        let replies = inlet.schema_replies();
+    }
+
+    /// The options.
+    pub fn options(&self) -> &MirrorLoopOptions {
+        &self.opts
+    }
+
+    /// Handles one message received on `key`. A record whose schema is unknown is kept
+    /// (up to `max_pending` and `max_pending_bytes`, the oldest dropped first) and
+    /// `Some(key)` returned when the schema should now be requested from that key.
+    /// Errors only for a local segment that cannot be used.
+    pub fn message<K: SegmentSink>(
+        &mut self,
+        mirror: &mut Mirror<K>,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<Option<String>, BridgeError> {
+        let pending = &mut self.pending;
+        let Outcome::NeedSchema { session } = handle_in_order(mirror, pending, bytes)? else {
+            return Ok(None);
+        };
+        while !pending.msgs.is_empty()
+            && (pending.msgs.len() >= self.opts.max_pending.max(1)
+                || pending.bytes + bytes.len() > self.opts.max_pending_bytes)
+        {
+            if let Some((s, m)) = pending.msgs.pop_front() {
+                pending.bytes -= m.len();
+                mirror.no_schema(s, records_in(&m));
+            }
+        }
+        pending.bytes += bytes.len();
+        pending.msgs.push_back((session, bytes.to_vec()));
+        if pending.requested.iter().any(|(s, _)| *s == session) {
+            return Ok(None);
+        }
+        pending.requested.push((session, Instant::now()));
+        Ok(Some(key.to_string()))
+    }
+
+    /// Learns schema answers (`replies`) and handles the records that waited for them,
+    /// drops those whose schema did not come in time, logs the counts when due.
+    pub fn tick<K: SegmentSink>(
+        &mut self,
+        mirror: &mut Mirror<K>,
+        replies: Vec<Vec<u8>>,
+    ) -> Result<(), BridgeError> {
+        if self
+            .opts
+            .stats_every
+            .is_some_and(|e| self.last_log.elapsed() >= e)
+        {
+            tracing::info!(key = mirror.key, segment = mirror.sink.name(), stats = ?mirror.stats, "mirror counts");
+            self.last_log = Instant::now();
+        }
         if !replies.is_empty() {
             for r in replies {
                 match mirror.learn_schema(&r) {
@@ -622,35 +678,41 @@ pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
                     ),
                 }
             }
-            replay_pending(mirror, &mut pending)?;
+            replay_pending(mirror, &mut self.pending)?;
         }
-        expire_pending(mirror, &mut pending, opts.schema_timeout);
-        let wait = if pending.requested.is_empty() {
-            opts.poll
+        expire_pending(mirror, &mut self.pending, self.opts.schema_timeout);
+        Ok(())
+    }
+
+    /// How long to wait for the next message before ticking again: short while schemas
+    /// are awaited, to take their answers.
+    pub fn wait(&self) -> Duration {
+        if self.pending.requested.is_empty() {
+            self.opts.poll
         } else {
-            short
-        };
-        let Some(msg) = inlet.recv(wait)? else {
+            self.opts.poll.min(Duration::from_millis(5))
+        }
+    }
+}
+
+/// Feeds `mirror` from `inlet` until `stop` is set. Records whose schema is unknown are
+/// kept (up to `max_pending`) while the schema is requested, and handled in order once
+/// it arrives. Errors only for a local segment that cannot be used or a failing inlet.
+pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
+    mirror: &mut Mirror<K>,
+    inlet: &mut I,
+    opts: &MirrorLoopOptions,
+    stop: &AtomicBool,
+) -> Result<MirrorStats, BridgeError> {
+    let mut state = MirrorLoop::new(opts.clone());
+    while !stop.load(Ordering::Relaxed) {
+        state.tick(mirror, inlet.schema_replies())?;
+        let Some(msg) = inlet.recv(state.wait())? else {
             continue;
         };
-        let bytes = msg.payload();
-        if let Outcome::NeedSchema { session } = handle_in_order(mirror, &pending, &bytes)? {
-            while !pending.msgs.is_empty()
-                && (pending.msgs.len() >= opts.max_pending.max(1)
-                    || pending.bytes + bytes.len() > opts.max_pending_bytes)
-            {
-                if let Some((s, m)) = pending.msgs.pop_front() {
-                    pending.bytes -= m.len();
-                    mirror.no_schema(s, records_in(&m));
-                }
-            }
-            pending.bytes += bytes.len();
-            pending.msgs.push_back((session, bytes.into_owned()));
-            if !pending.requested.iter().any(|(s, _)| *s == session) {
-                if let Err(e) = inlet.request_schema(msg.key(), opts.schema_timeout) {
-                    tracing::warn!(key = msg.key(), error = %e, "schema request failed");
-                }
-                pending.requested.push((session, Instant::now()));
+        if let Some(key) = state.message(mirror, msg.key(), &msg.payload())? {
+            if let Err(e) = inlet.request_schema(&key, opts.schema_timeout) {
+                tracing::warn!(key, error = %e, "schema request failed");
             }
         }
     }

@@ -609,7 +609,6 @@ impl BatchEncoder {
             });
         }
         let at = out.len();
-        out.reserve(record_len(fields, values) - RECORD_HEADER_LEN + 8);
         out.extend_from_slice(&commit.to_le_bytes());
         encode_fields(fields, values, out).inspect_err(|_| out.truncate(at))?;
         self.count += 1;
@@ -655,11 +654,10 @@ fn encode_field(
             out.extend_from_slice(&bytes[..n]);
         }
         (Kind::Str { chars }, FieldValue::Str(s)) => {
-            let count = s.chars().count();
-            if s.len() > 4 * chars as usize || count > chars as usize {
+            if s.len() > 4 * chars as usize || code_points_over(s, chars) {
                 return Err(bad("string longer than its capacity"));
             }
-            if st.truncated && count != chars as usize {
+            if st.truncated && s.chars().count() != chars as usize {
                 return Err(bad("a truncated string must fill its capacity"));
             }
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -694,6 +692,12 @@ fn encode_field(
         _ => return Err(bad("value kind differs from the schema")),
     }
     Ok(())
+}
+
+/// Whether `s` has more than `chars` code points; counts them only when its byte length
+/// allows that (a code point takes at least one byte).
+fn code_points_over(s: &str, chars: u32) -> bool {
+    s.len() > chars as usize && s.chars().count() > chars as usize
 }
 
 fn row_bytes(dtype: Dtype, dims: Dims) -> usize {
@@ -954,11 +958,10 @@ fn decode_fields<'a>(
                 }
                 let raw = c.take(len, "string bytes")?;
                 let s = std::str::from_utf8(raw).map_err(|_| bad("string is not UTF-8"))?;
-                let count = s.chars().count();
-                if count > chars as usize {
+                if code_points_over(s, chars) {
                     return Err(bad("string has more code points than its capacity"));
                 }
-                if status.truncated && count != chars as usize {
+                if status.truncated && s.chars().count() != chars as usize {
                     return Err(bad("a truncated string must fill its capacity"));
                 }
                 FieldValue::Str(s)
