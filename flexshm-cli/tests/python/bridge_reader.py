@@ -29,9 +29,9 @@ class BridgeSample:
     temperature: float = 0.0
     pressure: float = 0.0  # never written by the test: must arrive unwritten
     timestamp: float = 0.0  # written with the first record only
-    status_msg: "str[32]" = ""  # noqa: F722
-    seq: "uint32" = 0  # noqa: F821
-    samples: "int16[4,2]" = None  # noqa: F722
+    status_msg: "str[32]" = ""
+    seq: "uint32" = 0
+    samples: "int16[4,2]" = None
 
 
 def expected_message(k: int) -> tuple[str, bool]:
