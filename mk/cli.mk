@@ -1,4 +1,4 @@
-# flexshm-cli: the `flexshm` command-line tool (ls, show, watch, hz, rm); `make demo-cli`.
+# flexshm-cli: the `flexshm` command-line tool (ls, show, watch, hz, rm, bridge); `make demo-cli`.
 TEST_TARGETS += test-cli
 
 .PHONY: install-cli cli-tmux test-cli demo-cli
@@ -15,11 +15,13 @@ cli-tmux: ## install tmux with apt if it is missing (needs root); the live-view 
 	fi
 	command -v tmux >/dev/null 2>&1
 
-# Python-written segments are part of the tests: build-py puts the wheel into .venv, and
-# FLEXSHM_CLI_REQUIRE_PY=1 makes a missing interpreter a failure, not a skip.
-test-cli: build-py ## flexshm-cli: rustfmt, clippy, unit and integration tests (Rust and Python writers), live view in tmux
+# Python-written segments and a Python reader of a bridge's mirror are part of the tests:
+# build-py puts the wheel into .venv, and FLEXSHM_CLI_REQUIRE_PY=1 makes a missing
+# interpreter a failure, not a skip.
+test-cli: build-py ## flexshm-cli: rustfmt, clippy (with and without the bridge), unit and integration tests (Rust and Python writers, bridge end to end with a Python reader), live view in tmux
 	@$(CARGO) fmt --check -p flexshm-cli
 	nice -n 10 $(CARGO) clippy -p flexshm-cli --all-targets -- -D warnings
+	nice -n 10 $(CARGO) clippy -p flexshm-cli --no-default-features --all-targets -- -D warnings
 	require_tmux=1
 	if ! $(MAKE) --no-print-directory cli-tmux; then
 	  require_tmux=0
