@@ -4,7 +4,6 @@
 
 use super::*;
 use flexshm_core::FieldStatus;
-use proptest::prelude::*;
 
 fn st(written: bool, truncated: bool, modified: bool) -> FieldStatus {
     FieldStatus {
@@ -744,7 +743,7 @@ fn batch_rejections() {
 
 // ---- Random schemas and records -------------------------------------------------------
 
-/// A small deterministic generator (xorshift64*), driven by a proptest seed.
+/// A small deterministic generator (xorshift64*), driven by a test's seed.
 struct Gen(u64);
 
 impl Gen {
@@ -1005,20 +1004,51 @@ fn mutate(g: &mut Gen, m: &mut Vec<u8>) {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+// ---- Randomised properties -------------------------------------------------------------
+//
+// Each runs CASES cases from fixed seeds (splitmix64), so a failure names the seed that
+// reproduces it and every run tests the same messages. No test framework: a dependency
+// here would build the crates Zenoh shares with it a second time (mk/zenoh.mk).
 
-    #[test]
-    fn random_records_round_trip(seed in any::<u64>()) {
+const CASES: u64 = 2000;
+
+/// The seeds of case 0..CASES of the test `salt`.
+fn seeds(salt: u64) -> impl Iterator<Item = u64> {
+    (0..CASES).map(move |i| {
+        let mut z = (salt << 32 ^ i).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// Runs `case` for every seed of test `salt`, naming the seed of a failing case.
+fn for_seeds(salt: u64, case: impl Fn(u64)) {
+    for seed in seeds(salt) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(seed)));
+        if let Err(e) = r {
+            eprintln!("failing seed: {seed:#018x}");
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+#[test]
+fn random_records_round_trip() {
+    for_seeds(1, |seed| {
         let (schema, bytes) = gen_message(seed);
         check_canonical(&bytes, &schema);
         let sbytes = schema.encode();
-        prop_assert_eq!(SchemaMsg::decode(&sbytes).unwrap(), schema);
-    }
+        assert_eq!(SchemaMsg::decode(&sbytes).unwrap(), schema);
+    });
+}
 
-    #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), seed in any::<u64>()) {
+#[test]
+fn arbitrary_bytes_never_panic() {
+    for_seeds(2, |seed| {
         let (schema, _) = gen_message(seed);
+        let mut g = Gen(seed.rotate_left(7) | 1);
+        let bytes: Vec<u8> = (0..g.below(300)).map(|_| g.next() as u8).collect();
         let _ = peek(&bytes);
         let _ = SchemaMsg::decode(&bytes);
         check_canonical(&bytes, &schema);
@@ -1036,30 +1066,35 @@ proptest! {
             m[32..34].copy_from_slice(&(schema.fields.len() as u16).to_le_bytes());
             check_batch_canonical(&m, &schema);
         }
-    }
+    });
+}
 
-    #[test]
-    fn random_batches_round_trip_and_survive_mutation(seed in any::<u64>(), rounds in 1usize..6) {
+#[test]
+fn random_batches_round_trip_and_survive_mutation() {
+    for_seeds(3, |seed| {
         let (schema, bytes) = gen_batch(seed);
         let (mut vals, mut commits) = (Vec::new(), Vec::new());
         let h = decode_batch(&bytes, &schema, &mut vals, &mut commits).unwrap();
-        prop_assert_eq!(commits.len(), h.count);
-        prop_assert_eq!(vals.len(), h.count * schema.fields.len());
+        assert_eq!(commits.len(), h.count);
+        assert_eq!(vals.len(), h.count * schema.fields.len());
         check_batch_canonical(&bytes, &schema);
         let mut g = Gen(seed.rotate_left(29) | 1);
         let mut m = bytes.clone();
-        for _ in 0..rounds {
+        for _ in 0..1 + g.below(5) {
             mutate(&mut g, &mut m);
         }
         let _ = peek(&m);
         check_batch_canonical(&m, &schema);
         check_canonical(&m, &schema);
-    }
+    });
+}
 
-    #[test]
-    fn mutated_messages_never_panic(seed in any::<u64>(), rounds in 1usize..6) {
+#[test]
+fn mutated_messages_never_panic() {
+    for_seeds(4, |seed| {
         let (schema, bytes) = gen_message(seed);
         let mut g = Gen(seed.rotate_left(17) | 1);
+        let rounds = 1 + g.below(5);
         let mut m = bytes.clone();
         for _ in 0..rounds {
             mutate(&mut g, &mut m);
@@ -1072,8 +1107,8 @@ proptest! {
             mutate(&mut g, &mut s);
         }
         if let Ok(d) = SchemaMsg::decode(&s) {
-            prop_assert!(Layout::new(d.fields.as_slice()).is_ok());
-            prop_assert_eq!(SchemaMsg::decode(&d.encode()).unwrap(), d);
+            assert!(Layout::new(d.fields.as_slice()).is_ok());
+            assert_eq!(SchemaMsg::decode(&d.encode()).unwrap(), d);
         }
-    }
+    });
 }
