@@ -20,7 +20,8 @@ cli-tmux: ## install tmux with apt if it is missing (needs root); the live-view 
 # interpreter a failure, not a skip.
 test-cli: build-py ## flexshm-cli: rustfmt, clippy (with and without the bridge), unit and integration tests (Rust and Python writers, bridge end to end with a Python reader), live view in tmux
 	@$(CARGO) fmt --check -p flexshm-cli
-	nice -n 10 $(CARGO) clippy -p flexshm-cli --all-targets -- -D warnings
+	# BRIDGE_PKGS (mk/zenoh.mk): the CLI and flexshm-zenoh always together, one build of Zenoh.
+	nice -n 10 $(CARGO) clippy $(BRIDGE_PKGS) --all-targets -- -D warnings
 	nice -n 10 $(CARGO) clippy -p flexshm-cli --no-default-features --all-targets -- -D warnings
 	require_tmux=1
 	if ! $(MAKE) --no-print-directory cli-tmux; then
@@ -30,9 +31,9 @@ test-cli: build-py ## flexshm-cli: rustfmt, clippy (with and without the bridge)
 	  echo "## apt-get): the live-view test in a terminal is SKIPPED. apt-get install tmux"
 	  echo "################################################################################"
 	fi
-	echo "test-cli: cargo test -p flexshm-cli (FLEXSHM_CLI_REQUIRE_PY=1 FLEXSHM_CLI_REQUIRE_TMUX=$$require_tmux)"
+	echo "test-cli: cargo test $(CLI_TESTS) (FLEXSHM_CLI_REQUIRE_PY=1 FLEXSHM_CLI_REQUIRE_TMUX=$$require_tmux)"
 	FLEXSHM_CLI_REQUIRE_PY=1 FLEXSHM_CLI_REQUIRE_TMUX=$$require_tmux \
-	  nice -n 10 $(CARGO) test -p flexshm-cli
+	  nice -n 10 $(CARGO) test $(BRIDGE_PKGS) $(CLI_TESTS)
 
 demo-cli: ## the flexshm CLI next to a writer and a reader: ls, show, hz, watch --json, a crashed writer, rm --stale
 	@echo "== building the examples and the CLI"
