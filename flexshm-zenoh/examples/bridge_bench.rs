@@ -20,7 +20,8 @@
 //!   that nothing is lost at the source), the bridge publishes them (batching the records
 //!   already waiting), B's mirror writes them and a reader thread in B reads every one.
 //!
-//! Each figure is the median of `--repeat` runs, raw and bridged alternating.
+//! Each figure is the median of `--repeat` runs, raw and bridged alternating; a ratio is
+//! the median of the runs' ratios (each bridged run against the raw run before it).
 //! Targets (issue 14): bridged latency <= 1.2 × raw, bridged throughput >= 0.8 × raw.
 //!
 //! ```text
@@ -243,6 +244,17 @@ fn shm_name(what: &str) -> String {
     format!("flexshm-bench-bridge-{what}-{}", std::process::id())
 }
 
+/// Removes segments when dropped, also when a run fails.
+struct Unlink(Vec<String>);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = flexshm_std::unlink(n);
+        }
+    }
+}
+
 // ---- side B ------------------------------------------------------------------------------
 
 /// Side B: obeys one command per line on stdin, answers on stdout.
@@ -313,6 +325,7 @@ fn side_b(endpoint: &str) {
             ["bridged-latency", ping_key, pong_key, ping_b, pong_b, payload] => {
                 let stop = Arc::new(AtomicBool::new(false));
                 let p = Payload::parse(payload);
+                let _unlink = Unlink(vec![ping_b.to_string(), pong_b.to_string()]);
                 let mut pong = Writer::<Dynamic>::create_with_fields(
                     pong_b,
                     &p.fields(),
@@ -347,34 +360,39 @@ fn side_b(endpoint: &str) {
                 let _ = lines.next(); // "done"
                 stop.store(true, Ordering::Relaxed);
                 echo_thread.join().expect("echo");
-                let _ = flexshm_std::unlink(ping_b);
-                let _ = flexshm_std::unlink(pong_b);
                 say("ok".into());
             }
-            ["bridged-throughput", key, dst, count] => {
+            ["bridged-throughput", key, dst, count, slots] => {
                 let count: u64 = count.parse().expect("count");
+                let slots: u32 = slots.parse().expect("slots");
                 let stop = Arc::new(AtomicBool::new(false));
-                bridge_in(&session, key, dst, &stop);
+                // The mirror's ring is larger than the source's: the writer paces itself
+                // by the mirror, and this reader must never be lapped behind it.
+                let _unlink = Unlink(vec![dst.to_string()]);
+                let mut spec = MirrorSpec::new(key, dst);
+                spec.mode = Some(Mode::Fifo { slots });
+                spawn_mirror(&session, spec, Arc::clone(&stop)).expect("mirror");
                 say("ready".into());
                 let mut r = open_when_there(dst);
                 let mut buf = vec![0u8; r.snapshot_len()];
-                let mut first = None;
+                // Record 0 opens the run; records 1..=count are timed, from the first.
+                let opts = ReadOptions::default();
+                r.read_into(&mut buf, opts, Duration::from_secs(60))
+                    .expect("record 0");
+                say("started".into());
                 let (mut n, mut lost) = (0u64, 0u64);
-                // Record 0 opens the run; records 1..=count are timed.
-                while n < count + 1 {
+                let mut first = None;
+                while n < count {
                     let info = r
-                        .read_into(&mut buf, ReadOptions::default(), Duration::from_secs(60))
+                        .read_into(&mut buf, opts, Duration::from_secs(60))
                         .expect("mirror reader");
-                    if n == 0 {
-                        first = Some(Instant::now());
-                    }
+                    first.get_or_insert_with(Instant::now);
                     n += 1 + info.lost as u64;
                     lost += info.lost as u64;
                 }
                 let secs = first.unwrap().elapsed().as_secs_f64();
                 stop.store(true, Ordering::Relaxed);
-                let _ = flexshm_std::unlink(dst);
-                say(format!("result {} {lost}", count as f64 / secs));
+                say(format!("result {} {lost}", (count - 1) as f64 / secs));
             }
             ["quit"] => break,
             other => panic!("side B: unknown command {other:?}"),
@@ -387,7 +405,7 @@ fn side_b(endpoint: &str) {
 
 struct SideB {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -411,7 +429,7 @@ impl SideB {
         });
         let b = SideB {
             child,
-            stdin,
+            stdin: Some(stdin),
             lines,
         };
         assert_eq!(b.line(), "hello");
@@ -425,16 +443,17 @@ impl SideB {
     }
 
     fn ask(&mut self, cmd: &str) -> String {
-        writeln!(self.stdin, "{cmd}").expect("side B stdin");
-        self.stdin.flush().expect("side B stdin");
+        let stdin = self.stdin.as_mut().expect("side B stdin");
+        writeln!(stdin, "{cmd}").expect("side B stdin");
+        stdin.flush().expect("side B stdin");
         self.line()
     }
 }
 
 impl Drop for SideB {
     fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.stdin.flush();
+        // Closing its stdin ends side B wherever it is (also after a failure here).
+        drop(self.stdin.take());
         let _ = self.child.wait();
     }
 }
@@ -497,6 +516,7 @@ fn bridged_latency(a: &Session, b: &mut SideB, p: Payload, rounds: usize, run: &
         format!("bench/bridged/{run}/ping"),
         format!("bench/bridged/{run}/pong"),
     );
+    let _unlink = Unlink(vec![ping_a.clone(), pong_a.clone()]);
     let mut ping =
         Writer::<Dynamic>::create_with_fields(&ping_a, &p.fields(), &CreateOptions::default())
             .expect("ping segment");
@@ -522,7 +542,8 @@ fn bridged_latency(a: &Session, b: &mut SideB, p: Payload, rounds: usize, run: &
             let info = back
                 .read_into(&mut buf, ReadOptions::default(), Duration::from_secs(1))
                 .expect("read pong");
-            if record_k(&buf, &back, info) == k {
+            // (A mirror segment can be opened between its creation and its first record.)
+            if info.status(0).written && record_k(&buf, &back, info) == k {
                 break;
             }
             assert!(
@@ -537,8 +558,6 @@ fn bridged_latency(a: &Session, b: &mut SideB, p: Payload, rounds: usize, run: &
     }
     stop.store(true, Ordering::Relaxed);
     assert_eq!(b.ask("done"), "ok");
-    let _ = flexshm_std::unlink(&ping_a);
-    let _ = flexshm_std::unlink(&pong_a);
     summarize(times)
 }
 
@@ -562,22 +581,24 @@ fn raw_throughput(a: &Session, b: &mut SideB, bytes: &[u8], count: u64, run: &st
 
 fn bridged_throughput(a: &Session, b: &mut SideB, p: Payload, count: u64, run: &str) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
-    let slots: u32 = if p == Payload::Image { 32 } else { 16384 };
+    // Source ring, and four times as many slots in the mirror (58 MB for the image).
+    let slots: u32 = if p == Payload::Image { 16 } else { 16384 };
     let (src, dst) = (
         shm_name(&format!("{run}-tp-a")),
         shm_name(&format!("{run}-tp-b")),
     );
     let key = format!("bench/bridged/{run}/tp");
+    let _unlink = Unlink(vec![src.clone()]);
     let mut w =
         Writer::<Dynamic>::create_with_fields(&src, &p.fields(), &CreateOptions::fifo(slots))
             .expect("source segment");
-    assert_eq!(
-        b.ask(&format!("bridged-throughput {key} {dst} {count}")),
-        "ready"
-    );
+    let cmd = format!("bridged-throughput {key} {dst} {count} {}", slots * 4);
+    assert_eq!(b.ask(&cmd), "ready");
     bridge_out(a, &src, &key, false, &stop);
     let mut image = vec![0u8; IMAGE_BYTES];
     write_record(&mut w, p, 0, &mut image);
+    // Side B's reader has read record 0: it is running before the records come.
+    assert_eq!(b.line(), "started");
     // Side B's mirror segment, watched only for pacing: never more than half the ring
     // ahead of what the mirror has committed, so the source ring is never lapped.
     let mirror = open_when_there(&dst);
@@ -596,7 +617,6 @@ fn bridged_throughput(a: &Session, b: &mut SideB, p: Payload, count: u64, run: &
     }
     let r = b.line();
     stop.store(true, Ordering::Relaxed);
-    let _ = flexshm_std::unlink(&src);
     let mut it = r
         .strip_prefix("result ")
         .unwrap_or_else(|| panic!("side B: {r}"))
@@ -652,7 +672,10 @@ fn main() {
         .open()
         .expect("zenoh session A");
     let mut b = SideB::start(&ep);
-    println!("Bridged flexshm vs raw Zenoh, side B in another process, tcp/127.0.0.1, median of {repeat} runs.");
+    println!(
+        "Bridged flexshm vs raw Zenoh, side B in another process, tcp/127.0.0.1, \
+         median of {repeat} runs (ratios: median of the runs' ratios)."
+    );
     println!();
     let mut lat_rows = Vec::new();
     let mut tp_rows = Vec::new();
@@ -675,6 +698,16 @@ fn main() {
             };
             let (r50, r99) = (m(&raw, |l| l.p50), m(&raw, |l| l.p99));
             let (b50, b99) = (m(&br, |l| l.p50), m(&br, |l| l.p99));
+            // Each run's ratio is taken against the raw run right before it, then the
+            // median of those: the machine's drift during the run cancels out.
+            let ratio = |f: fn(&Latency) -> Duration| {
+                median(
+                    raw.iter()
+                        .zip(&br)
+                        .map(|(r, b)| f(b).as_secs_f64() / f(r).as_secs_f64())
+                        .collect(),
+                )
+            };
             lat_rows.push(format!(
                 "| {} | {} | {} / {} | {} / {} | {:.2}× / {:.2}× |",
                 p.name(),
@@ -683,8 +716,8 @@ fn main() {
                 us(r99),
                 us(b50),
                 us(b99),
-                b50.as_secs_f64() / r50.as_secs_f64(),
-                b99.as_secs_f64() / r99.as_secs_f64()
+                ratio(|l| l.p50),
+                ratio(|l| l.p99)
             ));
         }
         if throughput {
@@ -699,14 +732,15 @@ fn main() {
                 }
             }
             let med = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
-            let (r, m) = (med(raw), med(br));
+            let ratios: Vec<f64> = raw.iter().zip(&br).map(|(r, b)| b / r).collect();
+            let (r, m, q) = (med(raw), med(br), med(ratios));
             tp_rows.push(format!(
                 "| {} | {} | {:.0} | {:.0} | {:.2}× |",
                 p.name(),
                 count,
                 r,
                 m,
-                m / r
+                q
             ));
         }
     }
