@@ -12,11 +12,14 @@
 //! - [`publish`] / [`mirror`]: the bridge loops, over the small [`SegmentSource`] /
 //!   [`SegmentSink`] traits (no shared memory needed in tests) and the [`Outlet`] /
 //!   [`Inlet`] traits (no network needed in tests).
-//! - [`shm`]: the traits implemented on flexshm-std; [`net`]: on Zenoh.
+//! - [`shm`]: the source and sink traits implemented on flexshm-std; [`net`]: the
+//!   outlet on Zenoh, and the mirror fed from a Zenoh subscriber's callback.
 //! - [`session`]: Zenoh configuration (file, `--connect`, `--listen`, `--mode`).
 //!
-//! [`run_bridge`] runs any number of publishers and mirrors on one session, one thread
-//! each, until a stop flag is set.
+//! [`run_bridge`] runs any number of publishers and mirrors on one session until a stop
+//! flag is set: a thread per publisher, and per mirror a thread for schema requests and
+//! housekeeping (its records are written in Zenoh's receive callback). `flexshm bridge`
+//! is this function behind a command line.
 
 pub mod error;
 pub mod mirror;
