@@ -1,4 +1,4 @@
-# flexshm-cli: the `flexshm` command-line tool (ls, show, watch, hz, rm); `make demo-cli`.
+# flexshm-cli: the `flexshm` command-line tool (ls, show, watch, hz, rm, bridge); `make demo-cli`.
 TEST_TARGETS += test-cli
 
 .PHONY: install-cli cli-tmux test-cli demo-cli
@@ -15,11 +15,14 @@ cli-tmux: ## install tmux with apt if it is missing (needs root); the live-view 
 	fi
 	command -v tmux >/dev/null 2>&1
 
-# Python-written segments are part of the tests: build-py puts the wheel into .venv, and
-# FLEXSHM_CLI_REQUIRE_PY=1 makes a missing interpreter a failure, not a skip.
-test-cli: build-py ## flexshm-cli: rustfmt, clippy, unit and integration tests (Rust and Python writers), live view in tmux
+# Python-written segments and a Python reader of a bridge's mirror are part of the tests:
+# build-py puts the wheel into .venv, and FLEXSHM_CLI_REQUIRE_PY=1 makes a missing
+# interpreter a failure, not a skip.
+test-cli: build-py ## flexshm-cli: rustfmt, clippy (with and without the bridge), unit and integration tests (Rust and Python writers, bridge end to end with a Python reader), live view in tmux
 	@$(CARGO) fmt --check -p flexshm-cli
-	nice -n 10 $(CARGO) clippy -p flexshm-cli --all-targets -- -D warnings
+	# BRIDGE_PKGS (mk/zenoh.mk): the CLI and flexshm-zenoh always together, one build of Zenoh.
+	nice -n 10 $(CARGO) clippy $(BRIDGE_PKGS) --all-targets -- -D warnings
+	nice -n 10 $(CARGO) clippy -p flexshm-cli --no-default-features --all-targets -- -D warnings
 	require_tmux=1
 	if ! $(MAKE) --no-print-directory cli-tmux; then
 	  require_tmux=0
@@ -28,9 +31,9 @@ test-cli: build-py ## flexshm-cli: rustfmt, clippy, unit and integration tests (
 	  echo "## apt-get): the live-view test in a terminal is SKIPPED. apt-get install tmux"
 	  echo "################################################################################"
 	fi
-	echo "test-cli: cargo test -p flexshm-cli (FLEXSHM_CLI_REQUIRE_PY=1 FLEXSHM_CLI_REQUIRE_TMUX=$$require_tmux)"
+	echo "test-cli: cargo test $(CLI_TESTS) (FLEXSHM_CLI_REQUIRE_PY=1 FLEXSHM_CLI_REQUIRE_TMUX=$$require_tmux)"
 	FLEXSHM_CLI_REQUIRE_PY=1 FLEXSHM_CLI_REQUIRE_TMUX=$$require_tmux \
-	  nice -n 10 $(CARGO) test -p flexshm-cli
+	  nice -n 10 $(CARGO) test $(BRIDGE_PKGS) $(CLI_TESTS)
 
 demo-cli: ## the flexshm CLI next to a writer and a reader: ls, show, hz, watch --json, a crashed writer, rm --stale
 	@echo "== building the examples and the CLI"

@@ -1,7 +1,10 @@
-//! `flexshm`: list, inspect, watch, time and remove flexshm shared-memory segments.
+//! `flexshm`: list, inspect, watch, time and remove flexshm shared-memory segments, and
+//! bridge them to other machines.
 //!
-//! The tool only ever opens segments as a reader. All use of flexshm-std is in
-//! `source.rs`; the subcommands live in `cmd/`, one module each.
+//! The inspecting subcommands only ever open segments as a reader; all their use of
+//! flexshm-std is in `source.rs`. `bridge` (feature `bridge`) hands over to the
+//! flexshm-zenoh library, whose mirrors write segments. The subcommands live in `cmd/`,
+//! one module each.
 
 use std::process::ExitCode;
 
@@ -18,8 +21,9 @@ mod users;
 /// Inspect flexshm shared-memory segments without disturbing them.
 ///
 /// Segments are the files in /dev/shm; NAME is the segment name as a writer gives it
-/// (`sensors`, `/sensors` and `/dev/shm/sensors` are the same segment). The tool only
-/// reads: it never writes a record or takes the writer role.
+/// (`sensors`, `/sensors` and `/dev/shm/sensors` are the same segment). Apart from the
+/// mirrors of `bridge`, the tool only reads: it never writes a record or takes the writer
+/// role.
 ///
 /// Exit status: 0 success, 1 a named segment is missing or not a usable flexshm
 /// segment (or another failure, said in one line on stderr), 2 usage error.
@@ -36,7 +40,8 @@ const EXAMPLES: &str = "Examples:
   flexshm watch sensors                       live view (q quits)
   flexshm watch sensors --json | jq .fields.temperature.value
   flexshm hz sensors                          commit rate and jitter
-  flexshm rm --stale --dry-run                what crashed writers left behind";
+  flexshm rm --stale --dry-run                what crashed writers left behind
+  flexshm bridge --publish sensors            publish a segment over Zenoh (see bridge --help)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -45,8 +50,8 @@ enum Command {
     Watch(cmd::watch::Args),
     Hz(cmd::hz::Args),
     Rm(cmd::rm::Args),
-    // Room for more: a `bridge` subcommand (Zenoh) becomes one more variant here with
-    // its module in cmd/.
+    #[cfg(feature = "bridge")]
+    Bridge(cmd::bridge::Args),
 }
 
 /// How a subcommand failed: the exit status and the one-line message (none for a
@@ -112,6 +117,8 @@ fn main() -> ExitCode {
         Command::Watch(a) => cmd::watch::run(a),
         Command::Hz(a) => cmd::hz::run(a),
         Command::Rm(a) => cmd::rm::run(a),
+        #[cfg(feature = "bridge")]
+        Command::Bridge(a) => cmd::bridge::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,11 @@ mod common;
 fn cli_md_has_every_help_text() {
     let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CLI.md");
     let doc = std::fs::read_to_string(doc_path).expect("read docs/CLI.md");
-    for sub in ["", "ls", "show", "watch", "hz", "rm"] {
+    let mut subs = vec!["", "ls", "show", "watch", "hz", "rm"];
+    if cfg!(feature = "bridge") {
+        subs.push("bridge");
+    }
+    for sub in subs {
         let mut args: Vec<&str> = vec![];
         if !sub.is_empty() {
             args.push(sub);

@@ -1,58 +1,45 @@
-//! Bridged flexshm against raw Zenoh pub/sub of the same bytes, in one run.
+//! Bridged flexshm against raw Zenoh pub/sub of the same bytes, in one run, with side B
+//! in a separate process.
 //!
-//! A skeleton for the bench workspace: two Zenoh peer sessions in this process (side A
-//! listening, side B connecting over tcp/127.0.0.1, multicast scouting off) and two
-//! payloads: `SensorData` (3 × f64 + str[32]) and a 640×480×3 uint8 image.
+//! Side A is this process, side B a child process (this program again, with `--side-b`),
+//! each with its own Zenoh peer session: A listens on tcp/127.0.0.1, B connects,
+//! multicast scouting off. Payloads: `SensorData` (3 × f64 + str[32]) and a 640×480×3
+//! uint8 image. The raw messages are the exact bytes the bridge puts on the wire for one
+//! record.
 //!
 //! - **Latency** (ping-pong, one-way = round trip / 2, p50 and p99). Raw: A puts the
-//!   encoded record message on a key, a callback on B puts the same bytes back. Bridged:
-//!   A writes a single-slot segment, a bridge publishes it, a mirror on B writes it into
-//!   a local segment, an echo thread on B reads it and writes it into a second segment
-//!   that is bridged back to A, where it is read. The raw messages are the exact bytes
-//!   the bridge puts on the wire for the same record.
-//! - **Throughput** (records per second delivered). Raw: A puts N messages with
-//!   blocking congestion control, B counts them. Bridged: A writes N records into a FIFO
-//!   segment (never more than half its ring ahead of the mirror's reader, so nothing is
-//!   lost at the source), B reads them from the mirror segment.
+//!   message on a key, a callback of B puts the same bytes back, A receives them. Bridged:
+//!   A writes a single-slot segment, a bridge publisher in A sends it, a mirror in B
+//!   writes it into a local segment, an echo thread in B reads it and writes it into a
+//!   second segment that B's publisher sends back, A's mirror writes it and A reads it.
+//!   Both directions are express (no batching), as for `flexshm bridge --express`.
+//! - **Throughput** (records per second a reader on B gets, from the first record it
+//!   receives to the last). Raw: A puts the messages back to back with blocking
+//!   congestion control and B's callback takes each payload. Bridged: A writes the
+//!   records into a FIFO segment (never more than half its ring ahead of B's mirror, so
+//!   that nothing is lost at the source), the bridge publishes them (batching the records
+//!   already waiting), B's mirror writes them and a reader thread in B reads every one.
 //!
+//! Each figure is the median of `--repeat` runs, raw and bridged alternating; a ratio is
+//! the median of the runs' ratios (each bridged run against the raw run before it).
 //! Targets (issue 14): bridged latency <= 1.2 × raw, bridged throughput >= 0.8 × raw.
 //!
 //! ```text
 //! cargo run --release -p flexshm-zenoh --example bridge_bench -- [--payload sensor|image|both]
-//!     [--what latency|throughput|both] [--rounds N] [--count N]
+//!     [--what latency|throughput|both] [--rounds N] [--count N] [--repeat N]
 //! ```
-//!
-//! Both sides in one process share Zenoh's runtime threads and the machine's cores; the
-//! bench workspace should run side B as a separate process for the published numbers.
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flexshm_core::{ArrayRef, Dtype, FieldDef, FieldValue, Kind, Mode, ReadOptions, Value};
-use flexshm_std::{CreateOptions, Dynamic, ReadInfo, Reader, Snapshot, Writer};
-
-/// A view of a record kept in `buf` (the statuses are not needed here).
-fn field(buf: &[u8], r: &Reader<Dynamic>, i: usize) -> flexshm_std::FieldValue<'static> {
-    let info = ReadInfo {
-        commit: 0,
-        lost: 0,
-        modified: 0,
-        written: 0,
-        truncated: 0,
-    };
-    let v = Snapshot::<Dynamic>::new(buf, r.layout(), info)
-        .get(i)
-        .unwrap();
-    // Only scalars are asked for here.
-    match v {
-        flexshm_std::FieldValue::UInt(x) => flexshm_std::FieldValue::UInt(x),
-        flexshm_std::FieldValue::Float(x) => flexshm_std::FieldValue::Float(x),
-        flexshm_std::FieldValue::Int(x) => flexshm_std::FieldValue::Int(x),
-        other => panic!("unexpected {other:?}"),
-    }
-}
+use flexshm_core::{ArrayRef, Dtype, FieldDef, FieldStatus, FieldValue, Kind, Mode, Value};
+use flexshm_std::{
+    CreateOptions, Dynamic, OpenOptions, ReadInfo, ReadOptions, Reader, Snapshot, Writer,
+};
 use flexshm_zenoh::wire::{self, RecordHeader, SchemaMsg, WireField};
 use flexshm_zenoh::zenoh::qos::CongestionControl;
 use flexshm_zenoh::zenoh::{Session, Wait};
@@ -65,6 +52,27 @@ enum Payload {
 }
 
 impl Payload {
+    fn parse(s: &str) -> Payload {
+        match s {
+            "image" => Payload::Image,
+            _ => Payload::Sensor,
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Payload::Sensor => "sensor",
+            Payload::Image => "image",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Payload::Sensor => "SensorData",
+            Payload::Image => "image 640×480×3 u8",
+        }
+    }
+
     fn fields(self) -> Vec<FieldDef> {
         match self {
             Payload::Sensor => vec![
@@ -79,40 +87,41 @@ impl Payload {
             )],
         }
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            Payload::Sensor => "SensorData",
-            Payload::Image => "image 640x480x3 u8",
-        }
-    }
 }
 
-/// Writes record `k` of `p` (the first field carries `k` for sensor data; the image's
-/// first byte does).
+const MSG: &str = "OK: all sensors nominal";
+const IMAGE_BYTES: usize = 480 * 640 * 3;
+
+/// Writes record `k` of `p` (sensor data carries `k` in its first field, the image in
+/// its first 8 bytes); commits it in FIFO mode.
 fn write_record(w: &mut Writer<Dynamic>, p: Payload, k: u64, image: &mut [u8]) {
     match p {
-        Payload::Sensor => {
-            let msg = "OK: all sensors nominal";
-            w.write_fields(&[
+        Payload::Sensor => w
+            .write_fields(&[
                 (0, Value::Float(k as f64)),
                 (1, Value::Float(1013.25)),
                 (2, Value::Float(1.7e9)),
-                (3, Value::Str(msg)),
+                (3, Value::Str(MSG)),
             ])
-            .unwrap();
-        }
+            .expect("write"),
         Payload::Image => {
             image[..8].copy_from_slice(&k.to_le_bytes());
-            let a = ArrayRef::new(Dtype::U8, &[480, 640, 3], image).unwrap();
-            w.write_fields(&[(0, Value::Array(a))]).unwrap();
+            let a = ArrayRef::new(Dtype::U8, &[480, 640, 3], image).expect("shape");
+            w.write_fields(&[(0, Value::Array(a))]).expect("write");
         }
+    }
+    if w.mode().is_fifo() {
+        w.finalize().expect("finalize");
     }
 }
 
+fn view<'a>(buf: &'a [u8], r: &'a Reader<Dynamic>, info: ReadInfo) -> Snapshot<'a, 'a, Dynamic> {
+    Snapshot::<Dynamic>::new(buf, r.layout(), info)
+}
+
 /// The `k` a record carries.
-fn record_k(buf: &[u8], r: &Reader<Dynamic>) -> u64 {
-    match field(buf, r, 0) {
+fn record_k(buf: &[u8], r: &Reader<Dynamic>, info: ReadInfo) -> u64 {
+    match view(buf, r, info).get(0).expect("field 0") {
         FieldValue::Float(x) => x as u64,
         FieldValue::Array { bytes, .. } => u64::from_le_bytes(bytes[..8].try_into().unwrap()),
         other => panic!("{other:?}"),
@@ -120,17 +129,10 @@ fn record_k(buf: &[u8], r: &Reader<Dynamic>) -> u64 {
 }
 
 /// Copies the record in `buf` (read by `r`) into `w`.
-fn echo(buf: &[u8], r: &Reader<Dynamic>, w: &mut Writer<Dynamic>) {
+fn echo(buf: &[u8], r: &Reader<Dynamic>, info: ReadInfo, w: &mut Writer<Dynamic>) {
+    let snap = view(buf, r, info);
     let n = r.layout().fields().len();
-    let info = ReadInfo {
-        commit: 0,
-        lost: 0,
-        modified: 0,
-        written: 0,
-        truncated: 0,
-    };
-    let snap = Snapshot::<Dynamic>::new(buf, r.layout(), info);
-    let vals: Vec<FieldValue<'_>> = (0..n).map(|i| snap.get(i).unwrap()).collect();
+    let vals: Vec<FieldValue<'_>> = (0..n).map(|i| snap.get(i).expect("field")).collect();
     let values: Vec<(usize, Value<'_>)> = vals
         .iter()
         .enumerate()
@@ -139,44 +141,41 @@ fn echo(buf: &[u8], r: &Reader<Dynamic>, w: &mut Writer<Dynamic>) {
                 FieldValue::Float(x) => Value::Float(x),
                 FieldValue::Str(s) => Value::Str(s),
                 FieldValue::Array { rows, bytes, .. } => {
-                    Value::Array(ArrayRef::new(Dtype::U8, &[rows, 640, 3], bytes).unwrap())
+                    Value::Array(ArrayRef::new(Dtype::U8, &[rows, 640, 3], bytes).expect("shape"))
                 }
                 other => panic!("{other:?}"),
             };
             (i, v)
         })
         .collect();
-    w.write_fields(&values).unwrap();
+    w.write_fields(&values).expect("echo write");
 }
 
-/// The record message the bridge sends for record `k` of `p` (the raw case's bytes).
+/// The record message the bridge sends for one record of `p`: the raw case's bytes.
 fn message_bytes(p: Payload) -> Vec<u8> {
     let fields = p.fields();
-    let schema = SchemaMsg::new(1, 1, Mode::Single, fields.clone()).unwrap();
-    let image = vec![7u8; 480 * 640 * 3];
+    let schema = SchemaMsg::new(1, 1, Mode::Single, fields.clone()).expect("schema");
+    let image = vec![7u8; IMAGE_BYTES];
+    let status = FieldStatus {
+        written: true,
+        truncated: false,
+        modified: true,
+    };
     let values: Vec<WireField<'_>> = match p {
         Payload::Sensor => [
             FieldValue::Float(1.0),
             FieldValue::Float(1013.25),
             FieldValue::Float(1.7e9),
-            FieldValue::Str("OK: all sensors nominal"),
+            FieldValue::Str(MSG),
         ]
         .into_iter()
         .map(|v| WireField {
-            status: flexshm_core::FieldStatus {
-                written: true,
-                truncated: false,
-                modified: true,
-            },
+            status,
             value: Some(v),
         })
         .collect(),
         Payload::Image => vec![WireField {
-            status: flexshm_core::FieldStatus {
-                written: true,
-                truncated: false,
-                modified: true,
-            },
+            status,
             value: Some(FieldValue::Array {
                 dtype: Dtype::U8,
                 rows: 480,
@@ -191,303 +190,458 @@ fn message_bytes(p: Payload) -> Vec<u8> {
         schema_hash: schema.hash,
     };
     let mut out = Vec::new();
-    wire::encode_record(&hdr, &fields, &values, &mut out).unwrap();
+    wire::encode_record(&hdr, &fields, &values, &mut out).expect("encode");
     out
 }
 
-struct Stats {
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Waits until `p` has a matching subscriber.
+fn wait_matched(p: &flexshm_zenoh::zenoh::pubsub::Publisher<'_>) {
+    let (tx, rx) = mpsc::channel();
+    p.matching_listener()
+        .callback(move |m| {
+            if m.matching() {
+                let _ = tx.send(());
+            }
+        })
+        .background()
+        .wait()
+        .expect("matching listener");
+    if !p.matching_status().wait().expect("status").matching() {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("no subscriber");
+    }
+}
+
+fn open_when_there(name: &str) -> Reader<Dynamic> {
+    let opts = OpenOptions {
+        timeout: Duration::from_secs(20),
+    };
+    Reader::<Dynamic>::open_with(name, &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Starts a publisher of `src` on `key` and/or a mirror of `key` into `dst`.
+fn bridge_out(s: &Session, src: &str, key: &str, express: bool, stop: &Arc<AtomicBool>) {
+    let mut spec = PublishSpec::new(src);
+    spec.key = Some(key.to_string());
+    spec.express = express;
+    spawn_publisher(s, spec, Arc::clone(stop)).expect("publisher");
+}
+
+fn bridge_in(s: &Session, key: &str, dst: &str, stop: &Arc<AtomicBool>) {
+    spawn_mirror(s, MirrorSpec::new(key, dst), Arc::clone(stop)).expect("mirror");
+}
+
+fn shm_name(what: &str) -> String {
+    format!("flexshm-bench-bridge-{what}-{}", std::process::id())
+}
+
+/// Removes segments when dropped, also when a run fails.
+struct Unlink(Vec<String>);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = flexshm_std::unlink(n);
+        }
+    }
+}
+
+// ---- side B ------------------------------------------------------------------------------
+
+/// Side B: obeys one command per line on stdin, answers on stdout.
+fn side_b(endpoint: &str) {
+    let session = ZenohOptions::loopback(&[], &[endpoint])
+        .open()
+        .expect("zenoh session B");
+    let mut out = std::io::stdout().lock();
+    let mut say = |s: String| {
+        writeln!(out, "{s}").expect("stdout");
+        out.flush().expect("stdout");
+    };
+    say("hello".into());
+    let mut lines = std::io::stdin().lock().lines();
+    while let Some(Ok(line)) = lines.next() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["raw-latency", key] => {
+                let back = session
+                    .declare_publisher(format!("{key}/pong"))
+                    .congestion_control(CongestionControl::Block)
+                    .express(true)
+                    .wait()
+                    .expect("publisher");
+                let sub = session
+                    .declare_subscriber(format!("{key}/ping"))
+                    .callback(move |s| {
+                        back.put(s.payload().clone()).wait().expect("put");
+                    })
+                    .wait()
+                    .expect("subscriber");
+                say("ready".into());
+                let _ = lines.next(); // "done"
+                drop(sub);
+                say("ok".into());
+            }
+            ["raw-throughput", key, count] => {
+                let count: u64 = count.parse().expect("count");
+                let got = Arc::new(AtomicU64::new(0));
+                let times = Arc::new(Mutex::new((None::<Instant>, None::<Instant>)));
+                let (tx, rx) = mpsc::channel();
+                let sub = {
+                    let (got, times) = (Arc::clone(&got), Arc::clone(&times));
+                    session
+                        .declare_subscriber(key.to_string())
+                        .callback(move |s| {
+                            // What a receiver does at least: get the bytes contiguous.
+                            std::hint::black_box(s.payload().to_bytes());
+                            let now = Instant::now();
+                            let mut t = times.lock().expect("times");
+                            t.0.get_or_insert(now);
+                            t.1 = Some(now);
+                            if got.fetch_add(1, Ordering::Relaxed) + 1 == count {
+                                let _ = tx.send(());
+                            }
+                        })
+                        .wait()
+                        .expect("subscriber")
+                };
+                say("ready".into());
+                rx.recv_timeout(Duration::from_secs(300))
+                    .expect("all messages");
+                let (first, last) = *times.lock().expect("times");
+                let secs = last.unwrap().duration_since(first.unwrap()).as_secs_f64();
+                drop(sub);
+                say(format!("result {}", (count - 1) as f64 / secs));
+            }
+            ["bridged-latency", ping_key, pong_key, ping_b, pong_b, payload] => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let p = Payload::parse(payload);
+                let _unlink = Unlink(vec![ping_b.to_string(), pong_b.to_string()]);
+                let mut pong = Writer::<Dynamic>::create_with_fields(
+                    pong_b,
+                    &p.fields(),
+                    &CreateOptions::default(),
+                )
+                .expect("pong segment");
+                bridge_in(&session, ping_key, ping_b, &stop);
+                bridge_out(&session, pong_b, pong_key, true, &stop);
+                let echo_thread = {
+                    let stop = Arc::clone(&stop);
+                    let name = ping_b.to_string();
+                    std::thread::spawn(move || {
+                        let mut r = open_when_there(&name);
+                        let mut buf = vec![0u8; r.snapshot_len()];
+                        let mut last = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            if !r
+                                .wait_head_change(last, Duration::from_millis(50))
+                                .unwrap_or(false)
+                            {
+                                continue;
+                            }
+                            let info = r
+                                .read_into(&mut buf, ReadOptions::default(), Duration::from_secs(1))
+                                .expect("read ping");
+                            last = info.commit;
+                            echo(&buf, &r, info, &mut pong);
+                        }
+                    })
+                };
+                say("ready".into());
+                let _ = lines.next(); // "done"
+                stop.store(true, Ordering::Relaxed);
+                echo_thread.join().expect("echo");
+                say("ok".into());
+            }
+            ["bridged-throughput", key, dst, count, slots] => {
+                let count: u64 = count.parse().expect("count");
+                let slots: u32 = slots.parse().expect("slots");
+                let stop = Arc::new(AtomicBool::new(false));
+                // The mirror's ring is larger than the source's: the writer paces itself
+                // by the mirror, and this reader must never be lapped behind it.
+                let _unlink = Unlink(vec![dst.to_string()]);
+                let mut spec = MirrorSpec::new(key, dst);
+                spec.mode = Some(Mode::Fifo { slots });
+                spawn_mirror(&session, spec, Arc::clone(&stop)).expect("mirror");
+                say("ready".into());
+                let mut r = open_when_there(dst);
+                let mut buf = vec![0u8; r.snapshot_len()];
+                // Record 0 opens the run; records 1..=count are timed, from the first.
+                let opts = ReadOptions::default();
+                r.read_into(&mut buf, opts, Duration::from_secs(60))
+                    .expect("record 0");
+                say("started".into());
+                let (mut n, mut lost) = (0u64, 0u64);
+                let mut first = None;
+                while n < count {
+                    let info = r
+                        .read_into(&mut buf, opts, Duration::from_secs(60))
+                        .expect("mirror reader");
+                    first.get_or_insert_with(Instant::now);
+                    n += 1 + info.lost as u64;
+                    lost += info.lost as u64;
+                }
+                let secs = first.unwrap().elapsed().as_secs_f64();
+                stop.store(true, Ordering::Relaxed);
+                say(format!("result {} {lost}", (count - 1) as f64 / secs));
+            }
+            ["quit"] => break,
+            other => panic!("side B: unknown command {other:?}"),
+        }
+    }
+    let _ = session.close().wait();
+}
+
+// ---- side A ------------------------------------------------------------------------------
+
+struct SideB {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl SideB {
+    fn start(endpoint: &str) -> SideB {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .args(["--side-b", endpoint])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start side B");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let b = SideB {
+            child,
+            stdin: Some(stdin),
+            lines,
+        };
+        assert_eq!(b.line(), "hello");
+        b
+    }
+
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(300))
+            .expect("side B answers")
+    }
+
+    fn ask(&mut self, cmd: &str) -> String {
+        let stdin = self.stdin.as_mut().expect("side B stdin");
+        writeln!(stdin, "{cmd}").expect("side B stdin");
+        stdin.flush().expect("side B stdin");
+        self.line()
+    }
+}
+
+impl Drop for SideB {
+    fn drop(&mut self) {
+        // Closing its stdin ends side B wherever it is (also after a failure here).
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+struct Latency {
     p50: Duration,
     p99: Duration,
 }
 
-fn percentiles(mut v: Vec<Duration>) -> Stats {
-    v.sort();
-    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-    Stats {
-        p50: at(0.50),
-        p99: at(0.99),
+fn summarize(mut times: Vec<Duration>) -> Latency {
+    times.sort();
+    Latency {
+        p50: percentile(&times, 0.50),
+        p99: percentile(&times, 0.99),
     }
 }
 
-fn raw_latency(a: &Session, b: &Session, bytes: &[u8], rounds: usize, tag: &str) -> Stats {
-    let ping = format!("bench/{tag}/raw/ping");
-    let pong = format!("bench/{tag}/raw/pong");
-    let back = b
-        .declare_publisher(pong.clone())
-        .congestion_control(CongestionControl::Block)
-        .express(true)
+fn raw_latency(a: &Session, b: &mut SideB, bytes: &[u8], rounds: usize, run: &str) -> Latency {
+    let key = format!("bench/raw/{run}");
+    assert_eq!(b.ask(&format!("raw-latency {key}")), "ready");
+    let replies = a
+        .declare_subscriber(format!("{key}/pong"))
         .wait()
-        .unwrap();
-    let _echo = b
-        .declare_subscriber(ping.clone())
-        .callback(move |s| {
-            back.put(s.payload().clone()).wait().unwrap();
-        })
-        .wait()
-        .unwrap();
-    let replies = a.declare_subscriber(pong).wait().unwrap();
+        .expect("sub");
     let p = a
-        .declare_publisher(ping)
+        .declare_publisher(format!("{key}/ping"))
         .congestion_control(CongestionControl::Block)
         .express(true)
         .wait()
-        .unwrap();
+        .expect("publisher");
     wait_matched(&p);
+    // The first rounds settle the route and warm the caches: not timed.
+    let warm = rounds / 10 + 1;
     let mut times = Vec::with_capacity(rounds);
-    for i in 0..rounds + rounds / 10 {
+    for i in 0..rounds + warm {
         let t0 = Instant::now();
-        p.put(bytes.to_vec()).wait().unwrap();
-        let s = replies.recv().unwrap();
+        p.put(bytes.to_vec()).wait().expect("put");
+        let s = replies.recv().expect("pong");
         let dt = t0.elapsed();
         assert_eq!(s.payload().len(), bytes.len());
-        if i >= rounds / 10 {
+        if i >= warm {
             times.push(dt / 2);
         }
     }
-    percentiles(times)
+    assert_eq!(b.ask("done"), "ok");
+    summarize(times)
 }
 
-fn wait_matched(p: &flexshm_zenoh::zenoh::pubsub::Publisher<'_>) {
-    let t0 = Instant::now();
-    while !p.matching_status().wait().unwrap().matching() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no subscriber");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Let the subscription settle on both sides.
-    std::thread::sleep(Duration::from_millis(100));
-}
-
-fn shm_name(tag: &str, what: &str) -> String {
-    format!("flexshm-bench-{tag}-{what}-{}", std::process::id())
-}
-
-/// Starts a bridge of `src` (published from `from`) mirrored into `dst` (on `to`);
-/// `express` for latency (no batching), not for throughput.
-fn bridge(
-    from: &Session,
-    to: &Session,
-    src: &str,
-    dst: &str,
-    express: bool,
-    stop: &Arc<AtomicBool>,
-) {
-    let key = format!("bench/bridged/{src}");
-    spawn_mirror(to, MirrorSpec::new(&key, dst), stop.clone()).unwrap();
-    let mut spec = PublishSpec::new(src);
-    spec.key = Some(key);
-    spec.express = express;
-    spec.options.wait_for_subscriber = Some(Duration::from_secs(10));
-    spec.options.poll = Duration::from_millis(20);
-    spawn_publisher(from, spec, stop.clone()).unwrap();
-}
-
-fn open_when_there(name: &str) -> Reader<Dynamic> {
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = Reader::<Dynamic>::open(name) {
-            return r;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "{name} did not appear"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Waits until `r` shows a record carrying `k`; returns the snapshot length read.
-fn wait_for(r: &mut Reader<Dynamic>, buf: &mut [u8], k: u64, deadline: Duration) -> bool {
-    let t0 = Instant::now();
-    loop {
-        let head = r.head();
-        if head != 0 {
-            r.read_into(buf, ReadOptions::default(), Duration::from_secs(1))
-                .unwrap();
-            if record_k(buf, r) == k {
-                return true;
-            }
-        }
-        if t0.elapsed() > deadline {
-            return false;
-        }
-        let _ = r.wait_head_change(head, Duration::from_millis(100));
-    }
-}
-
-fn bridged_latency(a: &Session, b: &Session, p: Payload, rounds: usize, tag: &str) -> Stats {
+fn bridged_latency(a: &Session, b: &mut SideB, p: Payload, rounds: usize, run: &str) -> Latency {
     let stop = Arc::new(AtomicBool::new(false));
-    let names: Vec<String> = ["ping-a", "ping-b", "pong-b", "pong-a"]
-        .iter()
-        .map(|w| shm_name(tag, w))
-        .collect();
+    let (ping_a, ping_b) = (
+        shm_name(&format!("{run}-ping-a")),
+        shm_name(&format!("{run}-ping-b")),
+    );
+    let (pong_a, pong_b) = (
+        shm_name(&format!("{run}-pong-a")),
+        shm_name(&format!("{run}-pong-b")),
+    );
+    let (ping_key, pong_key) = (
+        format!("bench/bridged/{run}/ping"),
+        format!("bench/bridged/{run}/pong"),
+    );
+    let _unlink = Unlink(vec![ping_a.clone(), pong_a.clone()]);
     let mut ping =
-        Writer::<Dynamic>::create_with_fields(&names[0], &p.fields(), &CreateOptions::default())
-            .unwrap();
-    let pong =
-        Writer::<Dynamic>::create_with_fields(&names[2], &p.fields(), &CreateOptions::default())
-            .unwrap();
-    bridge(a, b, &names[0], &names[1], true, &stop);
-    bridge(b, a, &names[2], &names[3], true, &stop);
-    let mut image = vec![0u8; 480 * 640 * 3];
-    // Warm up until both directions carry records.
+        Writer::<Dynamic>::create_with_fields(&ping_a, &p.fields(), &CreateOptions::default())
+            .expect("ping segment");
+    let cmd = format!(
+        "bridged-latency {ping_key} {pong_key} {ping_b} {pong_b} {}",
+        p.tag()
+    );
+    assert_eq!(b.ask(&cmd), "ready");
+    bridge_out(a, &ping_a, &ping_key, true, &stop);
+    bridge_in(a, &pong_key, &pong_a, &stop);
+    let mut image = vec![0u8; IMAGE_BYTES];
+    // Record 0 makes the round trip first: it creates the mirror segments.
     write_record(&mut ping, p, 0, &mut image);
-    let echo_thread = {
-        let stop = stop.clone();
-        let name = names[1].clone();
-        let mut pong = pong;
-        std::thread::spawn(move || {
-            let mut r = open_when_there(&name);
-            let mut buf = vec![0u8; r.snapshot_len()];
-            let mut last = 0;
-            while !stop.load(Ordering::Relaxed) {
-                if !r
-                    .wait_head_change(last, Duration::from_millis(50))
-                    .unwrap_or(false)
-                {
-                    continue;
-                }
-                let info = r
-                    .read_into(&mut buf, ReadOptions::default(), Duration::from_secs(1))
-                    .unwrap();
-                last = info.commit;
-                echo(&buf, &r, &mut pong);
-            }
-        })
-    };
-    let mut back: Option<Reader<Dynamic>> = None;
-    for _ in 0..400 {
-        write_record(&mut ping, p, 0, &mut image);
-        if let Ok(r) = Reader::<Dynamic>::open(&names[3]) {
-            back = Some(r);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let mut back = back.expect("the bridged round trip did not start");
+    let mut back = open_when_there(&pong_a);
     let mut buf = vec![0u8; back.snapshot_len()];
+    let warm = rounds / 10 + 1;
     let mut times = Vec::with_capacity(rounds);
-    let mut resent = 0;
-    for k in 1..=(rounds + rounds / 10) as u64 {
+    for k in 1..=(rounds + warm) as u64 {
         let t0 = Instant::now();
         write_record(&mut ping, p, k, &mut image);
-        // Single-slot records may be dropped by Zenoh under congestion (by design: a
-        // newer value replaces them); such a round is written again and not timed.
-        let mut timed = true;
-        while !wait_for(&mut back, &mut buf, k, Duration::from_secs(1)) {
-            resent += 1;
-            assert!(resent < 50, "the bridged round trip stopped");
-            timed = false;
-            write_record(&mut ping, p, k, &mut image);
+        loop {
+            let head = back.head();
+            let info = back
+                .read_into(&mut buf, ReadOptions::default(), Duration::from_secs(1))
+                .expect("read pong");
+            // (A mirror segment can be opened between its creation and its first record.)
+            if info.status(0).written && record_k(&buf, &back, info) == k {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "round {k} did not come back"
+            );
+            let _ = back.wait_head_change(head, Duration::from_millis(100));
         }
-        if k as usize > rounds / 10 && timed {
+        if k as usize > warm {
             times.push(t0.elapsed() / 2);
         }
     }
-    if resent > 0 {
-        println!("  (bridged latency: {resent} rounds lost and written again, not timed)");
-    }
     stop.store(true, Ordering::Relaxed);
-    echo_thread.join().unwrap();
-    for n in &names {
-        let _ = flexshm_std::unlink(n);
-    }
-    percentiles(times)
+    assert_eq!(b.ask("done"), "ok");
+    summarize(times)
 }
 
-/// Messages per second B receives when A puts `count` messages back to back.
-fn raw_throughput(a: &Session, b: &Session, bytes: &[u8], count: u64, tag: &str) -> f64 {
-    let key = format!("bench/{tag}/raw/tp");
-    let got = Arc::new(AtomicU64::new(0));
-    let last = Arc::new(std::sync::Mutex::new(None::<Instant>));
-    let _sub = {
-        let (got, last) = (got.clone(), last.clone());
-        b.declare_subscriber(key.clone())
-            .callback(move |s| {
-                // What a receiver does at least: get the bytes contiguous.
-                std::hint::black_box(s.payload().to_bytes());
-                got.fetch_add(1, Ordering::Relaxed);
-                *last.lock().unwrap() = Some(Instant::now());
-            })
-            .wait()
-            .unwrap()
-    };
+fn raw_throughput(a: &Session, b: &mut SideB, bytes: &[u8], count: u64, run: &str) -> f64 {
+    let key = format!("bench/raw/{run}/tp");
+    assert_eq!(b.ask(&format!("raw-throughput {key} {count}")), "ready");
     let p = a
         .declare_publisher(key)
         .congestion_control(CongestionControl::Block)
         .wait()
-        .unwrap();
+        .expect("publisher");
     wait_matched(&p);
-    let t0 = Instant::now();
     for _ in 0..count {
-        p.put(bytes.to_vec()).wait().unwrap();
+        p.put(bytes.to_vec()).wait().expect("put");
     }
-    while got.load(Ordering::Relaxed) < count && t0.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let n = got.load(Ordering::Relaxed);
-    let l = last.lock().unwrap().expect("nothing received");
-    // From the send of the first message to the receipt of the last.
-    n as f64 / l.duration_since(t0).as_secs_f64()
+    let r = b.line();
+    r.strip_prefix("result ")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("side B: {r}"))
 }
 
-/// Records per second a reader of the mirror gets when A writes `count` records.
-fn bridged_throughput(a: &Session, b: &Session, p: Payload, count: u64, tag: &str) -> (f64, u64) {
+fn bridged_throughput(a: &Session, b: &mut SideB, p: Payload, count: u64, run: &str) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
-    let slots: u32 = if p == Payload::Image { 32 } else { 1024 };
-    let (src, dst) = (shm_name(tag, "tp-a"), shm_name(tag, "tp-b"));
+    // Source ring, and four times as many slots in the mirror (58 MB for the image).
+    let slots: u32 = if p == Payload::Image { 16 } else { 16384 };
+    let (src, dst) = (
+        shm_name(&format!("{run}-tp-a")),
+        shm_name(&format!("{run}-tp-b")),
+    );
+    let key = format!("bench/bridged/{run}/tp");
+    let _unlink = Unlink(vec![src.clone()]);
     let mut w =
         Writer::<Dynamic>::create_with_fields(&src, &p.fields(), &CreateOptions::fifo(slots))
-            .unwrap();
-    bridge(a, b, &src, &dst, false, &stop);
-    let mut image = vec![0u8; 480 * 640 * 3];
-    let done = Arc::new(AtomicU64::new(0));
-    // Record 0 creates the mirror segment; timing starts after it.
+            .expect("source segment");
+    let cmd = format!("bridged-throughput {key} {dst} {count} {}", slots * 4);
+    assert_eq!(b.ask(&cmd), "ready");
+    bridge_out(a, &src, &key, false, &stop);
+    let mut image = vec![0u8; IMAGE_BYTES];
     write_record(&mut w, p, 0, &mut image);
-    w.finalize().unwrap();
-    let mut r = open_when_there(&dst);
-    let mut buf = vec![0u8; r.snapshot_len()];
-    r.read_into(&mut buf, ReadOptions::default(), Duration::from_secs(10))
-        .unwrap();
-    let reader = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut lost = 0u64;
-            while done.load(Ordering::Relaxed) < count {
-                match r.read_into(&mut buf, ReadOptions::default(), Duration::from_secs(10)) {
-                    Ok(info) => {
-                        lost += info.lost as u64;
-                        done.fetch_add(1 + info.lost as u64, Ordering::Relaxed);
-                    }
-                    Err(e) => panic!("mirror reader: {e}"),
-                }
-            }
-            (Instant::now(), lost)
-        })
-    };
-    let t0 = Instant::now();
+    // Side B's reader has read record 0: it is running before the records come.
+    assert_eq!(b.line(), "started");
+    // Side B's mirror segment, watched only for pacing: never more than half the ring
+    // ahead of what the mirror has committed, so the source ring is never lapped.
+    let mirror = open_when_there(&dst);
+    // Looked at every `step` records only; while too far ahead the writer sleeps instead
+    // of spinning in a wait, leaving both cores to the bridge (the pacing is part of the
+    // benchmark, not of what it measures).
+    let half = (slots / 2) as u64;
+    let step = (half / 8).max(1);
     for k in 1..=count {
-        // Sleep, not spin, while the ring is half full: the bridge needs the cores.
-        while k - done.load(Ordering::Relaxed) > slots as u64 / 2 {
-            std::thread::sleep(Duration::from_micros(50));
+        if k > half && k % step == 0 {
+            while (mirror.head() as u64) < k - half {
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
         write_record(&mut w, p, k, &mut image);
-        w.finalize().unwrap();
     }
-    let (t1, lost) = reader.join().unwrap();
+    let r = b.line();
     stop.store(true, Ordering::Relaxed);
-    let _ = flexshm_std::unlink(&src);
-    let _ = flexshm_std::unlink(&dst);
-    (count as f64 / t1.duration_since(t0).as_secs_f64(), lost)
+    let mut it = r
+        .strip_prefix("result ")
+        .unwrap_or_else(|| panic!("side B: {r}"))
+        .split(' ');
+    let rate: f64 = it.next().and_then(|v| v.parse().ok()).expect("rate");
+    let lost: u64 = it.next().and_then(|v| v.parse().ok()).expect("lost");
+    assert_eq!(lost, 0, "the mirror's reader lost records");
+    rate
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
     let mut payloads = vec![Payload::Sensor, Payload::Image];
     let (mut latency, mut throughput) = (true, true);
-    let (mut rounds, mut count) = (2000usize, 20000u64);
-    let mut args = std::env::args().skip(1);
+    let (mut rounds, mut count, mut repeat) = (2000usize, 200_000u64, 3usize);
+    // Profiling: run only one side of each throughput comparison.
+    let mut only_arg = None;
     while let Some(a) = args.next() {
         let mut val = || args.next().expect("option needs a value");
         match a.as_str() {
+            "--side-b" => return side_b(&val()),
             "--payload" => {
                 payloads = match val().as_str() {
                     "sensor" => vec![Payload::Sensor],
@@ -502,55 +656,113 @@ fn main() {
             },
             "--rounds" => rounds = val().parse().expect("--rounds N"),
             "--count" => count = val().parse().expect("--count N"),
+            "--repeat" => repeat = val().parse::<usize>().expect("--repeat N").max(1),
+            "--only" => only_arg = Some(val()),
             other => panic!("unknown option {other}"),
         }
     }
+    let only = only_arg.as_deref();
+    flexshm_zenoh::init_logging("error");
     let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
         .port();
     let ep = format!("tcp/127.0.0.1:{port}");
-    let a = ZenohOptions::loopback(&[&ep], &[]).open().unwrap();
-    let b = ZenohOptions::loopback(&[], &[&ep]).open().unwrap();
+    let a = ZenohOptions::loopback(&[&ep], &[])
+        .open()
+        .expect("zenoh session A");
+    let mut b = SideB::start(&ep);
+    println!(
+        "Bridged flexshm vs raw Zenoh, side B in another process, tcp/127.0.0.1, \
+         median of {repeat} runs (ratios: median of the runs' ratios)."
+    );
+    println!();
+    let mut lat_rows = Vec::new();
+    let mut tp_rows = Vec::new();
     for p in payloads {
-        let tag = format!("{p:?}").to_lowercase();
         let bytes = message_bytes(p);
-        // The image is ~0.9 MB a record: fewer of them.
+        // The image is 0.9 MB a record: fewer of them.
         let (rounds, count) = match p {
             Payload::Sensor => (rounds, count),
-            Payload::Image => ((rounds / 10).max(20), (count / 100).max(50)),
+            Payload::Image => ((rounds / 10).max(50), (count / 500).max(200)),
         };
-        println!(
-            "{} ({} bytes on the wire per record)",
-            p.name(),
-            bytes.len()
-        );
         if latency {
-            let raw = raw_latency(&a, &b, &bytes, rounds, &tag);
-            let br = bridged_latency(&a, &b, p, rounds, &tag);
-            println!(
-                "  one-way latency  raw p50 {:>9.1?} p99 {:>9.1?} | bridged p50 {:>9.1?} p99 {:>9.1?} | bridged/raw p50 {:.2}x p99 {:.2}x (target <= 1.2x)",
-                raw.p50,
-                raw.p99,
-                br.p50,
-                br.p99,
-                br.p50.as_secs_f64() / raw.p50.as_secs_f64(),
-                br.p99.as_secs_f64() / raw.p99.as_secs_f64()
-            );
+            let (mut raw, mut br) = (Vec::new(), Vec::new());
+            for i in 0..repeat {
+                let run = format!("{}-lat{i}", p.tag());
+                raw.push(raw_latency(&a, &mut b, &bytes, rounds, &run));
+                br.push(bridged_latency(&a, &mut b, p, rounds, &run));
+            }
+            let m = |v: &[Latency], f: fn(&Latency) -> Duration| {
+                Duration::from_secs_f64(median(v.iter().map(|l| f(l).as_secs_f64()).collect()))
+            };
+            let (r50, r99) = (m(&raw, |l| l.p50), m(&raw, |l| l.p99));
+            let (b50, b99) = (m(&br, |l| l.p50), m(&br, |l| l.p99));
+            // Each run's ratio is taken against the raw run right before it, then the
+            // median of those: the machine's drift during the run cancels out.
+            let ratio = |f: fn(&Latency) -> Duration| {
+                median(
+                    raw.iter()
+                        .zip(&br)
+                        .map(|(r, b)| f(b).as_secs_f64() / f(r).as_secs_f64())
+                        .collect(),
+                )
+            };
+            lat_rows.push(format!(
+                "| {} | {} | {} / {} | {} / {} | {:.2}× / {:.2}× |",
+                p.name(),
+                bytes.len(),
+                us(r50),
+                us(r99),
+                us(b50),
+                us(b99),
+                ratio(|l| l.p50),
+                ratio(|l| l.p99)
+            ));
         }
         if throughput {
-            let raw = raw_throughput(&a, &b, &bytes, count, &tag);
-            let (br, lost) = bridged_throughput(&a, &b, p, count, &tag);
-            println!(
-                "  throughput       raw {:>10.0}/s | bridged {:>10.0}/s ({} lost) | bridged/raw {:.2}x (target >= 0.8x)",
-                raw,
-                br,
-                lost,
-                br / raw
-            );
+            let (mut raw, mut br) = (Vec::new(), Vec::new());
+            for i in 0..repeat {
+                let run = format!("{}-tp{i}", p.tag());
+                if only != Some("bridged") {
+                    raw.push(raw_throughput(&a, &mut b, &bytes, count, &run));
+                }
+                if only != Some("raw") {
+                    br.push(bridged_throughput(&a, &mut b, p, count, &run));
+                }
+            }
+            let med = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
+            let ratios: Vec<f64> = raw.iter().zip(&br).map(|(r, b)| b / r).collect();
+            let (r, m, q) = (med(raw), med(br), med(ratios));
+            tp_rows.push(format!(
+                "| {} | {} | {:.0} | {:.0} | {:.2}× |",
+                p.name(),
+                count,
+                r,
+                m,
+                q
+            ));
         }
     }
+    if !lat_rows.is_empty() {
+        println!("One-way latency (round trip / 2), p50 / p99; target bridged <= 1.2× raw:");
+        println!();
+        println!("| payload | bytes on the wire | raw Zenoh | bridged | bridged / raw |");
+        println!("| --- | --- | --- | --- | --- |");
+        for r in &lat_rows {
+            println!("{r}");
+        }
+        println!();
+    }
+    if !tp_rows.is_empty() {
+        println!("Throughput, records per second at side B; target bridged >= 0.8× raw:");
+        println!();
+        println!("| payload | records | raw Zenoh /s | bridged /s | bridged / raw |");
+        println!("| --- | --- | --- | --- | --- |");
+        for r in &tp_rows {
+            println!("{r}");
+        }
+    }
+    drop(b);
     let _ = a.close().wait();
-    let _ = b.close().wait();
 }

@@ -12,11 +12,14 @@
 //! - [`publish`] / [`mirror`]: the bridge loops, over the small [`SegmentSource`] /
 //!   [`SegmentSink`] traits (no shared memory needed in tests) and the [`Outlet`] /
 //!   [`Inlet`] traits (no network needed in tests).
-//! - [`shm`]: the traits implemented on flexshm-std; [`net`]: on Zenoh.
+//! - [`shm`]: the source and sink traits implemented on flexshm-std; [`net`]: the
+//!   outlet on Zenoh, and the mirror fed from a Zenoh subscriber's callback.
 //! - [`session`]: Zenoh configuration (file, `--connect`, `--listen`, `--mode`).
 //!
-//! [`run_bridge`] runs any number of publishers and mirrors on one session, one thread
-//! each, until a stop flag is set.
+//! [`run_bridge`] runs any number of publishers and mirrors on one session until a stop
+//! flag is set: a thread per publisher, and per mirror a thread for schema requests and
+//! housekeeping (its records are written in Zenoh's receive callback). `flexshm bridge`
+//! is this function behind a command line.
 
 pub mod error;
 pub mod mirror;
@@ -185,7 +188,11 @@ pub fn spawn_publisher(
                 }
                 shm::StdSource::open(&spec.segment, spec.start)
             };
-            publish::run_publisher(open, &mut outlet, &spec.options, &stop)
+            let r = publish::run_publisher(open, &mut outlet, &spec.options, &stop);
+            if let Err(e) = &r {
+                tracing::error!(segment = spec.segment, error = %e, "publisher failed");
+            }
+            r
         })
         .map_err(|e| BridgeError::Config(format!("cannot start a thread: {e}")))
 }
@@ -258,14 +265,17 @@ pub fn spawn_mirror(
     spec: MirrorSpec,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<Result<MirrorStats, BridgeError>>, BridgeError> {
-    let mut inlet = net::ZenohInlet::new(session, &spec.key)?;
+    let session = session.clone();
     std::thread::Builder::new()
         .name(format!("mirror {}", spec.segment))
         .spawn(move || {
             let sink = shm::StdSink::new(&spec.segment, spec.permissions);
-            let mut m = Mirror::new(sink, MirrorOptions { mode: spec.mode });
-            let r = mirror::run_mirror(&mut m, &mut inlet, &spec.options, &stop);
-            tracing::info!(segment = spec.segment, stats = ?m.stats(), "mirror stopped");
+            let m = Mirror::new(sink, MirrorOptions { mode: spec.mode }).with_key(&spec.key);
+            let r = net::run_mirror_callback(&session, &spec.key, m, &spec.options, &stop);
+            match &r {
+                Ok(stats) => tracing::info!(key = spec.key, segment = spec.segment, ?stats, "mirror stopped"),
+                Err(e) => tracing::error!(key = spec.key, segment = spec.segment, error = %e, "mirror failed"),
+            }
             r
         })
         .map_err(|e| BridgeError::Config(format!("cannot start a thread: {e}")))
@@ -303,6 +313,20 @@ pub fn run_bridge(
     };
     let _ = session.close().wait();
     Ok(report)
+}
+
+/// Sends log lines (the bridge's and Zenoh's) to stderr, filtered by `RUST_LOG` or, if
+/// it is not set, by `fallback` (e.g. `"warn,flexshm_zenoh=info"`); colours only on a
+/// terminal. Does nothing if the program already installed a logger.
+pub fn init_logging(fallback: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(fallback));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 fn join<T>(h: JoinHandle<Result<T, BridgeError>>) -> Result<T, BridgeError> {

@@ -190,6 +190,7 @@ impl SegmentSource for ModelSource {
             commit: c.commit,
             lost: 0,
             fields: source_fields(c, since),
+            more: self.queue.len() > 1,
         };
         // Safe to drop from the queue on the next call: mark it consumed.
         Ok(Some(rec))
@@ -526,7 +527,7 @@ fn duplicates_garbage_and_unknown_schema_write_nothing() {
         m.handle(&other).unwrap(),
         Outcome::NeedSchema { session: 99 }
     );
-    m.no_schema(99);
+    m.no_schema(99, 1);
     assert_eq!(m.stats().no_schema, 1);
     assert_eq!(m.sink().records.len(), 1);
     // A schema message on the data key is learnt.
@@ -618,15 +619,155 @@ fn commit_numbers_unwrap_across_the_modulus() {
     assert_eq!((s.written, s.lost, s.skipped, s.invalid), (5, 0, 0, 0));
 }
 
+/// Encodes each of `records` through one publisher session in batch messages of the
+/// sizes given (cycled).
+fn publish_batched(
+    src: &mut ModelSource,
+    session: u64,
+    sizes: &[usize],
+) -> (SchemaMsg, Vec<Vec<u8>>) {
+    let mut p = Publisher::with_session(src, session).unwrap();
+    let schema = p.schema().clone();
+    let mut msgs = Vec::new();
+    for &size in sizes.iter().cycle() {
+        let mut out = Vec::new();
+        let mut batch = p.begin_batch(&mut out);
+        for _ in 0..size {
+            match src.next_record(Duration::ZERO).unwrap() {
+                Some(rec) => {
+                    p.push(&mut batch, &rec, &mut out).unwrap();
+                }
+                None => break,
+            }
+            consume(src);
+        }
+        if batch.is_empty() {
+            break;
+        }
+        batch.finish(&mut out);
+        msgs.push(out);
+    }
+    (schema, msgs)
+}
+
+#[test]
+fn batches_write_exactly_what_single_records_write() {
+    let recs = history(60);
+    let mode = Mode::Fifo { slots: 8 };
+    let (s1, singles) = publish_all(&mut ModelSource::new(mode, recs.clone()), 1);
+    let (s2, batches) = publish_batched(&mut ModelSource::new(mode, recs), 2, &[1, 5, 2, 17, 3]);
+    assert!(batches.len() < 20);
+    let mut a = Mirror::new(ModelSink::default(), MirrorOptions::default());
+    let mut b = Mirror::new(ModelSink::default(), MirrorOptions::default());
+    for msg in &singles {
+        feed(&mut a, &s1, msg);
+    }
+    let mut last = 0;
+    for msg in &batches {
+        match feed(&mut b, &s2, msg) {
+            Outcome::Written { local_commit } => last = local_commit,
+            o => panic!("{o:?}"),
+        }
+    }
+    assert_eq!(
+        last, 60,
+        "a batch reports the local commit of its last record"
+    );
+    assert_eq!(a.sink().records, b.sink().records);
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!((sb.written, sb.lost, sb.skipped, sb.invalid), (60, 0, 0, 0));
+    assert_eq!(sa.written, sb.written);
+    assert_eq!(sb.received, batches.len() as u64);
+}
+
+#[test]
+fn a_lost_batch_is_counted_record_by_record_and_resyncs() {
+    let recs = history(16);
+    let mut src = ModelSource::new(Mode::Fifo { slots: 8 }, recs.clone());
+    let (schema, msgs) = publish_batched(&mut src, 3, &[4]);
+    assert_eq!(msgs.len(), 4);
+    let mut m = Mirror::new(ModelSink::default(), MirrorOptions::default());
+    for (i, msg) in msgs.iter().enumerate() {
+        if i != 1 {
+            feed(&mut m, &schema, msg);
+        }
+    }
+    let s = m.stats();
+    assert_eq!((s.lost, s.skipped, s.written), (4, 0, 12));
+    // Record 9 (the first after the gap) is a resync; record 10 is incremental.
+    assert_eq!(
+        m.sink().records[4],
+        expected(&recs[8], recs[7].commit, true)
+    );
+    assert_eq!(
+        m.sink().records[5],
+        expected(&recs[9], recs[8].commit, false)
+    );
+    // The lost batch arriving late: every record a duplicate.
+    assert_eq!(m.handle(&msgs[1]).unwrap(), Outcome::Dropped);
+    assert_eq!(m.stats().duplicates, 4);
+    assert_eq!(m.stats().written, 12);
+}
+
+#[test]
+fn a_batch_that_fails_validation_writes_none_of_its_records() {
+    let recs = history(8);
+    let mut src = ModelSource::new(Mode::Fifo { slots: 8 }, recs);
+    let (schema, msgs) = publish_batched(&mut src, 4, &[4]);
+    let mut m = Mirror::new(ModelSink::default(), MirrorOptions::default());
+    m.learn_schema(&schema.encode()).unwrap();
+    // Damage the last byte of the batch (inside its last record).
+    let mut bad = msgs[0].clone();
+    let last = bad.len() - 1;
+    bad[last] = 0xff;
+    bad.push(0);
+    assert_eq!(m.handle(&bad).unwrap(), Outcome::Dropped);
+    assert!(m.sink().prepared.is_empty() && m.sink().records.is_empty());
+    feed(&mut m, &schema, &msgs[0]);
+    assert_eq!(m.sink().records.len(), 4);
+    // A batch of the same session whose first new record does not advance the commit
+    // number: rejected as a whole, although its later records would.
+    let mut again = Vec::new();
+    let mut b = crate::wire::BatchEncoder::begin(&mut again, &schema, 5);
+    let vals = vec![WireField::UNWRITTEN; 4];
+    b.push(&mut again, 4, &schema.fields, &vals).unwrap();
+    b.push(&mut again, 9, &schema.fields, &vals).unwrap();
+    b.finish(&mut again);
+    assert_eq!(m.handle(&again).unwrap(), Outcome::Dropped);
+    let s = m.stats();
+    assert_eq!((s.invalid, s.written), (2, 4));
+    assert_eq!(m.sink().records.len(), 4);
+    // Batches of a replaced session are stale, counted per record.
+    let (s2, other) = publish_batched(
+        &mut ModelSource::new(Mode::Fifo { slots: 8 }, history(3)),
+        5,
+        &[3],
+    );
+    assert_eq!(s2.hash, schema.hash);
+    feed(&mut m, &s2, &other[0]);
+    assert_eq!(m.handle(&msgs[1]).unwrap(), Outcome::Dropped);
+    assert_eq!(m.stats().stale, 4);
+}
+
 // ---- the loops --------------------------------------------------------------------------
 
 #[derive(Default)]
 struct VecOutlet {
     schemas: Vec<SchemaMsg>,
     messages: Vec<Vec<u8>>,
+    records: usize,
     in_band: usize,
     stop_after: usize,
     stop: Option<std::sync::Arc<AtomicBool>>,
+}
+
+/// The sequence numbers of the records a data message carries.
+fn record_seqs(msg: &[u8]) -> Vec<u64> {
+    match crate::wire::peek(msg).unwrap() {
+        crate::wire::Peek::Record(h) => vec![h.seq],
+        crate::wire::Peek::Batch(b) => (0..b.count as u64).map(|i| b.first_seq + i).collect(),
+        crate::wire::Peek::Schema { .. } => vec![],
+    }
 }
 
 impl Outlet for VecOutlet {
@@ -643,9 +784,12 @@ impl Outlet for VecOutlet {
                 self.in_band += 1;
                 return Ok(());
             }
-            crate::wire::Peek::Record(_) => self.messages.push(message),
+            _ => {
+                self.records += record_seqs(&message).len();
+                self.messages.push(message);
+            }
         }
-        if self.messages.len() >= self.stop_after {
+        if self.records >= self.stop_after {
             if let Some(s) = &self.stop {
                 s.store(true, Ordering::Relaxed);
             }
@@ -712,12 +856,11 @@ fn publisher_loop_reopens_a_replaced_segment_under_a_new_session() {
     let seqs: Vec<u64> = outlet
         .messages
         .iter()
-        .map(|m| match crate::wire::peek(m).unwrap() {
-            crate::wire::Peek::Record(h) => h.seq,
-            _ => panic!(),
-        })
+        .flat_map(|m| record_seqs(m))
         .collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5, 1, 2, 3]);
+    // The records were ready together: one batch per session.
+    assert_eq!(outlet.messages.len(), 2);
 }
 
 #[test]
@@ -744,6 +887,7 @@ fn publisher_loop_rate_limits_single_slot() {
                 commit: self.1.commit,
                 lost: 0,
                 fields: source_fields(&self.1, 0),
+                more: false,
             }))
         }
     }
@@ -869,6 +1013,36 @@ fn mirror_loop_keeps_records_until_their_schema_arrives() {
         let since = if k == 0 { 0 } else { recs[k - 1].commit };
         assert_eq!(local[k], expected(c, since, k == 0), "record {k}");
     }
+}
+
+#[test]
+fn mirror_loop_keeps_batches_until_their_schema_arrives_and_counts_records() {
+    let recs = history(20);
+    let (schema, msgs) = publish_batched(
+        &mut ModelSource::new(Mode::Fifo { slots: 4 }, recs.clone()),
+        84,
+        &[3, 1, 6],
+    );
+    let n = msgs.len() as u64;
+    let (stats, requests, local) = run_inlet(
+        Some(schema.encode()),
+        2,
+        msgs.clone(),
+        MirrorLoopOptions::default(),
+    );
+    assert_eq!((stats.received, stats.written, requests), (n, 20, 1));
+    for (k, c) in recs.iter().enumerate() {
+        let since = if k == 0 { 0 } else { recs[k - 1].commit };
+        assert_eq!(local[k], expected(c, since, k == 0), "record {k}");
+    }
+    // Without an answer, every record of every batch is counted as dropped.
+    let opts = MirrorLoopOptions {
+        schema_timeout: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let (stats, _, local) = run_inlet(None, 0, msgs, opts);
+    assert_eq!((stats.received, stats.no_schema), (n, 20));
+    assert!(local.is_empty());
 }
 
 #[test]

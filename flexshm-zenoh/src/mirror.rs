@@ -3,8 +3,10 @@
 //!
 //! [`Mirror`] is the state machine (schemas, publisher sessions, gaps, what to write);
 //! it writes through the [`SegmentSink`] trait and is fed bytes, so it is tested without
-//! shared memory or a network. [`run_mirror`] drives it from an [`Inlet`]
-//! ([`crate::net::ZenohInlet`] in the bridge).
+//! shared memory or a network. [`MirrorLoop`] keeps what lies between messages (records
+//! waiting for their schema); [`run_mirror`] drives both from an [`Inlet`] that is
+//! pulled (the tests' inlets), [`crate::net::run_mirror_callback`] from a Zenoh
+//! subscriber's callback (the bridge).
 //!
 //! What the mirror writes: the first record of a publisher session, and the first after
 //! a gap, carries every written field (a *resync*); other records carry only the fields
@@ -23,7 +25,7 @@ use flexshm_core::{FieldDef, Mode};
 
 use crate::error::BridgeError;
 use crate::publish::commit_modulus;
-use crate::wire::{self, Peek, SchemaMsg, WireError, WireField};
+use crate::wire::{self, Peek, RecordHeader, SchemaMsg, WireError, WireField};
 
 /// The local segment a mirror writes.
 pub trait SegmentSink {
@@ -155,8 +157,10 @@ pub struct Mirror<K> {
     retired: VecDeque<u64>,
     applied: Option<Applied>,
     stats: MirrorStats,
+    key: String,
     invalid_log: Throttle,
     mismatch_log: Throttle,
+    quiet_log: Throttle,
 }
 
 impl<K: SegmentSink> Mirror<K> {
@@ -172,9 +176,17 @@ impl<K: SegmentSink> Mirror<K> {
             retired: VecDeque::new(),
             applied: None,
             stats: MirrorStats::default(),
+            key: String::new(),
             invalid_log: Throttle::default(),
             mismatch_log: Throttle::default(),
+            quiet_log: Throttle::default(),
         }
+    }
+
+    /// Names the key the mirror's messages come from, in its log lines.
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.key = key.to_string();
+        self
     }
 
     /// The counts so far.
@@ -203,15 +215,18 @@ impl<K: SegmentSink> Mirror<K> {
         Ok(schema)
     }
 
-    /// Counts a record of `session` dropped because its schema could not be had.
-    pub fn no_schema(&mut self, session: u64) {
+    /// Counts a message of `session` with `records` records dropped because its schema
+    /// could not be had.
+    pub fn no_schema(&mut self, session: u64, records: u64) {
         self.stats.received += 1;
-        self.stats.no_schema += 1;
+        self.stats.no_schema += records;
         if self.invalid_log.hit() {
             tracing::warn!(
+                key = self.key,
                 segment = self.sink.name(),
                 session = format_args!("{session:016x}"),
-                "record dropped: its schema could not be fetched from the publisher"
+                records,
+                "message dropped: its schema could not be fetched from the publisher"
             );
         }
     }
@@ -229,55 +244,118 @@ impl<K: SegmentSink> Mirror<K> {
     fn invalid(&mut self, e: &WireError) -> Outcome {
         self.stats.invalid += 1;
         if self.invalid_log.hit() {
-            tracing::warn!(segment = self.sink.name(), error = %e, "invalid message dropped");
+            tracing::warn!(
+                key = self.key,
+                segment = self.sink.name(),
+                reason = %e,
+                "invalid message dropped"
+            );
         }
         Outcome::Dropped
     }
 
     fn handle_inner(&mut self, bytes: &[u8]) -> Result<Outcome, BridgeError> {
-        let hdr = match wire::peek(bytes) {
-            Ok(Peek::Record(h)) => h,
+        let peeked = match wire::peek(bytes) {
             Ok(Peek::Schema { .. }) => {
                 return Ok(match self.learn_schema(bytes) {
                     Ok(_) => Outcome::SchemaLearnt,
                     Err(e) => self.invalid(&e),
                 })
             }
+            Ok(p) => p,
             Err(e) => return Ok(self.invalid(&e)),
         };
-        if self.retired.contains(&hdr.session) {
-            self.stats.stale += 1;
+        let session = peeked.session();
+        if self.retired.contains(&session) {
+            let n = match peeked {
+                Peek::Batch(b) => b.count as u64,
+                _ => 1,
+            };
+            self.stats.stale += n;
+            if self.quiet_log.hit() {
+                tracing::debug!(
+                    key = self.key,
+                    session = format_args!("{session:016x}"),
+                    records = n,
+                    "message dropped: its publisher session was replaced by a newer one"
+                );
+            }
             return Ok(Outcome::Dropped);
         }
-        let Some(schema) = self
-            .schemas
-            .iter()
-            .find(|s| s.session == hdr.session)
-            .cloned()
-        else {
-            return Ok(Outcome::NeedSchema {
-                session: hdr.session,
-            });
+        let Some(schema) = self.schemas.iter().find(|s| s.session == session).cloned() else {
+            return Ok(Outcome::NeedSchema { session });
         };
-        let mut fields = Vec::with_capacity(schema.fields.len());
-        if let Err(e) = wire::decode_record(bytes, &schema, &mut fields) {
-            return Ok(self.invalid(&e));
+        let n = schema.fields.len();
+        match peeked {
+            Peek::Batch(_) => {
+                let (mut fields, mut commits) = (Vec::new(), Vec::new());
+                let bh = match wire::decode_batch(bytes, &schema, &mut fields, &mut commits) {
+                    Ok(h) => h,
+                    Err(e) => return Ok(self.invalid(&e)),
+                };
+                if !self.local_matches(&schema, session, bh.count as u64)? {
+                    return Ok(Outcome::Dropped);
+                }
+                // Check the batch against its session before writing any of it: the
+                // first record not seen yet must carry a greater commit number.
+                if let Some(c) = self.current.as_ref().filter(|c| c.session == session) {
+                    let first_new = (c.last_seq + 1).saturating_sub(bh.first_seq) as usize;
+                    if commits.get(first_new).is_some_and(|&k| k <= c.last_commit) {
+                        let e = WireError::Invalid {
+                            what: "commit number did not grow within a session",
+                        };
+                        return Ok(self.invalid(&e));
+                    }
+                }
+                let mut out = Outcome::Dropped;
+                for (i, &commit) in commits.iter().enumerate() {
+                    let rec = &fields[i * n..(i + 1) * n];
+                    if let o @ Outcome::Written { .. } =
+                        self.apply(bh.record(i, commit), &schema, rec)?
+                    {
+                        out = o;
+                    }
+                }
+                Ok(out)
+            }
+            _ => {
+                let mut fields = Vec::with_capacity(n);
+                let hdr = match wire::decode_record(bytes, &schema, &mut fields) {
+                    Ok(h) => h,
+                    Err(e) => return Ok(self.invalid(&e)),
+                };
+                if !self.local_matches(&schema, session, 1)? {
+                    return Ok(Outcome::Dropped);
+                }
+                self.apply(hdr, &schema, &fields)
+            }
         }
+    }
 
-        // The local segment: created from the first schema; later schemas must match it.
-        let local_written = match &self.local {
-            Some(l) if l.hash == schema.hash => l.written,
+    /// Makes sure the local segment exists for `schema` (creating it from the first
+    /// schema seen); false, with `records` counted and logged as dropped, if the local
+    /// segment has another schema.
+    fn local_matches(
+        &mut self,
+        schema: &SchemaMsg,
+        session: u64,
+        records: u64,
+    ) -> Result<bool, BridgeError> {
+        match &self.local {
+            Some(l) if l.hash == schema.hash => Ok(true),
             Some(_) => {
-                self.stats.schema_mismatch += 1;
+                self.stats.schema_mismatch += records;
                 if self.mismatch_log.hit() {
                     tracing::error!(
+                        key = self.key,
                         segment = self.sink.name(),
-                        session = format_args!("{:016x}", hdr.session),
-                        "record dropped: the publisher's schema differs from the local \
+                        session = format_args!("{session:016x}"),
+                        records,
+                        "message dropped: the publisher's schema differs from the local \
                          segment's (the local segment keeps its layout while mapped)"
                     );
                 }
-                return Ok(Outcome::Dropped);
+                Ok(false)
             }
             None => {
                 let mode = self.opts.mode.unwrap_or(schema.mode);
@@ -286,15 +364,32 @@ impl<K: SegmentSink> Mirror<K> {
                     hash: schema.hash,
                     written,
                 });
-                written
+                Ok(true)
             }
-        };
+        }
+    }
 
+    /// Applies one decoded record of `schema` (whose local segment is prepared): session
+    /// and gap bookkeeping, replay detection, and the local write.
+    fn apply(
+        &mut self,
+        hdr: RecordHeader,
+        schema: &SchemaMsg,
+        fields: &[WireField<'_>],
+    ) -> Result<Outcome, BridgeError> {
+        let local_written = self.local.as_ref().map_or(0, |l| l.written);
         // Publisher sessions and gaps.
         let resync = match &mut self.current {
             Some(c) if c.session == hdr.session => {
                 if hdr.seq <= c.last_seq {
                     self.stats.duplicates += 1;
+                    if self.quiet_log.hit() {
+                        tracing::debug!(
+                            key = self.key,
+                            seq = hdr.seq,
+                            "record dropped: its sequence number was already received"
+                        );
+                    }
                     return Ok(Outcome::Dropped);
                 }
                 if hdr.commit <= c.last_commit {
@@ -309,6 +404,7 @@ impl<K: SegmentSink> Mirror<K> {
                 self.stats.skipped += commit_gap.saturating_sub(seq_gap);
                 if seq_gap > 0 {
                     tracing::warn!(
+                        key = self.key,
                         segment = self.sink.name(),
                         lost = seq_gap,
                         total = self.stats.lost,
@@ -327,6 +423,7 @@ impl<K: SegmentSink> Mirror<K> {
                 }
                 self.stats.sessions += 1;
                 tracing::info!(
+                    key = self.key,
                     segment = self.sink.name(),
                     session = format_args!("{:016x}", hdr.session),
                     source = format_args!("{:016x}", schema.source),
@@ -347,6 +444,7 @@ impl<K: SegmentSink> Mirror<K> {
                         let gap = (d - 1) as u64;
                         self.stats.lost_restart += gap;
                         tracing::warn!(
+                            key = self.key,
                             segment = self.sink.name(),
                             lost = gap,
                             "records committed while no publisher sent them"
@@ -367,6 +465,13 @@ impl<K: SegmentSink> Mirror<K> {
             if d == 0 || d >= a.modulus / 2 {
                 self.stats.replayed += 1;
                 cur.synced = false;
+                if self.quiet_log.hit() {
+                    tracing::debug!(
+                        key = self.key,
+                        commit = hdr.commit,
+                        "record dropped: already written (a restarted publisher replays its ring)"
+                    );
+                }
                 return Ok(Outcome::Dropped);
             }
         }
@@ -387,12 +492,13 @@ impl<K: SegmentSink> Mirror<K> {
         if conflicts > 0 {
             self.stats.unwritten_conflicts += conflicts;
             tracing::warn!(
+                key = self.key,
                 segment = self.sink.name(),
                 fields = conflicts,
                 "fields unwritten at the source keep an older value in the local segment"
             );
         }
-        let local_commit = self.sink.write_record(&fields, which)?;
+        let local_commit = self.sink.write_record(fields, which)?;
         if let Some(l) = self.local.as_mut() {
             l.written |= which;
         }
@@ -482,6 +588,113 @@ impl Pending {
     }
 }
 
+/// What a mirror's loop keeps between messages: the records waiting for their schema
+/// and the schema requests made. It is fed one message at a time, from a pulling loop
+/// ([`run_mirror`]) or from a subscriber's callback ([`crate::spawn_mirror`]), and ticked
+/// now and then for schema answers, expiry and the periodic counts.
+#[derive(Debug)]
+pub struct MirrorLoop {
+    pending: Pending,
+    opts: MirrorLoopOptions,
+    last_log: Instant,
+}
+
+impl MirrorLoop {
+    /// An empty loop state.
+    pub fn new(opts: MirrorLoopOptions) -> Self {
+        MirrorLoop {
+            pending: Pending::default(),
+            opts,
+            last_log: Instant::now(),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &MirrorLoopOptions {
+        &self.opts
+    }
+
+    /// Handles one message received on `key`. A record whose schema is unknown is kept
+    /// (up to `max_pending` and `max_pending_bytes`, the oldest dropped first) and
+    /// `Some(key)` returned when the schema should now be requested from that key.
+    /// Errors only for a local segment that cannot be used.
+    pub fn message<K: SegmentSink>(
+        &mut self,
+        mirror: &mut Mirror<K>,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<Option<String>, BridgeError> {
+        let pending = &mut self.pending;
+        let Outcome::NeedSchema { session } = handle_in_order(mirror, pending, bytes)? else {
+            return Ok(None);
+        };
+        while !pending.msgs.is_empty()
+            && (pending.msgs.len() >= self.opts.max_pending.max(1)
+                || pending.bytes + bytes.len() > self.opts.max_pending_bytes)
+        {
+            if let Some((s, m)) = pending.msgs.pop_front() {
+                pending.bytes -= m.len();
+                mirror.no_schema(s, records_in(&m));
+            }
+        }
+        pending.bytes += bytes.len();
+        pending.msgs.push_back((session, bytes.to_vec()));
+        if pending.requested.iter().any(|(s, _)| *s == session) {
+            return Ok(None);
+        }
+        pending.requested.push((session, Instant::now()));
+        Ok(Some(key.to_string()))
+    }
+
+    /// Learns schema answers (`replies`) and handles the records that waited for them,
+    /// drops those whose schema did not come in time, logs the counts when due.
+    pub fn tick<K: SegmentSink>(
+        &mut self,
+        mirror: &mut Mirror<K>,
+        replies: Vec<Vec<u8>>,
+    ) -> Result<(), BridgeError> {
+        if self
+            .opts
+            .stats_every
+            .is_some_and(|e| self.last_log.elapsed() >= e)
+        {
+            tracing::info!(key = mirror.key, segment = mirror.sink.name(), stats = ?mirror.stats, "mirror counts");
+            self.last_log = Instant::now();
+        }
+        if !replies.is_empty() {
+            for r in replies {
+                match mirror.learn_schema(&r) {
+                    Ok(s) => tracing::info!(
+                        key = mirror.key,
+                        segment = mirror.sink.name(),
+                        session = format_args!("{:016x}", s.session),
+                        "schema fetched from the publisher"
+                    ),
+                    Err(e) => tracing::warn!(
+                        key = mirror.key,
+                        segment = mirror.sink.name(),
+                        reason = %e,
+                        "invalid schema reply ignored"
+                    ),
+                }
+            }
+            replay_pending(mirror, &mut self.pending)?;
+        }
+        expire_pending(mirror, &mut self.pending, self.opts.schema_timeout);
+        Ok(())
+    }
+
+    /// How long to wait for the next message before ticking again: short while schemas
+    /// are awaited, to take their answers.
+    pub fn wait(&self) -> Duration {
+        if self.pending.requested.is_empty() {
+            self.opts.poll
+        } else {
+            self.opts.poll.min(Duration::from_millis(5))
+        }
+    }
+}
+
 /// Feeds `mirror` from `inlet` until `stop` is set. Records whose schema is unknown are
 /// kept (up to `max_pending`) while the schema is requested, and handled in order once
 /// it arrives. Errors only for a local segment that cannot be used or a failing inlet.
@@ -491,51 +704,15 @@ pub fn run_mirror<K: SegmentSink, I: Inlet + ?Sized>(
     opts: &MirrorLoopOptions,
     stop: &AtomicBool,
 ) -> Result<MirrorStats, BridgeError> {
-    let mut pending = Pending::default();
-    let mut last_log = Instant::now();
-    // While schemas are awaited, wake up often to take their answers.
-    let short = opts.poll.min(Duration::from_millis(5));
+    let mut state = MirrorLoop::new(opts.clone());
     while !stop.load(Ordering::Relaxed) {
-        if opts.stats_every.is_some_and(|e| last_log.elapsed() >= e) {
-            tracing::info!(segment = mirror.sink.name(), stats = ?mirror.stats, "mirror counts");
-            last_log = Instant::now();
-        }
-        let replies = inlet.schema_replies();
-        if !replies.is_empty() {
-            for r in replies {
-                if let Err(e) = mirror.learn_schema(&r) {
-                    tracing::warn!(segment = mirror.sink.name(), error = %e, "invalid schema reply ignored");
-                }
-            }
-            replay_pending(mirror, &mut pending)?;
-        }
-        expire_pending(mirror, &mut pending, opts.schema_timeout);
-        let wait = if pending.requested.is_empty() {
-            opts.poll
-        } else {
-            short
-        };
-        let Some(msg) = inlet.recv(wait)? else {
+        state.tick(mirror, inlet.schema_replies())?;
+        let Some(msg) = inlet.recv(state.wait())? else {
             continue;
         };
-        let bytes = msg.payload();
-        if let Outcome::NeedSchema { session } = handle_in_order(mirror, &pending, &bytes)? {
-            while !pending.msgs.is_empty()
-                && (pending.msgs.len() >= opts.max_pending.max(1)
-                    || pending.bytes + bytes.len() > opts.max_pending_bytes)
-            {
-                if let Some((s, m)) = pending.msgs.pop_front() {
-                    pending.bytes -= m.len();
-                    mirror.no_schema(s);
-                }
-            }
-            pending.bytes += bytes.len();
-            pending.msgs.push_back((session, bytes.into_owned()));
-            if !pending.requested.iter().any(|(s, _)| *s == session) {
-                if let Err(e) = inlet.request_schema(msg.key(), opts.schema_timeout) {
-                    tracing::warn!(key = msg.key(), error = %e, "schema request failed");
-                }
-                pending.requested.push((session, Instant::now()));
+        if let Some(key) = state.message(mirror, msg.key(), &msg.payload())? {
+            if let Err(e) = inlet.request_schema(&key, opts.schema_timeout) {
+                tracing::warn!(key, error = %e, "schema request failed");
             }
         }
     }
@@ -549,12 +726,21 @@ fn handle_in_order<K: SegmentSink>(
     pending: &Pending,
     bytes: &[u8],
 ) -> Result<Outcome, BridgeError> {
-    if let Ok(Peek::Record(h)) = wire::peek(bytes) {
-        if pending.msgs.iter().any(|(s, _)| *s == h.session) {
-            return Ok(Outcome::NeedSchema { session: h.session });
+    if let Ok(p @ (Peek::Record(_) | Peek::Batch(_))) = wire::peek(bytes) {
+        let session = p.session();
+        if pending.msgs.iter().any(|(s, _)| *s == session) {
+            return Ok(Outcome::NeedSchema { session });
         }
     }
     mirror.handle(bytes)
+}
+
+/// Records a data message carries (1 unless it is a batch).
+fn records_in(bytes: &[u8]) -> u64 {
+    match wire::peek(bytes) {
+        Ok(Peek::Batch(b)) => b.count as u64,
+        _ => 1,
+    }
 }
 
 /// Handles the waiting records whose schema is now known, in arrival order.
@@ -598,9 +784,9 @@ fn expire_pending<K: SegmentSink>(
         return;
     }
     pending.requested.retain(|(s, _)| !expired.contains(s));
-    pending.msgs.retain(|(s, _)| {
+    pending.msgs.retain(|(s, m)| {
         if expired.contains(s) {
-            mirror.no_schema(*s);
+            mirror.no_schema(*s, records_in(m));
             false
         } else {
             true

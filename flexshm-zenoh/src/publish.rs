@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use flexshm_core::{FieldDef, Mode};
 
 use crate::error::BridgeError;
-use crate::wire::{self, RecordHeader, SchemaMsg, WireField};
+use crate::wire::{self, BatchEncoder, RecordHeader, SchemaMsg, WireField};
 
 /// A local segment read for publishing.
 pub trait SegmentSource {
@@ -51,6 +51,9 @@ pub struct SourceRecord<'a> {
     pub lost: u32,
     /// One entry per field.
     pub fields: Vec<WireField<'a>>,
+    /// FIFO: another record was ready when this one was read (the publisher then
+    /// gathers the ready records into one batch message).
+    pub more: bool,
 }
 
 /// Where a publisher's messages go.
@@ -64,6 +67,11 @@ pub trait Outlet {
     /// knows; `true` if it cannot tell).
     fn matched(&self) -> bool {
         true
+    }
+    /// Waits up to `timeout` until [`matched`](Self::matched) is true; returns it.
+    fn wait_matched(&self, timeout: Duration) -> bool {
+        let _ = timeout;
+        self.matched()
     }
 }
 
@@ -177,13 +185,9 @@ impl Publisher {
         &self.schema
     }
 
-    /// Encodes `rec` as the session's next record message into `out` (cleared first) and
-    /// returns its header and the number of commits skipped since the previous record.
-    pub fn encode(
-        &mut self,
-        rec: &SourceRecord<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(RecordHeader, u64), BridgeError> {
+    /// The header `rec` gets as the session's next record, and the number of commits
+    /// skipped since the previous record.
+    fn next_header(&mut self, rec: &SourceRecord<'_>) -> (RecordHeader, u64) {
         let commit = self.commits.unwrap(rec.commit);
         let skipped = match self.last_commit {
             Some(prev) => commit.saturating_sub(prev + 1),
@@ -195,13 +199,53 @@ impl Publisher {
             commit,
             schema_hash: self.schema.hash,
         };
+        (hdr, skipped)
+    }
+
+    fn sent(&mut self, hdr: &RecordHeader) {
+        self.seq = hdr.seq;
+        self.last_commit = Some(hdr.commit);
+    }
+
+    /// Encodes `rec` as the session's next record message into `out` (cleared first) and
+    /// returns its header and the number of commits skipped since the previous record.
+    pub fn encode(
+        &mut self,
+        rec: &SourceRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(RecordHeader, u64), BridgeError> {
+        let (hdr, skipped) = self.next_header(rec);
         out.clear();
         wire::encode_record(&hdr, &self.schema.fields, &rec.fields, out)?;
-        self.seq += 1;
-        self.last_commit = Some(commit);
+        self.sent(&hdr);
+        Ok((hdr, skipped))
+    }
+
+    /// Starts a batch message of this session in `out` (cleared first); add records with
+    /// [`push`](Self::push).
+    pub fn begin_batch(&self, out: &mut Vec<u8>) -> BatchEncoder {
+        out.clear();
+        BatchEncoder::begin(out, &self.schema, self.seq + 1)
+    }
+
+    /// Appends `rec` to `batch` as the session's next record; returns its header and the
+    /// number of commits skipped since the previous record.
+    pub fn push(
+        &mut self,
+        batch: &mut BatchEncoder,
+        rec: &SourceRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(RecordHeader, u64), BridgeError> {
+        let (hdr, skipped) = self.next_header(rec);
+        batch.push(out, hdr.commit, &self.schema.fields, &rec.fields)?;
+        self.sent(&hdr);
         Ok((hdr, skipped))
     }
 }
+
+/// Default bound of a batch message: Zenoh's own batch size, so that a batch travels in
+/// one transport frame.
+pub const DEFAULT_BATCH_BYTES: usize = 60_000;
 
 /// How a publisher runs.
 #[derive(Debug, Clone)]
@@ -214,9 +258,14 @@ pub struct PublishOptions {
     pub poll: Duration,
     /// Log the counts at this interval (info level); `None`: only when stopping.
     pub stats_every: Option<Duration>,
-    /// At the start of each session, wait up to this long for a subscriber before the
-    /// first record is sent (records sent before any subscriber is known are lost).
-    pub wait_for_subscriber: Option<Duration>,
+    /// Take no record from the segment while no subscriber matches the key (as the
+    /// outlet knows it): FIFO records wait in the ring instead of being sent to no one
+    /// (a writer that laps the bridge meanwhile makes them `source_lost`, counted), and a
+    /// single-slot segment's newest record is sent once a subscriber appears.
+    pub hold_unmatched: bool,
+    /// FIFO: records already waiting in the ring when one is read are sent together in
+    /// one batch message of at most about this many bytes (0: one message per record).
+    pub batch_bytes: usize,
 }
 
 impl Default for PublishOptions {
@@ -225,7 +274,8 @@ impl Default for PublishOptions {
             max_rate: None,
             poll: Duration::from_millis(100),
             stats_every: None,
-            wait_for_subscriber: None,
+            hold_unmatched: true,
+            batch_bytes: DEFAULT_BATCH_BYTES,
         }
     }
 }
@@ -260,12 +310,6 @@ where
         let schema = publisher.schema().clone();
         outlet.set_schema(&schema, schema.encode())?;
         stats.sessions += 1;
-        if let Some(limit) = opts.wait_for_subscriber {
-            let t0 = Instant::now();
-            while !outlet.matched() && t0.elapsed() < limit && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
         // The schema also goes in-band, ahead of the session's first record, so a
         // subscriber that is already there needs no query.
         outlet.put(schema.encode())?;
@@ -280,10 +324,25 @@ where
         let fifo = src.mode().is_fifo();
         let rate_limited = min_interval.is_some() && !fifo;
         let mut next_allowed = Instant::now();
+        let mut held = false;
         while !stop.load(Ordering::Relaxed) {
             if opts.stats_every.is_some_and(|e| last_log.elapsed() >= e) {
                 tracing::info!(segment = name, ?stats, "publisher counts");
                 last_log = Instant::now();
+            }
+            if opts.hold_unmatched && !outlet.wait_matched(opts.poll) {
+                if !held {
+                    tracing::info!(segment = name, "no subscriber: holding records");
+                    held = true;
+                }
+                if src.is_replaced() {
+                    continue 'sessions;
+                }
+                continue;
+            }
+            if held {
+                tracing::info!(segment = name, "a subscriber matches: publishing");
+                held = false;
             }
             if rate_limited {
                 let now = Instant::now();
@@ -307,31 +366,62 @@ where
                     continue 'sessions;
                 }
             };
-            stats.source_lost += rec.lost as u64;
-            if rec.lost > 0 {
-                tracing::warn!(
-                    segment = name,
-                    lost = rec.lost,
-                    "the local writer lapped the bridge: records lost before publishing"
-                );
-            }
-            match publisher.encode(&rec, &mut buf) {
-                Ok((_, skipped)) => {
-                    if !fifo {
-                        stats.skipped += skipped;
+            count_lost(&mut stats, &name, rec.lost);
+            if !(fifo && rec.more && opts.batch_bytes > 0) {
+                match publisher.encode(&rec, &mut buf) {
+                    Ok((_, skipped)) => {
+                        if !fifo {
+                            stats.skipped += skipped;
+                        }
+                    }
+                    Err(e) => {
+                        stats.encode_errors += 1;
+                        tracing::error!(segment = name, error = %e, "record not encodable");
+                        continue;
                     }
                 }
-                Err(e) => {
-                    stats.encode_errors += 1;
-                    tracing::error!(segment = name, error = %e, "record not encodable");
-                    continue;
+                outlet.put(take_message(&mut buf))?;
+                stats.published += 1;
+            } else {
+                // More records are waiting: send what is ready in one message, so that
+                // the link and both ends pay per batch, not per record.
+                let mut batch = publisher.begin_batch(&mut buf);
+                let mut failed = None;
+                let mut rec = Some(rec);
+                while let Some(r) = rec.take() {
+                    if let Err(e) = publisher.push(&mut batch, &r, &mut buf) {
+                        stats.encode_errors += 1;
+                        tracing::error!(segment = name, error = %e, "record not encodable");
+                    }
+                    if !r.more
+                        || batch.len() >= wire::MAX_BATCH
+                        || batch.bytes(&buf) >= opts.batch_bytes
+                    {
+                        break;
+                    }
+                    drop(r);
+                    rec = match src.next_record(Duration::ZERO) {
+                        Ok(Some(next)) => {
+                            count_lost(&mut stats, &name, next.lost);
+                            Some(next)
+                        }
+                        Ok(None) => None,
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    };
+                }
+                if !batch.is_empty() {
+                    stats.published += batch.finish(&mut buf) as u64;
+                    outlet.put(take_message(&mut buf))?;
+                }
+                if let Some(e) = failed {
+                    tracing::warn!(segment = name, error = %e, "read failed: reopening");
+                    std::thread::sleep(opts.poll);
+                    continue 'sessions;
                 }
             }
-            // The message is moved out; the next one gets a fresh buffer of the same size.
-            let cap = buf.capacity();
-            let msg = std::mem::replace(&mut buf, Vec::with_capacity(cap));
-            outlet.put(msg)?;
-            stats.published += 1;
             if let Some(iv) = min_interval.filter(|_| rate_limited) {
                 next_allowed = Instant::now() + iv;
             }
@@ -339,6 +429,24 @@ where
     }
     tracing::info!(?stats, "publisher stopped");
     Ok(stats)
+}
+
+/// Counts and logs records the bridge's FIFO reader lost to a lapping writer.
+fn count_lost(stats: &mut PublishStats, name: &str, lost: u32) {
+    if lost > 0 {
+        stats.source_lost += lost as u64;
+        tracing::warn!(
+            segment = name,
+            lost,
+            "the local writer lapped the bridge: records lost before publishing"
+        );
+    }
+}
+
+/// The message in `buf`, moved out; `buf` gets a fresh buffer of the same capacity.
+fn take_message(buf: &mut Vec<u8>) -> Vec<u8> {
+    let cap = buf.capacity();
+    std::mem::replace(buf, Vec::with_capacity(cap))
 }
 
 /// Calls `open` until it succeeds, logging the first failure and then one in 50.

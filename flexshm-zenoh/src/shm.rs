@@ -118,6 +118,7 @@ impl SegmentSource for StdSource {
             return Ok(None);
         }
         self.last = Some(info.commit);
+        let more = self.reader.mode().is_fifo() && self.reader.has_new();
         let snap = Snapshot::<Dynamic>::new(&self.buf, self.reader.layout(), info);
         let mut fields = Vec::with_capacity(self.fields.len());
         for i in 0..self.fields.len() {
@@ -133,6 +134,7 @@ impl SegmentSource for StdSource {
             commit: info.commit,
             lost: info.lost,
             fields,
+            more,
         }))
     }
 }
@@ -200,20 +202,21 @@ impl SegmentSink for StdSink {
     }
 
     fn write_record(&mut self, fields: &[WireField<'_>], which: u64) -> Result<u32, BridgeError> {
-        let name = self.name.clone();
+        let name = &self.name;
         let w = self.writer.as_mut().ok_or_else(|| BridgeError::Segment {
             name: name.clone(),
             source: "write before prepare".into(),
         })?;
-        let defs: Vec<FieldDef> = w.layout().fields().to_vec();
+        let defs = w.layout().fields();
         if fields.len() != defs.len() {
             return Err(BridgeError::Wire(wire::WireError::Invalid {
                 what: "field count differs from the local segment",
             }));
         }
         // Array bytes travel little-endian; `ArrayRef` wants native order.
-        let mut own_bytes: Vec<Option<Vec<u8>>> = vec![None; defs.len()];
+        let mut own_bytes: Vec<Option<Vec<u8>>> = Vec::new();
         if cfg!(target_endian = "big") {
+            own_bytes.resize(defs.len(), None);
             for (i, f) in fields.iter().enumerate() {
                 if let (true, Some(FieldValue::Array { dtype, bytes, .. })) =
                     (which & (1 << i) != 0, f.value)
@@ -229,7 +232,7 @@ impl SegmentSink for StdSink {
         // Truncated values are stored as they came, with their TRUNCATED status.
         let mut truncated = 0u64;
         let mut values: Vec<(usize, Value<'_>)> = Vec::with_capacity(defs.len());
-        for (i, (f, d)) in fields.iter().zip(&defs).enumerate() {
+        for (i, (f, d)) in fields.iter().zip(defs).enumerate() {
             if which & (1 << i) == 0 {
                 continue;
             }
@@ -247,7 +250,7 @@ impl SegmentSink for StdSink {
                     let Kind::Array { dims, .. } = d.kind else {
                         return Err(bad("array value for a field that is not an array"));
                     };
-                    let bytes = own_bytes[i].as_deref().unwrap_or(bytes);
+                    let bytes = own_bytes.get(i).and_then(|b| b.as_deref()).unwrap_or(bytes);
                     let mut shape = [0usize; flexshm_core::MAX_DIMS];
                     let ds = dims.as_slice();
                     shape[0] = rows;
@@ -265,9 +268,9 @@ impl SegmentSink for StdSink {
             values.push((i, value));
         }
         w.write_fields_truncated(&values, truncated)
-            .map_err(seg_err(&name))?;
+            .map_err(seg_err(name))?;
         Ok(if w.mode().is_fifo() {
-            w.finalize().map_err(seg_err(&name))?
+            w.finalize().map_err(seg_err(name))?
         } else {
             w.head()
         })

@@ -1,4 +1,5 @@
-//! The bridge's wire format (version 1): a schema message and a record message.
+//! The bridge's wire format (version 2): a schema message, a record message and a
+//! record-batch message (several consecutive records of one publisher session).
 //!
 //! The format is independent of the shared-memory region layout (no offsets, no padding,
 //! no slot metadata): a record carries, for each field, its status bits and — only when
@@ -9,6 +10,11 @@
 //!
 //! Decoding checks every byte against the schema and never panics, whatever the input:
 //! a message that does not validate is an error and nothing of it is used.
+//!
+//! Versions: this build writes version 2 and reads versions 1 and 2. Version 1 had the
+//! schema and record messages only, with the same bytes; the batch is new in version 2,
+//! so a version-1 receiver drops every message of this build as "version 2 is not
+//! supported" rather than taking part of a stream.
 //!
 //! ```
 //! use flexshm_core::{Dtype, FieldDef, FieldStatus, FieldValue, Kind, Mode};
@@ -51,18 +57,25 @@ use flexshm_core::{
 
 /// First four bytes of every bridge message.
 pub const MAGIC: [u8; 4] = *b"FXZB";
-/// The wire-format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// The wire-format version this build writes.
+pub const VERSION: u8 = 2;
+/// The oldest version this build reads (version 1: no batch messages).
+pub const MIN_VERSION: u8 = 1;
 /// Bytes of the preamble common to both messages (magic, version, kind, reserved).
 pub const PREAMBLE_LEN: usize = 8;
 /// Bytes of a schema message before its field entries.
 pub const SCHEMA_HEADER_LEN: usize = 42;
 /// Bytes of a record message before its fields.
 pub const RECORD_HEADER_LEN: usize = 42;
+/// Bytes of a batch message before its first record.
+pub const BATCH_HEADER_LEN: usize = 36;
+/// Most records one batch message may carry.
+pub const MAX_BATCH: usize = u16::MAX as usize;
 
 /// Message kind byte (offset 5).
 const KIND_SCHEMA: u8 = 1;
 const KIND_RECORD: u8 = 2;
+const KIND_BATCH: u8 = 3;
 
 /// Status bits of a field in a record message.
 const ST_WRITTEN: u8 = 1;
@@ -136,7 +149,8 @@ impl fmt::Display for WireError {
             WireError::BadMagic => f.write_str("not a flexshm bridge message (bad magic)"),
             WireError::UnsupportedVersion { found } => write!(
                 f,
-                "wire format version {found} is not supported (this build reads version {VERSION})"
+                "wire format version {found} is not supported (this build reads versions \
+                 {MIN_VERSION} to {VERSION})"
             ),
             WireError::UnexpectedKind { found } => write!(f, "unexpected message kind {found}"),
             WireError::Invalid { what } => write!(f, "invalid message: {what}"),
@@ -164,6 +178,45 @@ pub enum Peek {
     },
     /// A record message.
     Record(RecordHeader),
+    /// A batch message.
+    Batch(BatchHeader),
+}
+
+impl Peek {
+    /// The publisher session a message belongs to.
+    pub fn session(&self) -> u64 {
+        match self {
+            Peek::Schema { session } => *session,
+            Peek::Record(h) => h.session,
+            Peek::Batch(h) => h.session,
+        }
+    }
+}
+
+/// The header of a batch message: `count` records of one session with the consecutive
+/// sequence numbers `first_seq ..= first_seq + count - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Publisher session id.
+    pub session: u64,
+    /// Sequence number of the first record.
+    pub first_seq: u64,
+    /// [`schema_hash`] of the records' schema.
+    pub schema_hash: u64,
+    /// Number of records, 1 ..= [`MAX_BATCH`].
+    pub count: usize,
+}
+
+impl BatchHeader {
+    /// The header record `i` of the batch would have as a record message.
+    pub fn record(&self, i: usize, commit: u64) -> RecordHeader {
+        RecordHeader {
+            session: self.session,
+            seq: self.first_seq + i as u64,
+            commit,
+            schema_hash: self.schema_hash,
+        }
+    }
 }
 
 /// The header of a record message.
@@ -451,13 +504,125 @@ pub fn encode_record(
     out.extend_from_slice(&hdr.commit.to_le_bytes());
     out.extend_from_slice(&hdr.schema_hash.to_le_bytes());
     out.extend_from_slice(&(fields.len() as u16).to_le_bytes());
+    encode_fields(fields, values, out).inspect_err(|_| out.truncate(start))
+}
+
+/// Appends the status byte and value of every field; on error `out` may hold a part.
+fn encode_fields(
+    fields: &[FieldDef],
+    values: &[WireField<'_>],
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
     for (index, (f, v)) in fields.iter().zip(values).enumerate() {
-        if let Err(e) = encode_field(index, f, v, out) {
-            out.truncate(start);
-            return Err(e);
-        }
+        encode_field(index, f, v, out)?;
     }
     Ok(())
+}
+
+/// Builds a batch message record by record:
+/// [`begin`](Self::begin), [`push`](Self::push) each record, [`finish`](Self::finish).
+///
+/// ```
+/// use flexshm_core::{Dtype, FieldDef, FieldStatus, FieldValue, Kind, Mode};
+/// use flexshm_zenoh::wire::{self, BatchEncoder, SchemaMsg, WireField};
+///
+/// let schema = SchemaMsg::new(7, 0, Mode::Fifo { slots: 8 },
+///     vec![FieldDef::new("n", Kind::Scalar(Dtype::U32))])?;
+/// let st = FieldStatus { written: true, truncated: false, modified: true };
+/// let mut msg = Vec::new();
+/// let mut batch = BatchEncoder::begin(&mut msg, &schema, 1);
+/// for n in 1..=3u64 {
+///     let v = [WireField { status: st, value: Some(FieldValue::UInt(n)) }];
+///     batch.push(&mut msg, n, &schema.fields, &v)?;
+/// }
+/// assert_eq!(batch.finish(&mut msg), 3);
+///
+/// let (mut values, mut commits) = (Vec::new(), Vec::new());
+/// let h = wire::decode_batch(&msg, &schema, &mut values, &mut commits)?;
+/// assert_eq!((h.first_seq, h.count, commits), (1, 3, vec![1, 2, 3]));
+/// assert_eq!(values[2].value, Some(FieldValue::UInt(3)));
+/// # Ok::<(), wire::WireError>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchEncoder {
+    start: usize,
+    count: usize,
+    last_commit: Option<u64>,
+}
+
+impl BatchEncoder {
+    /// Appends the header of a batch of `schema`'s session whose first record gets
+    /// sequence number `first_seq` (at least 1).
+    pub fn begin(out: &mut Vec<u8>, schema: &SchemaMsg, first_seq: u64) -> BatchEncoder {
+        let start = out.len();
+        out.extend_from_slice(&preamble(KIND_BATCH));
+        out.extend_from_slice(&schema.session.to_le_bytes());
+        out.extend_from_slice(&first_seq.to_le_bytes());
+        out.extend_from_slice(&schema.hash.to_le_bytes());
+        out.extend_from_slice(&(schema.fields.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        BatchEncoder {
+            start,
+            count: 0,
+            last_commit: None,
+        }
+    }
+
+    /// Records in the batch so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True before the first [`push`](Self::push).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of the message so far.
+    pub fn bytes(&self, out: &[u8]) -> usize {
+        out.len() - self.start
+    }
+
+    /// Appends the next record: its commit number (greater than the previous record's)
+    /// and its values, checked as [`encode_record`] checks them. On error nothing is
+    /// appended and the batch stays as it was.
+    pub fn push(
+        &mut self,
+        out: &mut Vec<u8>,
+        commit: u64,
+        fields: &[FieldDef],
+        values: &[WireField<'_>],
+    ) -> Result<(), WireError> {
+        if self.count >= MAX_BATCH {
+            return Err(WireError::Invalid {
+                what: "batch already holds the most records allowed",
+            });
+        }
+        if values.len() != fields.len() {
+            return Err(WireError::Invalid {
+                what: "value count differs from the field count",
+            });
+        }
+        if self.last_commit.is_some_and(|c| commit <= c) {
+            return Err(WireError::Invalid {
+                what: "commit numbers in a batch must grow",
+            });
+        }
+        let at = out.len();
+        out.extend_from_slice(&commit.to_le_bytes());
+        encode_fields(fields, values, out).inspect_err(|_| out.truncate(at))?;
+        self.count += 1;
+        self.last_commit = Some(commit);
+        Ok(())
+    }
+
+    /// Writes the record count into the header and returns it. A batch must hold at
+    /// least one record to decode.
+    pub fn finish(self, out: &mut [u8]) -> usize {
+        let at = self.start + BATCH_HEADER_LEN - 2;
+        out[at..at + 2].copy_from_slice(&(self.count as u16).to_le_bytes());
+        self.count
+    }
 }
 
 fn encode_field(
@@ -489,11 +654,10 @@ fn encode_field(
             out.extend_from_slice(&bytes[..n]);
         }
         (Kind::Str { chars }, FieldValue::Str(s)) => {
-            let count = s.chars().count();
-            if s.len() > 4 * chars as usize || count > chars as usize {
+            if s.len() > 4 * chars as usize || code_points_over(s, chars) {
                 return Err(bad("string longer than its capacity"));
             }
-            if st.truncated && count != chars as usize {
+            if st.truncated && s.chars().count() != chars as usize {
                 return Err(bad("a truncated string must fill its capacity"));
             }
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -528,6 +692,12 @@ fn encode_field(
         _ => return Err(bad("value kind differs from the schema")),
     }
     Ok(())
+}
+
+/// Whether `s` has more than `chars` code points; counts them only when its byte length
+/// allows that (a code point takes at least one byte).
+fn code_points_over(s: &str, chars: u32) -> bool {
+    s.len() > chars as usize && s.chars().count() > chars as usize
 }
 
 fn row_bytes(dtype: Dtype, dims: Dims) -> usize {
@@ -586,6 +756,7 @@ pub fn peek(bytes: &[u8]) -> Result<Peek, WireError> {
         KIND_SCHEMA => Ok(Peek::Schema {
             session: c.u64("session id")?,
         }),
+        KIND_BATCH => Ok(Peek::Batch(batch_header(&mut c)?.0)),
         _ => Ok(Peek::Record(RecordHeader {
             session: c.u64("session id")?,
             seq: c.u64("sequence number")?,
@@ -593,6 +764,105 @@ pub fn peek(bytes: &[u8]) -> Result<Peek, WireError> {
             schema_hash: c.u64("schema hash")?,
         })),
     }
+}
+
+/// Reads a batch header after its preamble; returns it and the field count (which the
+/// caller checks against the schema).
+fn batch_header(c: &mut Cursor<'_>) -> Result<(BatchHeader, usize), WireError> {
+    let session = c.u64("session id")?;
+    let first_seq = c.u64("first sequence number")?;
+    let schema_hash = c.u64("schema hash")?;
+    let fields = c.u16("field count")? as usize;
+    let count = c.u16("record count")? as usize;
+    if first_seq == 0 {
+        return Err(WireError::Invalid {
+            what: "sequence number 0",
+        });
+    }
+    if count == 0 {
+        return Err(WireError::Invalid {
+            what: "a batch without records",
+        });
+    }
+    if first_seq.checked_add(count as u64 - 1).is_none() {
+        return Err(WireError::Invalid {
+            what: "sequence numbers overflow",
+        });
+    }
+    let hdr = BatchHeader {
+        session,
+        first_seq,
+        schema_hash,
+        count,
+    };
+    Ok((hdr, fields))
+}
+
+/// Decodes and validates a batch message against `schema`: `commits` gets one commit
+/// number per record, `out` the records' fields one after the other (record `i` is
+/// `out[i * n .. (i + 1) * n]` for `n` fields), both borrowing `bytes`. Nothing of a
+/// batch that fails is kept: on error both are left empty.
+pub fn decode_batch<'a>(
+    bytes: &'a [u8],
+    schema: &SchemaMsg,
+    out: &mut Vec<WireField<'a>>,
+    commits: &mut Vec<u64>,
+) -> Result<BatchHeader, WireError> {
+    out.clear();
+    commits.clear();
+    let r = decode_batch_inner(bytes, schema, out, commits);
+    if r.is_err() {
+        out.clear();
+        commits.clear();
+    }
+    r
+}
+
+fn decode_batch_inner<'a>(
+    bytes: &'a [u8],
+    schema: &SchemaMsg,
+    out: &mut Vec<WireField<'a>>,
+    commits: &mut Vec<u64>,
+) -> Result<BatchHeader, WireError> {
+    let mut c = Cursor::new(bytes);
+    check_preamble(&mut c, KIND_BATCH)?;
+    let (hdr, n) = batch_header(&mut c)?;
+    if hdr.schema_hash != schema.hash {
+        return Err(WireError::SchemaHash {
+            expected: schema.hash,
+            found: hdr.schema_hash,
+        });
+    }
+    if n != schema.fields.len() {
+        return Err(WireError::Invalid {
+            what: "field count differs from the schema",
+        });
+    }
+    // Each record takes at least its commit number and one status byte per field.
+    let least = 8 + n;
+    if hdr.count > c.rest().len() / least {
+        return Err(WireError::Short {
+            what: "the batch's records",
+        });
+    }
+    out.reserve(hdr.count * n);
+    commits.reserve(hdr.count);
+    for _ in 0..hdr.count {
+        let commit = c.u64("commit number")?;
+        if commits.last().is_some_and(|&prev| commit <= prev) {
+            return Err(WireError::Invalid {
+                what: "commit numbers in a batch must grow",
+            });
+        }
+        commits.push(commit);
+        decode_fields(&mut c, schema, out)?;
+    }
+    if !c.rest().is_empty() {
+        return Err(WireError::Trailing {
+            extra: c.rest().len(),
+        });
+    }
+    Ok(hdr)
 }
 
 /// Decodes and validates a record message against `schema`, filling `out` with one
@@ -640,7 +910,23 @@ fn decode_record_inner<'a>(
             what: "field count differs from the schema",
         });
     }
-    out.reserve(n);
+    decode_fields(&mut c, schema, out)?;
+    if !c.rest().is_empty() {
+        return Err(WireError::Trailing {
+            extra: c.rest().len(),
+        });
+    }
+    Ok(hdr)
+}
+
+/// Decodes one record's fields (status byte, then the value of a written field) and
+/// appends them to `out`.
+fn decode_fields<'a>(
+    c: &mut Cursor<'a>,
+    schema: &SchemaMsg,
+    out: &mut Vec<WireField<'a>>,
+) -> Result<(), WireError> {
+    out.reserve(schema.fields.len());
     for (index, f) in schema.fields.iter().enumerate() {
         let bad = |what| WireError::Field { index, what };
         let st = c.u8("field status")?;
@@ -672,11 +958,10 @@ fn decode_record_inner<'a>(
                 }
                 let raw = c.take(len, "string bytes")?;
                 let s = std::str::from_utf8(raw).map_err(|_| bad("string is not UTF-8"))?;
-                let count = s.chars().count();
-                if count > chars as usize {
+                if code_points_over(s, chars) {
                     return Err(bad("string has more code points than its capacity"));
                 }
-                if status.truncated && count != chars as usize {
+                if status.truncated && s.chars().count() != chars as usize {
                     return Err(bad("a truncated string must fill its capacity"));
                 }
                 FieldValue::Str(s)
@@ -707,12 +992,7 @@ fn decode_record_inner<'a>(
             value: Some(value),
         });
     }
-    if !c.rest().is_empty() {
-        return Err(WireError::Trailing {
-            extra: c.rest().len(),
-        });
-    }
-    Ok(hdr)
+    Ok(())
 }
 
 /// Checks magic and version and returns the kind byte; `want` 0 accepts either kind.
@@ -721,11 +1001,17 @@ fn check_preamble(c: &mut Cursor<'_>, want: u8) -> Result<u8, WireError> {
         return Err(WireError::BadMagic);
     }
     let version = c.u8("version")?;
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(WireError::UnsupportedVersion { found: version });
     }
     let kind = c.u8("message kind")?;
-    if !(kind == KIND_SCHEMA || kind == KIND_RECORD) || (want != 0 && kind != want) {
+    let known = match kind {
+        KIND_SCHEMA | KIND_RECORD => true,
+        // Batches came with version 2.
+        KIND_BATCH => version >= 2,
+        _ => false,
+    };
+    if !known || (want != 0 && kind != want) {
         return Err(WireError::UnexpectedKind { found: kind });
     }
     if c.take(2, "reserved bytes")? != [0, 0] {

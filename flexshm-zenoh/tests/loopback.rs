@@ -61,7 +61,6 @@ fn fifo_records_cross_the_link_in_order() {
     let m = spawn_mirror(&b, MirrorSpec::new(&key, &dst.0), stop.clone()).unwrap();
     let mut spec = PublishSpec::new(&src.0);
     spec.key = Some(key.clone());
-    spec.options.wait_for_subscriber = Some(Duration::from_secs(5));
     let p = spawn_publisher(&a, spec, stop.clone()).unwrap();
 
     let reader = std::thread::spawn({
@@ -112,7 +111,6 @@ fn single_slot_and_garbage() {
     let m = spawn_mirror(&b, MirrorSpec::new(&key, &dst.0), stop.clone()).unwrap();
     let mut spec = PublishSpec::new(&src.0);
     spec.key = Some(key.clone());
-    spec.options.wait_for_subscriber = Some(Duration::from_secs(5));
     spec.express = true;
     let p = spawn_publisher(&a, spec, stop.clone()).unwrap();
     // Paced writes: each one is published (the link keeps up).

@@ -1,5 +1,7 @@
 //! The subcommands, one module each, and what several of them share.
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod hz;
 pub mod ls;
 pub mod rm;
