@@ -4,7 +4,7 @@ TEST_TARGETS += test-py
 # The interpreter .venv is created from (any CPython >= 3.10).
 PYTHON ?= python3
 PY_PKG := $(ROOT)/flexshm-py
-PY_SRC := $(PY_PKG)/python $(PY_PKG)/tests $(ROOT)/examples/python
+PY_SRC := $(PY_PKG)/python $(PY_PKG)/tests $(ROOT)/examples/python $(ROOT)/flexshm-cli/tests/python
 PY_WHEELS := $(ROOT)/target/py-wheels
 
 .PHONY: venv build-py test-py lint-py test-py-numpy1

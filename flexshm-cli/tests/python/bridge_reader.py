@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from flexible_shared_memory import SharedMemory
@@ -81,7 +81,7 @@ class Last:
     """The seq of the last record to read, given now or later on stdin."""
 
     def __init__(self, arg: str) -> None:
-        self.value: Optional[int] = None if arg == "-" else int(arg)
+        self.value: int | None = None if arg == "-" else int(arg)
         if self.value is None:
             threading.Thread(target=self._from_stdin, daemon=True).start()
 
@@ -99,7 +99,7 @@ def main() -> None:
     bad: list[str] = []
     lost = 0
     truncated = 0
-    previous: Optional[int] = None
+    previous: int | None = None
     while time.monotonic() < deadline:
         if mode == "fifo":
             try:

@@ -20,12 +20,12 @@ class AllKinds:
     flag: bool = False
     count: int = 0
     temperature: float = 0.0
-    small: "uint16" = 0  # noqa: F821
-    ratio: "float32" = 0.0  # noqa: F821
-    label: "str[8]" = ""  # noqa: F722
-    samples: "float32[4]" = None  # noqa: F722
-    image: "uint8[2,3]" = None  # noqa: F722
-    never: "int64" = 0  # noqa: F821
+    small: "uint16" = 0
+    ratio: "float32" = 0.0
+    label: "str[8]" = ""
+    samples: "float32[4]" = None
+    image: "uint8[2,3]" = None
+    never: "int64" = 0
 
 
 def main() -> None:
