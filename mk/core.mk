@@ -14,14 +14,14 @@ MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml)
 MSRV_TARGET_DIR ?= $(ROOT)/target/msrv
 
 .PHONY: test-core build-mcu vectors loom miri msrv
-build-mcu: setup-rust ## build flexshm-core (plain, defmt, typed-fast-path) and flexshm-vectors for the MCU targets
+build-mcu: setup-rust ## build and clippy flexshm-core (plain, defmt, no default features) and flexshm-vectors for the MCU targets
 	for t in $(MCU_TARGETS); do
 	  $(CARGO) build -p flexshm-core --target $$t
 	  $(CARGO) build -p flexshm-core --target $$t --features defmt
 	  $(CARGO) build -p flexshm-core --target $$t --no-default-features
-	  $(CARGO) clippy -q -p flexshm-core --target $$t --features typed-fast-path -- -D warnings
+	  $(CARGO) clippy -q -p flexshm-core --target $$t --all-features -- -D warnings
 	  $(CARGO) build -p flexshm-vectors --target $$t
-	  echo "built flexshm-core (plain, defmt, typed-fast-path) and flexshm-vectors for $$t"
+	  echo "built flexshm-core (plain, defmt, no default features) and flexshm-vectors for $$t"
 	done
 
 test-core: lint build-mcu msrv ## flexshm-core + flexshm-vectors tests: unit, proptest model, stress, fuzz, golden vectors, loom

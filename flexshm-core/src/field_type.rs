@@ -318,13 +318,3 @@ impl<A: ArrayPart, const N: usize> FieldType for [A; N] {
         }
     }
 }
-
-/// Whether typed writes and reads store and load scalar fields directly at their offsets
-/// (see [`FieldType::scalar_bits`]) instead of through `Value`/`FieldValue` and the
-/// checks. Same bytes and results either way; the direct path is faster and costs about
-/// 300 B of flash, so it is on for 64-bit targets and, on others, with the
-/// `typed-fast-path` feature.
-pub(crate) const FAST_PATH: bool = cfg!(any(
-    target_pointer_width = "64",
-    feature = "typed-fast-path"
-));

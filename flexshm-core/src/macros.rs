@@ -41,6 +41,7 @@ macro_rules! record {
             const FIELDS: &'static [$crate::FieldDef] = &[
                 $( $crate::FieldDef::new(stringify!($f), <$t as $crate::FieldType>::KIND), )*
             ];
+            const DIRECT_SCALARS: bool = true;
 
             #[allow(unused_assignments)]
             fn value(&self, i: usize) -> $crate::Value<'_> {

@@ -65,6 +65,14 @@ pub trait Record {
     fn set_scalar_bits(&mut self, _i: usize, _bits: u64) -> bool {
         false
     }
+    /// `true` promises that [`scalar_bits`](Self::scalar_bits) is `Some` for every scalar
+    /// field and that [`set_scalar_bits`](Self::set_scalar_bits) accepts every stored
+    /// value of every scalar field except a bool byte other than 0 or 1 (which is
+    /// corrupt). Typed writers and readers then never convert scalars through
+    /// [`Value`] / [`FieldValue`], so that code is not linked into firmware that only
+    /// uses typed records. `record!` types set it. A broken promise gives an error
+    /// (`WrongKind` on write, `CorruptRecord` on read), never wrong bytes.
+    const DIRECT_SCALARS: bool = false;
 }
 
 /// The schema parameter of a run-time-schema [`Writer`](crate::Writer) or

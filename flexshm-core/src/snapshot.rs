@@ -1,7 +1,6 @@
 //! A consistent copy of one record, with per-field status and decoding.
 
 use crate::error::Error;
-use crate::field_type::FAST_PATH;
 use crate::layout::{meta_offset, Layout, INFO_LEN_MASK};
 use crate::record::{FieldIndex, Record, Schema};
 use crate::schema::{Dtype, FieldDef, Kind, Name};
@@ -123,22 +122,38 @@ impl<R: Record> Snapshot<'_, '_, R> {
         let layout = self.layout;
         let buf = self.bytes;
         for (i, f) in R::FIELDS.iter().enumerate() {
-            // Scalars: load the bits at their constant offset; anything else (or a
-            // buffer too short, which `decode_field` reports) takes the general path.
-            match f.kind {
-                Kind::Scalar(d) if FAST_PATH => {
-                    let off = layout.offset(i);
-                    if let Some(b) = buf.get(off..off + d.size() as usize) {
-                        let mut w = [0u8; 8];
-                        w[..b.len()].copy_from_slice(b);
-                        if out.set_scalar_bits(i, u64::from_le_bytes(w)) {
-                            continue;
-                        }
-                    }
+            // Scalars: load the bits at their constant offset (a buffer too short gives
+            // `raw_field`'s error). Anything else takes the general path.
+            if let Kind::Scalar(d) = f.kind {
+                let off = layout.offset(i);
+                let raw = match buf.get(off..off + d.size() as usize) {
+                    Some(raw) => raw,
+                    None => raw_field(buf, layout, i)?,
+                };
+                let mut w = [0u8; 8];
+                for (w, &b) in w.iter_mut().zip(raw) {
+                    *w = b;
                 }
-                _ => {}
+                if out.set_scalar_bits(i, u64::from_le_bytes(w)) {
+                    continue;
+                }
+                if R::DIRECT_SCALARS {
+                    // Only a bool byte other than 0 or 1 is refused (see the promise).
+                    return Err(Error::CorruptRecord {
+                        field: f.name,
+                        what: if d == Dtype::Bool {
+                            BAD_BOOL
+                        } else {
+                            "Record::set_scalar_bits refused a stored scalar"
+                        },
+                    });
+                }
             }
-            let v = decode_field(buf, layout, i)?;
+            let v = if R::DIRECT_SCALARS {
+                decode_sized(buf, layout, i)?
+            } else {
+                decode_field(buf, layout, i)?
+            };
             out.set_field(i, v).map_err(|what| Error::CorruptRecord {
                 field: f.name,
                 what,
@@ -198,50 +213,63 @@ fn raw_field<'b, F: AsRef<[FieldDef]>>(
     bytes.get(off..off + used).ok_or(corrupt)
 }
 
+const BAD_BOOL: &str = "bool byte other than 0 or 1";
+
 /// Decodes field `i` of a snapshot buffer.
 fn decode_field<'b, F: AsRef<[FieldDef]>>(
     bytes: &'b [u8],
     layout: &Layout<F>,
     i: usize,
 ) -> Result<FieldValue<'b>, Error> {
-    let raw = raw_field(bytes, layout, i)?;
-    let f = &layout.fields()[i];
-    // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8); anything else did not come
-    // from a writer of this protocol.
-    let bools = matches!(
-        f.kind,
-        Kind::Scalar(Dtype::Bool)
-            | Kind::Array {
-                dtype: Dtype::Bool,
-                ..
-            }
-    );
-    if bools && raw.iter().any(|&b| b > 1) {
-        return Err(Error::CorruptRecord {
-            field: f.name,
-            what: "bool byte other than 0 or 1",
-        });
-    }
-    Ok(match f.kind {
-        Kind::Scalar(d) => decode_scalar(d, raw),
-        Kind::Str { chars } => {
-            let s = crate::utf8::to_str(raw).ok_or(Error::CorruptRecord {
-                field: f.name,
-                what: "string is not valid UTF-8",
-            })?;
-            // A writer keeps at most `chars` code points (L <= 4N only bounds the bytes).
-            if crate::value::cut_chars(s, chars as usize).1 {
+    match layout.fields().get(i).map(|f| f.kind) {
+        Some(Kind::Scalar(d)) => {
+            let raw = raw_field(bytes, layout, i)?;
+            // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8); anything else did
+            // not come from a writer of this protocol.
+            if d == Dtype::Bool && raw.iter().any(|&b| b > 1) {
                 return Err(Error::CorruptRecord {
-                    field: f.name,
-                    what: "string has more code points than its capacity",
+                    field: layout.fields()[i].name,
+                    what: BAD_BOOL,
                 });
             }
-            FieldValue::Str(s)
+            Ok(decode_scalar(d, raw))
         }
-        Kind::Array { dtype, dims } => FieldValue::Array {
-            dtype,
-            rows: raw.len() / (dims.row_elems().unwrap_or(1) as usize * dtype.size() as usize),
-            bytes: raw,
-        },
-    })
+        _ => decode_sized(bytes, layout, i),
+    }
+}
+
+/// [`decode_field`] for a string or array field (typed records with direct scalars use
+/// only this half). A scalar field decodes as a corrupt record; callers never ask.
+fn decode_sized<'b, F: AsRef<[FieldDef]>>(
+    bytes: &'b [u8],
+    layout: &Layout<F>,
+    i: usize,
+) -> Result<FieldValue<'b>, Error> {
+    let raw = raw_field(bytes, layout, i)?;
+    let f = &layout.fields()[i];
+    let corrupt = |what| Error::CorruptRecord {
+        field: f.name,
+        what,
+    };
+    match f.kind {
+        Kind::Str { chars } => {
+            let s = crate::utf8::to_str(raw).ok_or(corrupt("string is not valid UTF-8"))?;
+            // A writer keeps at most `chars` code points (L <= 4N only bounds the bytes).
+            if crate::value::cut_chars(s, chars as usize).1 {
+                return Err(corrupt("string has more code points than its capacity"));
+            }
+            Ok(FieldValue::Str(s))
+        }
+        Kind::Array { dtype, dims } => {
+            if dtype == Dtype::Bool && raw.iter().any(|&b| b > 1) {
+                return Err(corrupt(BAD_BOOL));
+            }
+            Ok(FieldValue::Array {
+                dtype,
+                rows: raw.len() / (dims.row_elems().unwrap_or(1) as usize * dtype.size() as usize),
+                bytes: raw,
+            })
+        }
+        Kind::Scalar(_) => Err(corrupt("scalar decoded as a string or array")),
+    }
 }

@@ -113,29 +113,39 @@ pub(crate) fn cut_chars(s: &str, chars: usize) -> (usize, bool) {
     (s.len(), false)
 }
 
-/// Validates `v` for field `f`; nothing is written.
-pub(crate) fn check(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
-    let wrong = || Error::WrongKind {
+fn wrong_kind(f: &FieldDef) -> Error {
+    Error::WrongKind {
         field: f.name,
         expected: f.kind,
+    }
+}
+
+/// Validates `v` for field `f`; nothing is written.
+pub(crate) fn check(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
+    let Kind::Scalar(d) = f.kind else {
+        return check_sized(f, v);
     };
-    match (f.kind, v) {
-        (Kind::Scalar(d), _) => {
-            match (d, v) {
-                (Dtype::Bool, Value::Bool(_)) => {}
-                (d, Value::Int(_) | Value::UInt(_)) if d.is_integer() => {
-                    if !int_fits(d, v) {
-                        return Err(Error::OutOfRange { field: f.name });
-                    }
-                }
-                (d, Value::Float(_) | Value::Int(_) | Value::UInt(_)) if d.is_float() => {}
-                _ => return Err(wrong()),
+    match (d, v) {
+        (Dtype::Bool, Value::Bool(_)) => {}
+        (d, Value::Int(_) | Value::UInt(_)) if d.is_integer() => {
+            if !int_fits(d, v) {
+                return Err(Error::OutOfRange { field: f.name });
             }
-            Ok(Plan {
-                used: d.size() as usize,
-                info: INFO_WRITTEN,
-            })
         }
+        (d, Value::Float(_) | Value::Int(_) | Value::UInt(_)) if d.is_float() => {}
+        _ => return Err(wrong_kind(f)),
+    }
+    Ok(Plan {
+        used: d.size() as usize,
+        info: INFO_WRITTEN,
+    })
+}
+
+/// [`check`] for a string or array field (a scalar field is `WrongKind`). Typed records
+/// whose scalars are stored directly use only this half, so firmware that writes only
+/// such records links no scalar conversion code.
+pub(crate) fn check_sized(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
+    match (f.kind, v) {
         (Kind::Str { chars }, Value::Str(s)) => {
             let (end, trunc) = cut_chars(s, chars as usize);
             Ok(Plan {
@@ -167,7 +177,7 @@ pub(crate) fn check(f: &FieldDef, v: &Value<'_>) -> Result<Plan, Error> {
                 info: INFO_WRITTEN | if rows > cap { INFO_TRUNCATED } else { 0 } | stored as u32,
             })
         }
-        _ => Err(wrong()),
+        _ => Err(wrong_kind(f)),
     }
 }
 

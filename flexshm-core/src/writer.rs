@@ -8,7 +8,6 @@
 use core::marker::PhantomData;
 
 use crate::error::Error;
-use crate::field_type::FAST_PATH;
 use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
     meta_offset, Layout, FIELD_META_LEN, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS, SLOT_HEADER_LEN,
@@ -73,11 +72,11 @@ impl<'r, R: Record> Writer<'r, R> {
     /// Writes every field of `record` (single-slot: commits; FIFO: stages).
     /// All-or-nothing.
     pub fn write(&mut self, record: &R) -> Result<(), Error> {
-        if FAST_PATH {
-            self.write_record(|i| record.scalar_bits(i), |i| record.value(i))
-        } else {
-            self.write_record(|_| None, |i| record.value(i))
-        }
+        self.write_record(
+            R::DIRECT_SCALARS,
+            |i| record.scalar_bits(i),
+            |i| record.value(i),
+        )
     }
 }
 
@@ -292,11 +291,14 @@ impl<'r, S: Schema> Writer<'r, S> {
     /// Writes all `n` fields of a typed record (`n` is the field count). `scalar(i)` gives
     /// field `i`'s stored bits when its Rust type makes every value valid for the field
     /// (stored at its constant offset without a `Value` or a check); otherwise `value(i)`
-    /// goes through the checked path. Same bytes and errors as `write_fields` over all
+    /// goes through the checked path. With `direct` (`Record::DIRECT_SCALARS`, a
+    /// constant here) every scalar has bits, so the scalar half of the checked path is
+    /// never reached and not linked. Same bytes and errors as `write_fields` over all
     /// fields in order.
     #[inline(always)]
     fn write_record<'v>(
         &mut self,
+        direct: bool,
         scalar: impl Fn(usize) -> Option<u64>,
         value: impl Fn(usize) -> Value<'v>,
     ) -> Result<(), Error> {
@@ -304,8 +306,21 @@ impl<'r, S: Schema> Writer<'r, S> {
         // Validate the strings and arrays first: nothing is written on error.
         for i in 0..n {
             let f = &self.layout.fields()[i];
-            if !matches!((scalar(i), f.kind), (Some(_), Kind::Scalar(_))) {
-                value::check(f, &value(i))?;
+            match (scalar(i), f.kind) {
+                (Some(_), Kind::Scalar(_)) => {}
+                // A broken `DIRECT_SCALARS` promise.
+                (None, Kind::Scalar(_)) if direct => {
+                    return Err(Error::WrongKind {
+                        field: f.name,
+                        expected: f.kind,
+                    })
+                }
+                _ if direct => {
+                    value::check_sized(f, &value(i))?;
+                }
+                _ => {
+                    value::check(f, &value(i))?;
+                }
             }
         }
         let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
@@ -316,17 +331,20 @@ impl<'r, S: Schema> Writer<'r, S> {
             let f = &self.layout.fields()[i];
             match (scalar(i), f.kind) {
                 (Some(bits), Kind::Scalar(d)) => {
-                    let region = &self.region;
-                    region.store_scalar(base + self.layout.offset(i), bits, d.size() as usize);
-                    let m = base + meta_offset(i);
-                    region.store(m, commit, Ordering::Relaxed);
-                    region.store(m + 4, INFO_WRITTEN, Ordering::Relaxed);
+                    let off = base + self.layout.offset(i);
+                    self.region.store_scalar(off, bits, d.size() as usize);
+                    self.store_meta(base, i, INFO_WRITTEN, commit);
                 }
+                (None, Kind::Scalar(_)) if direct => {} // refused above
                 _ => {
                     let v = value(i);
                     // Cannot fail: checked above. `value(i)` borrows the same record, so
                     // it is the value that was checked.
-                    if let Ok(plan) = value::check(f, &v) {
+                    if direct {
+                        if let Ok(plan) = value::check_sized(f, &v) {
+                            self.store_sized(base, i, f, &v, plan, commit);
+                        }
+                    } else if let Ok(plan) = value::check(f, &v) {
                         self.store_field(base, i, f, &v, plan, commit);
                     }
                 }
@@ -420,14 +438,31 @@ impl<'r, S: Schema> Writer<'r, S> {
         plan: Plan,
         commit: u32,
     ) {
+        match f.kind {
+            Kind::Scalar(d) => {
+                let (b, n) = value::scalar_bytes(d, v);
+                self.region
+                    .write_bytes(base + self.layout.offset(i), &b[..n]);
+                self.store_meta(base, i, plan.info, commit);
+            }
+            _ => self.store_sized(base, i, f, v, plan, commit),
+        }
+    }
+
+    /// [`store_field`](Self::store_field) for a string or array field.
+    fn store_sized(
+        &self,
+        base: usize,
+        i: usize,
+        f: &FieldDef,
+        v: &Value<'_>,
+        plan: Plan,
+        commit: u32,
+    ) {
         let region = &self.region;
         let off = base + self.layout.offset(i);
         let cap = self.layout.size(i);
         match (f.kind, v) {
-            (Kind::Scalar(d), v) => {
-                let (b, n) = value::scalar_bytes(d, v);
-                region.write_bytes(off, &b[..n]);
-            }
             (Kind::Str { .. }, Value::Str(s)) => {
                 region.write_bytes(off, &s.as_bytes()[..plan.used]);
                 region.zero(off + plan.used, cap - plan.used);
@@ -438,9 +473,16 @@ impl<'r, S: Schema> Writer<'r, S> {
             }
             _ => debug_assert!(false, "value kinds are checked before writing"),
         }
+        self.store_meta(base, i, plan.info, commit);
+    }
+
+    /// Field `i`'s metadata in the buffer at `base`: written in `commit`, with `info`.
+    #[cfg_attr(not(target_os = "none"), inline)]
+    fn store_meta(&self, base: usize, i: usize, info: u32, commit: u32) {
         let m = base + meta_offset(i);
-        region.store(m, commit, Ordering::Relaxed);
-        region.store(m + 4, plan.info | INFO_WRITTEN, Ordering::Relaxed);
+        self.region.store(m, commit, Ordering::Relaxed);
+        self.region
+            .store(m + 4, info | INFO_WRITTEN, Ordering::Relaxed);
     }
 
     /// Test hook for the loom models: W5–W6 of the pending record without W7, as a

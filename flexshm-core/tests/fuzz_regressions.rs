@@ -21,8 +21,8 @@ record! {
 
 /// Found by `open_segment` and `read_buffers`: a bool byte other than 0 or 1 is a corrupt
 /// record for the run-time-schema decode, but the typed decode's scalar fast path took
-/// it as `true`. The two decodes (and the typed decode without the fast path, on 32-bit
-/// targets) must give the same answer for the same bytes.
+/// it as `true`. The two decodes must give the same answer, and the same error, for the
+/// same bytes.
 #[test]
 fn typed_decode_rejects_a_bool_byte_the_dynamic_decode_rejects() {
     let mem = Mem::for_schema(Flagged::FIELDS, Mode::Single);
