@@ -25,7 +25,7 @@ bench-deps: ## install libclang (iceoryx2, a peer in the benchmarks, needs it to
 	  fi
 	fi
 
-bench: bench-deps build-py ## full benchmark run (~10 min); tables to stdout and bench-results/
+bench: bench-deps build-py ## full benchmark run (~4 min once built); tables to stdout and bench-results/
 	mkdir -p "$(BENCH_OUT)"
 	CARGO_TARGET_DIR="$(BENCH_TARGET_DIR)" PY="$(PY)" CARGO="$(CARGO)" bench/run.sh full | tee "$(BENCH_OUT)/bench-full.md"
 
