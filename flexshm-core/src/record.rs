@@ -53,8 +53,8 @@ pub trait Record {
     /// Sets field `i` from a decoded value; the error says what did not fit.
     fn set_field(&mut self, i: usize, v: FieldValue<'_>) -> Result<(), &'static str>;
     /// Field `i`'s stored little-endian bits if it is a scalar whose Rust type makes
-    /// every value valid for its dtype; `None` sends the field through
-    /// [`value`](Self::value) and the checked path.
+    /// every value valid for its dtype (a bool's non-zero bits are stored as 1); `None`
+    /// sends the field through [`value`](Self::value) and the checked path.
     #[inline(always)]
     fn scalar_bits(&self, _i: usize) -> Option<u64> {
         None

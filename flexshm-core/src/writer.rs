@@ -331,6 +331,13 @@ impl<'r, S: Schema> Writer<'r, S> {
             let f = &self.layout.fields()[i];
             match (scalar(i), f.kind) {
                 (Some(bits), Kind::Scalar(d)) => {
+                    // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8), whatever
+                    // non-zero bits a hand-written `Record` gives.
+                    let bits = if d == Dtype::Bool {
+                        (bits != 0) as u64
+                    } else {
+                        bits
+                    };
                     let off = base + self.layout.offset(i);
                     self.region.store_scalar(off, bits, d.size() as usize);
                     self.store_meta(base, i, INFO_WRITTEN, commit);

@@ -1,7 +1,8 @@
 //! `Record` written by hand instead of by `record!`: without `DIRECT_SCALARS` the typed
 //! writer and reader take the checked path for scalars and agree byte for byte with a
 //! `record!` type; a broken `DIRECT_SCALARS` promise is an error that names the field,
-//! with nothing written.
+//! with nothing written; and whatever non-zero bits a record gives for a bool, the
+//! writer stores 1.
 #![cfg(not(loom))]
 
 mod common;
@@ -147,4 +148,47 @@ fn a_broken_direct_scalars_promise_is_an_error_and_writes_nothing() {
         "{:?}",
         snap.decode(&mut out)
     );
+}
+
+record! {
+    #[derive(Debug, Default, Clone, PartialEq)]
+    struct Flag {
+        on: bool,
+    }
+}
+
+/// A hand-written record whose `scalar_bits` gives a bool's bits as "any non-zero byte"
+/// (say, straight from a flags register) rather than 0 or 1.
+#[derive(Debug, Default)]
+struct LooseBool;
+
+impl Record for LooseBool {
+    const FIELDS: &'static [FieldDef] = Flag::FIELDS;
+    const DIRECT_SCALARS: bool = true;
+
+    fn value(&self, _i: usize) -> Value<'_> {
+        Value::Bool(true)
+    }
+
+    fn set_field(&mut self, _i: usize, _v: FieldValue<'_>) -> Result<(), &'static str> {
+        Ok(())
+    }
+
+    fn scalar_bits(&self, _i: usize) -> Option<u64> {
+        Some(0x40)
+    }
+}
+
+#[test]
+fn a_bool_is_stored_as_0_or_1_whatever_bits_a_record_gives() {
+    let mem = Mem::for_schema(Flag::FIELDS, Mode::Single);
+    let mut w = Writer::<LooseBool>::create(mem.region(), Mode::Single).unwrap();
+    w.write(&LooseBool).unwrap();
+    let mut r = Reader::<Flag>::open(mem.region()).unwrap();
+    let mut buf = [0u8; Flag::SNAPSHOT_LEN];
+    let snap = r.try_read(&mut buf, ReadOptions::default()).unwrap();
+    assert_eq!(snap.raw(Flag::on).unwrap(), &[1]);
+    let mut out = Flag::default();
+    snap.decode(&mut out).unwrap();
+    assert!(out.on);
 }
