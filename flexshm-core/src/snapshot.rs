@@ -130,11 +130,7 @@ impl<R: Record> Snapshot<'_, '_, R> {
                     Some(raw) => raw,
                     None => raw_field(buf, layout, i)?,
                 };
-                let mut w = [0u8; 8];
-                for (w, &b) in w.iter_mut().zip(raw) {
-                    *w = b;
-                }
-                if out.set_scalar_bits(i, u64::from_le_bytes(w)) {
+                if out.set_scalar_bits(i, crate::value::le_bits(raw)) {
                     continue;
                 }
                 if R::DIRECT_SCALARS {
@@ -215,27 +211,32 @@ fn raw_field<'b, F: AsRef<[FieldDef]>>(
 
 const BAD_BOOL: &str = "bool byte other than 0 or 1";
 
+/// A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8); any other byte in a bool
+/// scalar or array did not come from a writer of this protocol.
+fn check_bools(f: &FieldDef, dtype: Dtype, raw: &[u8]) -> Result<(), Error> {
+    if dtype == Dtype::Bool && raw.iter().any(|&b| b > 1) {
+        return Err(Error::CorruptRecord {
+            field: f.name,
+            what: BAD_BOOL,
+        });
+    }
+    Ok(())
+}
+
 /// Decodes field `i` of a snapshot buffer.
 fn decode_field<'b, F: AsRef<[FieldDef]>>(
     bytes: &'b [u8],
     layout: &Layout<F>,
     i: usize,
 ) -> Result<FieldValue<'b>, Error> {
-    match layout.fields().get(i).map(|f| f.kind) {
-        Some(Kind::Scalar(d)) => {
+    if let Some(f) = layout.fields().get(i) {
+        if let Kind::Scalar(d) = f.kind {
             let raw = raw_field(bytes, layout, i)?;
-            // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8); anything else did
-            // not come from a writer of this protocol.
-            if d == Dtype::Bool && raw.iter().any(|&b| b > 1) {
-                return Err(Error::CorruptRecord {
-                    field: layout.fields()[i].name,
-                    what: BAD_BOOL,
-                });
-            }
-            Ok(decode_scalar(d, raw))
+            check_bools(f, d, raw)?;
+            return Ok(decode_scalar(d, raw));
         }
-        _ => decode_sized(bytes, layout, i),
     }
+    decode_sized(bytes, layout, i)
 }
 
 /// [`decode_field`] for a string or array field (typed records with direct scalars use
@@ -261,9 +262,7 @@ fn decode_sized<'b, F: AsRef<[FieldDef]>>(
             Ok(FieldValue::Str(s))
         }
         Kind::Array { dtype, dims } => {
-            if dtype == Dtype::Bool && raw.iter().any(|&b| b > 1) {
-                return Err(corrupt(BAD_BOOL));
-            }
+            check_bools(f, dtype, raw)?;
             Ok(FieldValue::Array {
                 dtype,
                 rows: raw.len() / (dims.row_elems().unwrap_or(1) as usize * dtype.size() as usize),

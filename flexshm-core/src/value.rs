@@ -237,10 +237,18 @@ pub enum FieldValue<'a> {
 }
 
 /// Decodes a scalar from its little-endian bytes.
-pub(crate) fn decode_scalar(d: Dtype, b: &[u8]) -> FieldValue<'static> {
+/// The stored bytes of a scalar (1 to 8, little-endian) as the low bits of a `u64`.
+#[inline]
+pub(crate) fn le_bits(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
-    w[..b.len()].copy_from_slice(b);
-    let u = u64::from_le_bytes(w);
+    for (w, &b) in w.iter_mut().zip(b) {
+        *w = b;
+    }
+    u64::from_le_bytes(w)
+}
+
+pub(crate) fn decode_scalar(d: Dtype, b: &[u8]) -> FieldValue<'static> {
+    let u = le_bits(b);
     match d {
         Dtype::Bool => FieldValue::Bool(b[0] != 0),
         Dtype::I8 => FieldValue::Int(b[0] as i8 as i64),
