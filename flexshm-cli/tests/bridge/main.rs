@@ -31,6 +31,16 @@ fn key(src: &Name) -> String {
     format!("flexshm/test/{}", src.as_str())
 }
 
+/// `--publish` argument: segment `src` to its key.
+fn publish_arg(src: &Name) -> String {
+    format!("{}={}", src.as_str(), key(src))
+}
+
+/// `--mirror` argument: `src`'s key into local segment `dst`.
+fn mirror_arg(src: &Name, dst: &Name) -> String {
+    format!("{}={}", key(src), dst.as_str())
+}
+
 /// Records among 1..=n the writer truncates (a string every 97th, an array every 89th).
 fn truncated_in(n: u32) -> u64 {
     (1..=n)
@@ -61,9 +71,9 @@ fn fifo_records_reach_a_python_reader_and_none_is_lost() {
     let (src, dst) = (Name::new("fifo-src"), Name::new("fifo-dst"));
     let ep = endpoint();
     let mut w = create(&src, &CreateOptions::fifo(1024));
-    let mirror_arg = format!("{}={}", key(&src), dst.as_str());
+    let mirror_arg = mirror_arg(&src, &dst);
     let b = Bridge::start(&["--listen", &ep, "--mirror", &mirror_arg, "--slots", "16384"]);
-    let publish_arg = format!("{}={}", src.as_str(), key(&src));
+    let publish_arg = publish_arg(&src);
     let a = Bridge::start(&["--connect", &ep, "--publish", &publish_arg]);
     write_record(&mut w, 1);
     let mut mirror = open_when_there(dst.as_str());
@@ -105,13 +115,13 @@ fn single_slot_commits_reach_a_python_reader_and_garbage_is_rejected() {
     let (src, dst) = (Name::new("single-src"), Name::new("single-dst"));
     let ep = endpoint();
     let mut w = create(&src, &CreateOptions::default());
-    let publish_arg = format!("{}={}", src.as_str(), key(&src));
+    let publish_arg = publish_arg(&src);
     let a = Bridge::start(&["--listen", &ep, "--publish", &publish_arg]);
     write_record(&mut w, 1);
     // The publisher's session, with its in-band schema message, starts before any
     // subscriber exists.
     a.wait_for_log(&["publishing", src.as_str()], 1);
-    let mirror_arg = format!("{}={}", key(&src), dst.as_str());
+    let mirror_arg = mirror_arg(&src, &dst);
     let b = Bridge::start(&["--connect", &ep, "--mirror", &mirror_arg]);
     let mut mirror = open_when_there(dst.as_str());
     wait_head(&mut mirror, 1, "the mirror");
@@ -206,9 +216,9 @@ fn a_stopped_side_b_makes_loss_counted_not_silent() {
     )
     .expect("config file");
     let _remove = Cleanup(config.clone());
-    let mirror_arg = format!("{}={}", key(&src), dst.as_str());
+    let mirror_arg = mirror_arg(&src, &dst);
     let b = Bridge::start(&["--listen", &ep, "--mirror", &mirror_arg, "--slots", "65536"]);
-    let publish_arg = format!("{}={}", src.as_str(), key(&src));
+    let publish_arg = publish_arg(&src);
     let config_arg = config.to_string_lossy().into_owned();
     let a = Bridge::start(&[
         "--config",
@@ -315,9 +325,9 @@ fn side_a_killed_and_restarted_mid_stream_loses_nothing() {
     let (src, dst) = (Name::new("kill-a-src"), Name::new("kill-a-dst"));
     let ep = endpoint();
     let mut w = create(&src, &CreateOptions::fifo(4096));
-    let mirror_arg = format!("{}={}", key(&src), dst.as_str());
+    let mirror_arg = mirror_arg(&src, &dst);
     let b = Bridge::start(&["--listen", &ep, "--mirror", &mirror_arg, "--slots", "16384"]);
-    let publish_arg = format!("{}={}", src.as_str(), key(&src));
+    let publish_arg = publish_arg(&src);
     let a_args = ["--connect", ep.as_str(), "--publish", publish_arg.as_str()];
     let a = Bridge::start(&a_args);
     write_record(&mut w, 1);
@@ -357,7 +367,7 @@ fn side_b_killed_and_restarted_mid_stream_resumes() {
     let (src, dst) = (Name::new("kill-b-src"), Name::new("kill-b-dst"));
     let ep = endpoint();
     let mut w = create(&src, &CreateOptions::fifo(4096));
-    let mirror_arg = format!("{}={}", key(&src), dst.as_str());
+    let mirror_arg = mirror_arg(&src, &dst);
     let b_args = [
         "--listen",
         ep.as_str(),
@@ -367,7 +377,7 @@ fn side_b_killed_and_restarted_mid_stream_resumes() {
         "16384",
     ];
     let b = Bridge::start(&b_args);
-    let publish_arg = format!("{}={}", src.as_str(), key(&src));
+    let publish_arg = publish_arg(&src);
     let a = Bridge::start(&["--connect", &ep, "--publish", &publish_arg]);
     write_record(&mut w, 1);
     let mut mirror = open_when_there(dst.as_str());
@@ -432,9 +442,9 @@ fn a_mirror_segment_with_another_layout_is_a_clear_error() {
     let mut w = create(&src, &CreateOptions::default());
     write_record(&mut w, 1);
     let ep = endpoint();
-    let mirror_arg = format!("{}={}", key(&src), dst.as_str());
+    let mirror_arg = mirror_arg(&src, &dst);
     let b = Bridge::start(&["--listen", &ep, "--mirror", &mirror_arg]);
-    let publish_arg = format!("{}={}", src.as_str(), key(&src));
+    let publish_arg = publish_arg(&src);
     let a = Bridge::start(&["--connect", &ep, "--publish", &publish_arg]);
     // The mirror gives up at its first record; with nothing else to do, side B ends.
     let b = b.wait();
