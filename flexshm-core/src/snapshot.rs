@@ -100,6 +100,7 @@ impl<'b, 'l, S: Schema> Snapshot<'b, 'l, S> {
     }
 
     /// Decodes field `i`. Unwritten fields decode as zero / empty.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn get(&self, i: impl FieldIndex) -> Result<FieldValue<'b>, Error> {
         decode_field(self.bytes, self.layout, i.index())
     }
@@ -180,6 +181,7 @@ fn word(buf: &[u8], off: usize) -> u32 {
 }
 
 /// The stored bytes of field `i` in a snapshot buffer.
+#[cfg_attr(not(target_os = "none"), inline)]
 fn raw_field<'b, F: AsRef<[FieldDef]>>(
     bytes: &'b [u8],
     layout: &Layout<F>,
@@ -213,6 +215,7 @@ const BAD_BOOL: &str = "bool byte other than 0 or 1";
 
 /// A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8); any other byte in a bool
 /// scalar or array did not come from a writer of this protocol.
+#[cfg_attr(not(target_os = "none"), inline)]
 fn check_bools(f: &FieldDef, dtype: Dtype, raw: &[u8]) -> Result<(), Error> {
     if dtype == Dtype::Bool && raw.iter().any(|&b| b > 1) {
         return Err(Error::CorruptRecord {
@@ -224,6 +227,7 @@ fn check_bools(f: &FieldDef, dtype: Dtype, raw: &[u8]) -> Result<(), Error> {
 }
 
 /// Decodes field `i` of a snapshot buffer.
+#[cfg_attr(not(target_os = "none"), inline)]
 fn decode_field<'b, F: AsRef<[FieldDef]>>(
     bytes: &'b [u8],
     layout: &Layout<F>,

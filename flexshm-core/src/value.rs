@@ -236,7 +236,6 @@ pub enum FieldValue<'a> {
     },
 }
 
-/// Decodes a scalar from its little-endian bytes.
 /// The stored bytes of a scalar (1 to 8, little-endian) as the low bits of a `u64`.
 #[inline]
 pub(crate) fn le_bits(b: &[u8]) -> u64 {
@@ -247,6 +246,8 @@ pub(crate) fn le_bits(b: &[u8]) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// Decodes a scalar from its little-endian bytes.
+#[cfg_attr(not(target_os = "none"), inline)]
 pub(crate) fn decode_scalar(d: Dtype, b: &[u8]) -> FieldValue<'static> {
     let u = le_bits(b);
     match d {
