@@ -21,15 +21,19 @@ use crate::asyncwait::{aio, wait_future};
 use crate::batch::RowLayout;
 use crate::convert::{stage, Staged};
 use crate::errors::{to_pyerr, unsupported};
-use crate::record::{take_buf, Record, SnapBuf};
+use crate::record::{take_buf, Record, Snap, SnapBuf};
 use crate::schema::Schema;
 use crate::shared::{lock, Failure, ReadNow, Shared, RELEASE_GIL_BYTES};
+use crate::spare::Parked;
 
 /// A blocking call wakes up at least this often to let Python handle signals (Ctrl-C)
 /// and to notice `close()` from another thread.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 /// Mode bits of a new segment unless `permissions=` says otherwise.
 const DEFAULT_PERMISSIONS: u32 = 0o600;
+/// Records with snapshots up to this size are kept for reuse by `read()`: two of them,
+/// so at most 128 KiB per handle.
+const PARK_MAX_BYTES: usize = 64 * 1024;
 
 fn mode_name(mode: Mode) -> &'static str {
     if mode.is_fifo() {
@@ -120,6 +124,8 @@ pub struct SharedMemory {
     schema: Arc<Schema>,
     is_writer: bool,
     snapshot_len: usize,
+    /// The `Record` objects `read()` returned last, for reuse (`record_object`).
+    last_records: Parked<Record>,
 }
 
 impl Drop for SharedMemory {
@@ -196,6 +202,7 @@ impl SharedMemory {
             schema: Arc::new(schema),
             is_writer,
             snapshot_len,
+            last_records: Parked::new(),
         })
     }
 
@@ -299,9 +306,12 @@ impl SharedMemory {
             let mut main = self.shared.main(py).map_err(|f| self.failure(py, f))?;
             self.read_single_with(py, main.reader(), buf, opts, timeout)?
         } else {
-            let mut spare = self.shared.take_spare().map_err(|f| self.failure(py, f))?;
+            let mut spare = self
+                .shared
+                .take_spare_attached(py)
+                .map_err(|f| self.failure(py, f))?;
             let res = self.read_single_with(py, &mut spare, buf, opts, timeout);
-            self.shared.put_spare(spare);
+            self.shared.put_spare_attached(py, spare);
             res?
         };
         self.shared.note_returned(info.commit);
@@ -349,9 +359,9 @@ impl SharedMemory {
     /// The record this handle has not returned yet, if there is one; never waits.
     /// FIFO: the next unread record. Single-slot: the newest, if it is newer than the
     /// last one this handle returned.
-    fn take_new(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+    fn take_new<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, Record>>> {
         self.check_open()?;
-        let mut buf = take_buf(&self.schema.pool, self.snapshot_len);
+        let mut buf = take_buf(py, &self.schema.pool, self.snapshot_len);
         let opts = ReadOptions::default();
         let info = if self.shared.mode.is_fifo() {
             match self
@@ -372,11 +382,39 @@ impl SharedMemory {
             }
             self.read_single(py, &mut buf, opts, None)?
         };
-        Ok(Some(self.record(buf, info)))
+        self.record_object(py, buf, info).map(Some)
     }
 
     fn record(&self, buf: Box<SnapBuf>, info: ReadInfo) -> Record {
         Record::new(buf, info, Arc::clone(&self.schema))
+    }
+
+    /// The record object of a read: one of the two `read()` returned last, with the new
+    /// snapshot in it, if nothing holds it any more (`crate::spare::Parked`); a new one
+    /// otherwise. A loop of `rec = shm.read()` then allocates no `Record`. Records of
+    /// more than [`PARK_MAX_BYTES`] are not kept: their copy costs far more than the
+    /// object, and a kept record keeps its buffer.
+    fn record_object<'py>(
+        &self,
+        py: Python<'py>,
+        buf: Box<SnapBuf>,
+        info: ReadInfo,
+    ) -> PyResult<Bound<'py, Record>> {
+        let snap = Snap::new(buf, info);
+        if self.snapshot_len > PARK_MAX_BYTES {
+            return Bound::new(py, Record::from_snap(snap, Arc::clone(&self.schema)));
+        }
+        match self.last_records.reuse(py, snap) {
+            Ok((rec, old)) => {
+                old.recycle(py, &self.schema.pool);
+                Ok(rec)
+            }
+            Err(snap) => {
+                let rec = Bound::new(py, Record::from_snap(snap, Arc::clone(&self.schema)))?;
+                self.last_records.park(&rec);
+                Ok(rec)
+            }
+        }
     }
 
     fn write_refused(&self, py: Python<'_>, what: &str) -> PyErr {
@@ -567,15 +605,15 @@ impl SharedMemory {
     /// up to `timeout` seconds (`None`: no limit). With `reset_modified=True`, `modified`
     /// means "written since this handle's previous `reset_modified` read".
     #[pyo3(signature = (timeout=None, latest=false, reset_modified=false))]
-    fn read(
+    fn read<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         #[pyo3(from_py_with = args::timeout)] timeout: Option<f64>,
         #[pyo3(from_py_with = args::latest)] latest: bool,
         #[pyo3(from_py_with = args::reset_modified)] reset_modified: bool,
-    ) -> PyResult<Record> {
+    ) -> PyResult<Bound<'py, Record>> {
         self.check_open()?;
-        let mut buf = take_buf(&self.schema.pool, self.snapshot_len);
+        let mut buf = take_buf(py, &self.schema.pool, self.snapshot_len);
         let opts = ReadOptions {
             latest,
             reset_modified,
@@ -585,7 +623,7 @@ impl SharedMemory {
         } else {
             self.read_single(py, &mut buf, opts, timeout)?
         };
-        Ok(self.record(buf, info))
+        self.record_object(py, buf, info)
     }
 
     /// Up to `max_records` records at once. FIFO mode: this handle's unread records in
@@ -632,7 +670,7 @@ impl SharedMemory {
                 None
             }
         };
-        let mut buf = take_buf(&self.schema.pool, self.snapshot_len);
+        let mut buf = take_buf(py, &self.schema.pool, self.snapshot_len);
         let opts = ReadOptions::default();
         if self.shared.mode.is_fifo() {
             match self.read_fifo(py, &mut buf, opts, timeout) {
@@ -829,7 +867,7 @@ impl SharedMemory {
     }
 
     /// The record this handle has not returned yet, or `None`; never waits.
-    fn _take_new(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+    fn _take_new<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, Record>>> {
         self.take_new(py)
     }
 
@@ -840,7 +878,7 @@ impl SharedMemory {
         Ok(slf.clone().unbind())
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, Record>>> {
         loop {
             if self.shared.is_closed() {
                 return Ok(None);

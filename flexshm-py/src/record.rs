@@ -1,6 +1,11 @@
 //! What `read()` returns: a [`Record`] owning one private copy of a slot, and [`Field`]s
-//! decoded from it when they are looked up (each `Field` holds its value as a plain
-//! attribute, so `field.value` does not call into the extension).
+//! decoded from it when they are looked up (each `Field` holds its decoded value and
+//! status, and refers to nothing else).
+//!
+//! A handle keeps the last two `Record` objects `read()` returned and the last two `Field`
+//! objects its records handed out, and hands one out again, with new contents, when
+//! nothing else holds it (`crate::spare::Parked`): a `read()` and its field look-ups then
+//! allocate no extension object. Held records and fields never change.
 //!
 //! Array values are NumPy arrays that view the record's buffer (read-only, with the record
 //! as their base object), so reading an image copies it exactly once: out of shared
@@ -8,7 +13,7 @@
 
 use std::sync::Arc;
 
-use flexshm_core::{Dtype, Dynamic, FieldValue, Kind, ReadInfo, Snapshot};
+use flexshm_core::{Dtype, Dynamic, FieldDef, FieldStatus, FieldValue, Kind, ReadInfo, Snapshot};
 use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyKeyError, PyTypeError, PyValueError};
@@ -18,7 +23,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::convert::{descr, np_asarray, np_dtype};
 use crate::schema::{FieldDefault, Schema};
-use crate::spare::Spare;
+use crate::spare::{Attached, Reusable, Reuse};
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -59,11 +64,11 @@ impl SnapBuf {
 /// One spare snapshot buffer per handle (kept in its [`Schema`], which every record of
 /// the handle holds anyway): a record gives its buffer back when it is freed, and the
 /// next read reuses it instead of allocating (and page-faulting) a new one.
-pub type Pool = Spare<SnapBuf>;
+pub type Pool = Attached<Box<SnapBuf>>;
 
 /// Takes the spare buffer if it has the right size, else allocates one.
-pub fn take_buf(pool: &Pool, len: usize) -> Box<SnapBuf> {
-    match pool.take() {
+pub fn take_buf(py: Python<'_>, pool: &Pool, len: usize) -> Box<SnapBuf> {
+    match pool.take(py) {
         Some(buf) if buf.len == len => buf,
         _ => Box::new(SnapBuf::new(len)),
     }
@@ -75,16 +80,51 @@ pub fn take_buf(pool: &Pool, len: usize) -> Box<SnapBuf> {
 /// what iteration yields; each is a `Field` with a value and status flags.
 #[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Record")]
 pub struct Record {
+    snap: Reusable<Snap>,
+    schema: Arc<Schema>,
+}
+
+/// A record's snapshot and what the read reported.
+pub struct Snap {
+    /// Taken only when the record is freed.
     buf: Option<Box<SnapBuf>>,
     info: ReadInfo,
-    schema: Arc<Schema>,
+}
+
+impl Snap {
+    /// A filled snapshot buffer and its read's report.
+    pub fn new(buf: Box<SnapBuf>, info: ReadInfo) -> Snap {
+        Snap {
+            buf: Some(buf),
+            info,
+        }
+    }
+
+    /// Gives the buffer back to `pool` for the next read (dropped if one is parked
+    /// already).
+    pub fn recycle(mut self, py: Python<'_>, pool: &Pool) {
+        if let Some(buf) = self.buf.take() {
+            let _ = pool.put(py, buf);
+        }
+    }
+}
+
+impl Reuse for Record {
+    type State = Snap;
+    fn state_cell(&self) -> &Reusable<Snap> {
+        &self.snap
+    }
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
         // Give the buffer back for the next read (dropped if one is parked already).
-        if let Some(buf) = self.buf.take() {
-            let _ = self.schema.pool.put(buf);
+        // Records are freed by the interpreter, so this thread is attached already and
+        // `attach` costs a thread-local look-up.
+        if let Some(buf) = self.snap.get_mut().buf.take() {
+            Python::attach(|py| {
+                let _ = self.schema.pool.put(py, buf);
+            });
         }
     }
 }
@@ -92,15 +132,66 @@ impl Drop for Record {
 impl Record {
     /// A record over a filled snapshot buffer.
     pub fn new(buf: Box<SnapBuf>, info: ReadInfo, schema: Arc<Schema>) -> Record {
+        Record::from_snap(Snap::new(buf, info), schema)
+    }
+
+    /// A record over a snapshot.
+    pub fn from_snap(snap: Snap, schema: Arc<Schema>) -> Record {
         Record {
-            buf: Some(buf),
-            info,
+            snap: Reusable::new(snap),
             schema,
         }
     }
 
+    /// What the read reported.
+    pub fn info(&self) -> &ReadInfo {
+        &self.snap.get().info
+    }
+
+    /// Field `index`, for an attribute or item look-up. Reuses the `Field` object the
+    /// handle's records handed out last when nothing holds it any more
+    /// (`crate::spare::Parked`), so that `rec.a.value + rec.b.value` allocates no
+    /// `Field` at all once the handle has made one.
+    fn field<'py>(slf: &Bound<'py, Record>, index: usize) -> PyResult<Bound<'py, Field>> {
+        let py = slf.py();
+        let r = slf.get();
+        if matches!(r.schema.layout.fields()[index].kind, Kind::Array { .. }) {
+            // Never parked: an array value is a view of this record, which would then
+            // live as long as the handle.
+            return Bound::new(py, Field::new(slf, index)?);
+        }
+        // Computed first: it may run Python code (a default factory, a NumPy scalar
+        // type), which may look up fields of this record itself.
+        let state = FieldState {
+            def: r.schema.layout.fields()[index],
+            status: r.info().status(index),
+            value: field_value(slf, index)?.unbind(),
+        };
+        let state = match r.schema.last_fields.reuse(py, state) {
+            Ok((field, old)) => {
+                // Released last: dropping the old value may run Python code.
+                drop(old);
+                return Ok(field);
+            }
+            Err(state) => state,
+        };
+        let field = Bound::new(
+            py,
+            Field {
+                state: Reusable::new(state),
+            },
+        )?;
+        r.schema.last_fields.park(&field);
+        Ok(field)
+    }
+
     fn bytes(&self) -> &[u8] {
-        self.buf.as_deref().map(SnapBuf::bytes).unwrap_or(&[])
+        self.snap
+            .get()
+            .buf
+            .as_deref()
+            .map(SnapBuf::bytes)
+            .unwrap_or(&[])
     }
 
     fn index_of(&self, name: &Bound<'_, PyAny>) -> Option<usize> {
@@ -115,14 +206,14 @@ pub fn field_value<'py>(rec: &Bound<'py, Record>, i: usize) -> PyResult<Bound<'p
     let py = rec.py();
     let r = rec.get();
     let schema = &r.schema;
-    if !r.info.status(i).written {
+    if !r.info().status(i).written {
         return match &schema.defaults[i] {
             FieldDefault::Value(v) => Ok(v.bind(py).clone()),
             FieldDefault::Factory(f) => f.bind(py).call0(),
             FieldDefault::Zero => zero_value(py, schema, i),
         };
     }
-    let value = Snapshot::<Dynamic>::new(r.bytes(), &schema.layout, r.info)
+    let value = Snapshot::<Dynamic>::new(r.bytes(), &schema.layout, *r.info())
         .get(i)
         .map_err(|e| PyValueError::new_err(format!("segment '{}': {e}", schema.segment)))?;
     let obj = match value {
@@ -214,14 +305,14 @@ impl Record {
     /// Commit number of this record (0: the empty record of a fresh single-slot segment).
     #[getter]
     fn commit(&self) -> u32 {
-        self.info.commit
+        self.info().commit
     }
 
     /// FIFO mode: records this reader lost to a lapping writer just before this one
     /// (they were overwritten before it read them). Always 0 in single-slot mode.
     #[getter]
     fn lost(&self) -> u32 {
-        self.info.lost
+        self.info().lost
     }
 
     /// Fields first (one dict lookup, no exception on the way), then the record's own
@@ -234,8 +325,7 @@ impl Record {
         let py = slf.py();
         if let Some(index) = slf.get().index_of(name.as_any()) {
             if !slf.get().schema.reserved[index] {
-                let field = Field::new(slf, index)?;
-                return Ok(Bound::new(py, field)?.into_any());
+                return Ok(Record::field(slf, index)?.into_any());
             }
         }
         // SAFETY: both pointers are valid, owned by the Bound references for the call;
@@ -258,9 +348,12 @@ impl Record {
         )))
     }
 
-    fn __getitem__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Field> {
+    fn __getitem__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, Field>> {
         match slf.get().index_of(name) {
-            Some(index) => Field::new(slf, index),
+            Some(index) => Record::field(slf, index),
             None => Err(PyKeyError::new_err(name.clone().unbind())),
         }
     }
@@ -353,18 +446,22 @@ impl Record {
             parts.push(format!(
                 "{}={}",
                 r.schema.layout.fields()[i].name,
-                Field::describe(slf, i)?
+                Field::describe(
+                    &r.schema.layout.fields()[i],
+                    r.info().status(i),
+                    &field_value(slf, i)?
+                )?
             ));
         }
         let lost = if r.schema.fifo {
-            format!(", lost={}", r.info.lost)
+            format!(", lost={}", r.info().lost)
         } else {
             String::new()
         };
         Ok(format!(
             "<{} record #{}{lost}: {}>",
             r.schema.type_name,
-            r.info.commit,
+            r.info().commit,
             parts.join(", ")
         ))
     }
@@ -373,36 +470,52 @@ impl Record {
 /// One field of a record: its value and status.
 #[pyclass(frozen, generic, module = "flexible_shared_memory", name = "Field")]
 pub struct Field {
-    record: Py<Record>,
-    index: usize,
+    state: Reusable<FieldState>,
+}
+
+impl Reuse for Field {
+    type State = FieldState;
+    fn state_cell(&self) -> &Reusable<FieldState> {
+        &self.state
+    }
+}
+
+/// What a `Field` says about its field. It refers to neither the handle nor the record
+/// (an array value is a view whose base object is the record, which keeps the record's
+/// bytes alive), so a field parked in a handle's schema makes no reference cycle.
+pub struct FieldState {
+    def: FieldDef,
+    status: FieldStatus,
     /// The value: float, int, bool, str, a NumPy scalar for fields annotated with a dtype
     /// name, or a read-only NumPy array viewing the record. An unwritten field gives the
     /// record class's default.
-    #[pyo3(get)]
     value: Py<PyAny>,
 }
 
 impl Field {
-    /// Field `index` of `rec`, its value decoded now (a plain attribute then, read
-    /// without calling into the extension).
+    /// Field `index` of `rec`, its value decoded now: a new object (for iteration,
+    /// which hands out every field at once).
     fn new(rec: &Bound<'_, Record>, index: usize) -> PyResult<Field> {
+        let r = rec.get();
         Ok(Field {
-            value: field_value(rec, index)?.unbind(),
-            record: rec.clone().unbind(),
-            index,
+            state: Reusable::new(FieldState {
+                def: r.schema.layout.fields()[index],
+                status: r.info().status(index),
+                value: field_value(rec, index)?.unbind(),
+            }),
         })
     }
 
     fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.value.bind(py).clone())
+        Ok(self.state.get().value.bind(py).clone())
     }
 
-    fn status(&self) -> flexshm_core::FieldStatus {
-        self.record.get().info.status(self.index)
+    fn status(&self) -> FieldStatus {
+        self.state.get().status
     }
 
-    fn def(&self) -> &flexshm_core::FieldDef {
-        &self.record.get().schema.layout.fields()[self.index]
+    fn def(&self) -> &FieldDef {
+        &self.state.get().def
     }
 
     /// The error of every comparison, arithmetic operator and `hash` on an array field.
@@ -424,10 +537,8 @@ impl Field {
     }
 
     /// The value, shortened for reprs, and the flags that are not the happy case.
-    fn describe(rec: &Bound<'_, Record>, i: usize) -> PyResult<String> {
-        let st = rec.get().info.status(i);
-        let value = field_value(rec, i)?;
-        let shown = if let Kind::Array { dtype, .. } = rec.get().schema.layout.fields()[i].kind {
+    fn describe(def: &FieldDef, st: FieldStatus, value: &Bound<'_, PyAny>) -> PyResult<String> {
+        let shown = if let Kind::Array { dtype, .. } = def.kind {
             match value.getattr("shape") {
                 Ok(shape) => format!("{}{}", dtype.name(), shape.repr()?),
                 Err(_) => value.repr()?.to_string(),
@@ -466,10 +577,18 @@ fn other_operand<'py>(other: &Obj<'py>) -> PyResult<Obj<'py>> {
 
 #[pymethods]
 impl Field {
+    /// The value: float, int, bool, str, a NumPy scalar for fields annotated with a dtype
+    /// name, or a read-only NumPy array viewing the record. An unwritten field gives the
+    /// record class's default.
+    #[getter(value)]
+    fn get_value<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.state.get().value.bind(py).clone()
+    }
+
     /// The field's name.
     #[getter]
     fn name<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        self.record.get().schema.names[self.index].bind(py).clone()
+        PyString::new(py, self.def().name.as_str())
     }
 
     /// Written and not truncated: the value is exactly what the writer wrote.
@@ -697,11 +816,11 @@ impl Field {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let rec = self.record.bind(py);
+        let st = self.state.get();
         Ok(format!(
             "<Field {}={}>",
-            rec.get().schema.layout.fields()[self.index].name,
-            Field::describe(rec, self.index)?
+            st.def.name,
+            Field::describe(&st.def, st.status, st.value.bind(py))?
         ))
     }
 }

@@ -61,6 +61,9 @@ pub struct Schema {
     pub rows: std::sync::OnceLock<crate::batch::RowLayout>,
     /// The handle's idle snapshot buffer.
     pub pool: crate::record::Pool,
+    /// The `Field` objects the handle's records handed out last, for reuse
+    /// (`Record::field`).
+    pub last_fields: crate::spare::Parked<crate::record::Field>,
 }
 
 /// `Record` attributes that win over fields of the same name (dunder names never are
@@ -148,6 +151,7 @@ impl Schema {
             generated: false,
             rows: std::sync::OnceLock::new(),
             pool: crate::record::Pool::new(),
+            last_fields: crate::spare::Parked::new(),
         })
     }
 }

@@ -29,7 +29,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, TryLockError};
 
-use crate::spare::Spare;
+use crate::spare::{Attached, Spare};
 use std::time::Duration;
 
 use flexshm_std::{Dynamic, Error, Mode, ReadInfo, ReadOptions, Reader, Writer, WriterStatus};
@@ -100,6 +100,9 @@ pub struct Shared {
     /// reading costs no lock); more, from threads reading at the same time, in `spares`.
     spare: Spare<Reader<Dynamic>>,
     spares: Mutex<Vec<Box<Reader<Dynamic>>>>,
+    /// The idle spare of reads that hold the GIL throughout (a small single-slot read):
+    /// taken and given back without an atomic operation.
+    attached_spare: Attached<Box<Reader<Dynamic>>>,
     /// Single-slot: commit number of the newest record this handle returned (0 before
     /// the first read, like a fresh reader).
     last: AtomicU32,
@@ -125,6 +128,7 @@ impl Shared {
             probe: RwLock::new(Some(probe)),
             spare: Spare::new(),
             spares: Mutex::new(Vec::new()),
+            attached_spare: Attached::new(),
             last: AtomicU32::new(0),
             waits: AsyncWaits::default(),
         })
@@ -143,8 +147,9 @@ impl Shared {
         let main = lock(py, &self.main).take();
         let spares = std::mem::take(&mut *lock(py, &self.spares));
         let spare = self.spare.take();
+        let attached_spare = self.attached_spare.take(py);
         let probe = self.probe.write().unwrap_or_else(|p| p.into_inner()).take();
-        drop((writer, main, spares, spare, probe));
+        drop((writer, main, spares, spare, attached_spare, probe));
     }
 
     /// Calls `f` with the probe reader, or fails with `Closed`.
@@ -204,6 +209,27 @@ impl Shared {
             return Ok(r);
         }
         Ok(Box::new(self.with_probe(Reader::another)??))
+    }
+
+    /// [`take_spare`](Self::take_spare) for a thread attached to the interpreter: the
+    /// attached cell first.
+    pub fn take_spare_attached(&self, py: Python<'_>) -> Result<Box<Reader<Dynamic>>, Failure> {
+        match self.attached_spare.take(py) {
+            Some(r) => Ok(r),
+            None => self.take_spare(),
+        }
+    }
+
+    /// [`put_spare`](Self::put_spare) for a thread attached to the interpreter: into the
+    /// attached cell if it is empty. `close()` runs attached as well, so it cannot come
+    /// between the look at the flag and the put.
+    pub fn put_spare_attached(&self, py: Python<'_>, r: Box<Reader<Dynamic>>) {
+        if self.is_closed() {
+            return;
+        }
+        if let Err(r) = self.attached_spare.put(py, r) {
+            self.put_spare(r);
+        }
     }
 
     /// Gives a spare back (dropped if the handle was closed meanwhile).
