@@ -4,7 +4,7 @@
 //! raising an exception that names the field if it does not fit. Only when every argument
 //! has been staged does the writer touch shared memory, so a write is all-or-nothing.
 
-use flexshm_core::{ArrayRef, Dtype, FieldDef, Kind, Value, MAX_DIMS};
+use flexshm_core::{ArrayRef, Dtype, FieldDef, Kind, Name, Value, MAX_DIMS};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyFloatingPointError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -208,7 +208,8 @@ fn int_range(d: Dtype) -> (i128, i128) {
 
 /// Converts `obj` for field `f`, or raises an exception naming the field.
 pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
-    let name = f.name.as_str();
+    // Shown only in errors (`Name`'s `Display`): no UTF-8 check per staged value.
+    let name = &f.name;
     let wrong = |expected: &str| {
         PyTypeError::new_err(format!(
             "field '{name}' is {}: expected {expected}, got {} {}",
@@ -268,7 +269,7 @@ pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>
     }
 }
 
-fn stage_int<'py>(name: &str, d: Dtype, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
+fn stage_int<'py>(name: &Name, d: Dtype, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err("not an integer"));
     }
@@ -353,7 +354,8 @@ fn stage_array<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Staged<'py>> {
     let py = obj.py();
-    let name = f.name.as_str();
+    // Shown only in errors (`Name`'s `Display`): no UTF-8 check per staged value.
+    let name = &f.name;
     let target = descr(py, dtype);
     let mut arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),

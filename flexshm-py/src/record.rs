@@ -323,6 +323,11 @@ impl Record {
         name: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
+        // `commit`, the attribute a polling loop looks at after every read: no look-up
+        // of the name at all when it is the interned string (as in `record.commit`).
+        if name.is(pyo3::intern!(py, "commit")) {
+            return Ok(slf.get().info().commit.into_pyobject(py)?.into_any());
+        }
         if let Some(index) = slf.get().index_of(name.as_any()) {
             if !slf.get().schema.reserved[index] {
                 return Ok(Record::field(slf, index)?.into_any());
