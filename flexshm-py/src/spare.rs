@@ -4,12 +4,13 @@
 //!   lock), by any thread, attached to the interpreter or not. A handle keeps an idle
 //!   reader here for the threads that wait without the GIL.
 //! - [`Attached`]: one value, taken and parked with plain loads and stores by threads
-//!   attached to the interpreter. A read keeps its snapshot buffer, the handle's idle
-//!   reader, its last `Record` and `Field` objects in these: an atomic
-//!   read-modify-write costs about 5 ns here, and a `read()` used to do four of them.
-//! - [`Reusable`] and [`Parked`]: a Python object parked in a `Parked` cell is
-//!   given a new state and handed out again when nothing else holds it, instead of
-//!   freeing it and allocating another (about 25 ns for a pyo3 object). CPython's
+//!   attached to the interpreter. A read takes its snapshot buffer and the handle's idle
+//!   reader from these: an atomic read-modify-write costs about 5 ns here, and a
+//!   `read()` used to do four of them.
+//! - [`Reusable`] and [`Parked`]: the last `Record` and `Field` objects a handle handed
+//!   out wait in a `Parked` cell, and one is given a new state and handed out again when
+//!   nothing else holds it, instead of freeing it and allocating another (about 25 ns for
+//!   a pyo3 object). CPython's
 //!   `enumerate` and `zip` reuse their result tuples the same way: an object whose only
 //!   reference is ours cannot be observed by anyone, so changing it is invisible.
 
@@ -21,11 +22,12 @@ use pyo3::prelude::*;
 use pyo3::pyclass::boolean_struct::True;
 use pyo3::PyClass;
 
-// `Attached` is sound because attached threads take turns (the GIL). A free-threaded
-// interpreter runs them at the same time, so the extension refuses to build for one.
+// `Attached`, `Parked` and the reference-count check of `Parked::reuse` are sound
+// because attached threads take turns (the GIL). A free-threaded interpreter runs them
+// at the same time, so the extension refuses to build for one.
 #[cfg(Py_GIL_DISABLED)]
 compile_error!(
-    "flexshm-py relies on the GIL (its `Attached` cells) and does not support free-threaded Python builds"
+    "flexshm-py relies on the GIL (its `Attached` and `Parked` cells) and does not support free-threaded Python builds"
 );
 
 /// At most one value, reachable only by a thread attached to the interpreter.
