@@ -612,12 +612,16 @@ mod bounds_tests {
                 model[off..off + len].copy_from_slice(&src[..len]);
                 assert_eq!(read_all(), model, "write_bytes at {off}, len {len}");
                 let aligned = off & !3;
-                let mut got = [0u8; LEN];
+                let mut got = [0xEEu8; LEN];
                 region.read_bytes(aligned, &mut got[..len]);
                 assert_eq!(
                     got[..len],
                     model[aligned..aligned + len],
                     "read_bytes at {aligned}, len {len}"
+                );
+                assert!(
+                    got[len..].iter().all(|&b| b == 0xEE),
+                    "read_bytes wrote past {len}"
                 );
                 region.zero(off, len);
                 model[off..off + len].fill(0);

@@ -940,6 +940,9 @@ impl SharedMemory {
     fn close(&self, py: Python<'_>) {
         self.shared.close(py);
         self.shared.waits.shutdown(py, self.name_str());
+        // The objects kept for reuse (records still in use elsewhere stay alive).
+        self.last_records.clear(py);
+        self.schema.last_fields.clear(py);
     }
 
     /// Removes the segment's name from the system: handles that have it open keep

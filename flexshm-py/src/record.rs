@@ -155,9 +155,12 @@ impl Record {
     fn field<'py>(slf: &Bound<'py, Record>, index: usize) -> PyResult<Bound<'py, Field>> {
         let py = slf.py();
         let r = slf.get();
-        if matches!(r.schema.layout.fields()[index].kind, Kind::Array { .. }) {
+        let written = r.info().status(index).written;
+        if !written || matches!(r.schema.layout.fields()[index].kind, Kind::Array { .. }) {
             // Never parked: an array value is a view of this record, which would then
-            // live as long as the handle.
+            // live as long as the handle; a default value is the program's own object,
+            // which could refer back to the handle in a cycle the garbage collector
+            // cannot see through the handle's Rust fields.
             return Bound::new(py, Field::new(slf, index)?);
         }
         // Computed first: it may run Python code (a default factory, a NumPy scalar
@@ -204,6 +207,11 @@ impl Record {
 /// default if the field was never written.
 pub fn field_value<'py>(rec: &Bound<'py, Record>, i: usize) -> PyResult<Bound<'py, PyAny>> {
     let py = rec.py();
+    // Python code may run below (a default factory, a NumPy scalar type, a garbage
+    // collection at any allocation) while the snapshot is borrowed: our own reference
+    // keeps `Parked::reuse` from giving this record a new snapshot meanwhile, even when
+    // the caller holds only a borrowed one (CPython calls some methods that way).
+    let _held = rec.clone();
     let r = rec.get();
     let schema = &r.schema;
     if !r.info().status(i).written {
@@ -373,6 +381,8 @@ impl Record {
 
     /// The fields in declaration order.
     fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        // Every field from one snapshot (see `field_value`).
+        let _held = slf.clone();
         let fields = (0..slf.get().schema.layout.len())
             .map(|index| Field::new(slf, index))
             .collect::<PyResult<Vec<Field>>>()?;
@@ -393,6 +403,8 @@ impl Record {
     /// `{field name: value}` for every field (unwritten fields give their default).
     fn as_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
         let py = slf.py();
+        // Every value from one snapshot (see `field_value`).
+        let _held = slf.clone();
         let d = PyDict::new(py);
         for (i, n) in slf.get().schema.names.iter().enumerate() {
             d.set_item(n.bind(py), field_value(slf, i)?)?;
@@ -445,6 +457,8 @@ impl Record {
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        // One snapshot for the whole text (see `field_value`).
+        let _held = slf.clone();
         let r = slf.get();
         let mut parts = Vec::new();
         for i in 0..r.schema.layout.len() {
@@ -646,6 +660,8 @@ impl Field {
         dtype: Option<Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Copied first: the calls below run Python code (see `Field::__repr__`).
+        let def = *self.def();
         let value = self.value(py)?;
         match copy {
             Some(true) => {
@@ -660,7 +676,7 @@ impl Field {
                 let no_copy_error = |why: String| {
                     PyValueError::new_err(format!(
                         "Field '{}': cannot make a NumPy array without copying (copy=False): {why}",
-                        self.def().name
+                        def.name
                     ))
                 };
                 let Ok(stored) = value.cast::<PyUntypedArray>() else {
@@ -821,11 +837,17 @@ impl Field {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let st = self.state.get();
+        // Copied before any Python code runs (the value's repr): a caller holding only a
+        // borrowed reference may let this field be reused meanwhile, and no borrow of the
+        // state may be alive then.
+        let (def, status, value) = {
+            let st = self.state.get();
+            (st.def, st.status, st.value.clone_ref(py))
+        };
         Ok(format!(
             "<Field {}={}>",
-            st.def.name,
-            Field::describe(&st.def, st.status, st.value.bind(py))?
+            def.name,
+            Field::describe(&def, status, value.bind(py))?
         ))
     }
 }

@@ -12,7 +12,8 @@
 //!   nothing else holds it, instead of freeing it and allocating another (about 25 ns for
 //!   a pyo3 object). CPython's
 //!   `enumerate` and `zip` reuse their result tuples the same way: an object whose only
-//!   reference is ours cannot be observed by anyone, so changing it is invisible.
+//!   owned reference is ours is not held by anyone. (A method may still be running on it
+//!   through a borrowed reference: see `Parked::reuse`.)
 
 use std::cell::UnsafeCell;
 use std::ptr;
@@ -219,7 +220,10 @@ impl<T: Reuse> Parked<T> {
         for obj in parked.objects.iter().flatten() {
             // SAFETY: `obj` is a live object. `py` proves this thread holds the GIL, so
             // no other thread runs while we look, and a reference cannot appear from
-            // nowhere: a count of 1 means the cell's is the only one.
+            // nowhere: a count of 1 means the cell's is the only owned one. CPython may
+            // still be running a method of the object through a borrowed reference (a
+            // list's repr does), so every method of a `Reuse` class that can run Python
+            // code either holds a reference of its own or copies its state first.
             if unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) } == 1 {
                 let obj = obj.bind(py).clone();
                 // SAFETY: the only references are the cell's and ours (above), and
@@ -229,6 +233,16 @@ impl<T: Reuse> Parked<T> {
             }
         }
         Err(state)
+    }
+
+    /// Releases the parked objects (when the handle closes).
+    pub fn clear(&self, _py: Python<'_>) {
+        let old = {
+            // SAFETY: as in `reuse`; the objects are released after the borrow ends.
+            let parked = unsafe { &mut *self.0.get() };
+            parked.objects.each_mut().map(Option::take)
+        };
+        drop(old);
     }
 
     /// Parks `obj` for [`reuse`](Self::reuse), in place of an older object.

@@ -9,7 +9,7 @@ that the objects a program dropped are the ones reused (so the fast path is take
 import gc
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from flexible_shared_memory import SharedMemory
@@ -226,3 +226,83 @@ def test_large_records_are_not_kept(shm_name: str) -> None:
     # reading again still works and gives the right values.
     assert int(r.read().data.value.sum()) == 100000
     w.close(), r.close()
+
+
+class _ReprHook:
+    """A default value whose repr runs code while a list's repr holds only a borrowed
+    reference to the object being shown (CPython's list repr does)."""
+
+    action = None
+
+    def __repr__(self) -> str:
+        action, _ReprHook.action = _ReprHook.action, None
+        if action is not None:
+            action()
+        return "hook"
+
+
+@dataclass
+class Hooked:
+    n: "int64" = 0
+    w: "int64" = field(default_factory=_ReprHook)  # never written: the factory's value
+    m: "int64" = 0
+
+
+def test_a_field_shown_through_a_borrowed_reference_is_not_reused(shm_name: str) -> None:
+    w, r = _pair(shm_name, Hooked)
+    w.write(n=1, m=2)
+    rec = r.read()
+    shown = [rec.w]
+    looked_up = []
+
+    def drop_and_look_up() -> None:
+        shown.clear()  # the list held the only owned reference to the field
+        looked_up.extend((rec.n.value, rec.m.value))
+
+    _ReprHook.action = drop_and_look_up
+    assert repr(shown) == "[<Field w=hook (unwritten)>]"
+    assert looked_up == [1, 2]
+    w.close(), r.close()
+
+
+def test_a_record_shown_through_a_borrowed_reference_is_not_reused(shm_name: str) -> None:
+    w, r = _pair(shm_name, Hooked)
+    w.write(n=1, m=1)
+    r.read()  # park a record
+    shown = [r.read()]
+    w.write(n=2, m=2)
+    w.write(n=3, m=3)
+    later = []
+
+    def drop_and_read() -> None:
+        shown.clear()  # the list held the only owned reference to the record
+        later.extend((r.read(), r.read()))
+
+    _ReprHook.action = drop_and_read
+    text = repr(shown)
+    assert "#1:" in text and "(3)" not in text, text
+    assert [(x.commit, x.n.value) for x in later] == [(3, 3), (3, 3)]
+    w.close(), r.close()
+
+
+def test_close_releases_the_kept_objects(shm_name: str) -> None:
+    import weakref
+
+    class Value:
+        pass
+
+    @dataclass
+    class WithDefault:
+        n: "int64" = 0
+        v: "int64" = field(default_factory=Value)
+
+    w, r = _pair(shm_name, WithDefault)
+    w.write(n=1)
+    rec = r.read()
+    value = weakref.ref(rec.v.value)
+    del rec
+    r.read()
+    r.close()
+    gc.collect()
+    assert value() is None, "a default value outlived close()"
+    w.close()
