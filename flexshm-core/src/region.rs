@@ -18,14 +18,15 @@ use crate::primitive::{AtomicU32, Ordering};
 /// Required alignment of a region's start address.
 pub const REGION_ALIGN: usize = 8;
 
-/// Spans at least this long are copied with the bulk copy of [`bulk`] where there is one.
-/// Shorter ones stay word loops: a string instruction's start-up costs about as much as
-/// copying a few dozen words.
+/// Spans at least this long are copied (and zeroed) with the string instructions of
+/// [`bulk`]: a string instruction's start-up costs about as much as copying a few dozen
+/// words.
 #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
 const BULK_MIN: usize = 256;
 
-/// Spans at least this long (and shorter than [`BULK_MIN`]) are copied with the 16-byte
-/// vector loop of `bulk::copy_short`: a 64-byte span is four moves instead of sixteen.
+/// Spans at least this long are copied through [`bulk`] (`bulk::copy_in` and
+/// `bulk::copy_out`): shorter than [`BULK_MIN`], with 16-byte vector moves (a 64-byte
+/// span is four moves instead of sixteen word stores). Shorter ones stay word loops.
 #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
 const VECTOR_MIN: usize = 16;
 
@@ -147,6 +148,41 @@ mod bulk {
                 w = out(reg) _,
                 options(nostack)
             );
+        }
+    }
+
+    /// A copy out of the region (a read): the string copy from
+    /// [`BULK_MIN`](super::BULK_MIN) bytes on, the vector loop below that.
+    ///
+    /// # Safety
+    ///
+    /// As [`load`].
+    #[inline(always)]
+    pub(super) unsafe fn copy_out(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            if len >= super::BULK_MIN {
+                load(src, dst, len)
+            } else {
+                copy_short(src, dst, len)
+            }
+        }
+    }
+
+    /// A copy into the region (a write): as [`copy_out`], with `store` for long spans.
+    ///
+    /// # Safety
+    ///
+    /// As [`load`].
+    #[inline(always)]
+    pub(super) unsafe fn copy_in(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            if len >= super::BULK_MIN {
+                store(src, dst, len)
+            } else {
+                copy_short(src, dst, len)
+            }
         }
     }
 
@@ -395,17 +431,11 @@ impl Region<'_> {
         let nwords = dst.len().div_ceil(4);
         let src = self.words(off, nwords);
         #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        if dst.len() >= BULK_MIN {
+        if dst.len() >= VECTOR_MIN {
             // SAFETY: `words` checked that the `nwords * 4 >= dst.len()` bytes at `off`
             // lie in the region; `dst` is an exclusive borrow of private memory, so the
             // two do not overlap.
-            unsafe { bulk::load(src.as_ptr() as *const u8, dst.as_mut_ptr(), dst.len()) };
-            return;
-        }
-        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        if dst.len() >= VECTOR_MIN {
-            // SAFETY: as above.
-            unsafe { bulk::copy_short(src.as_ptr() as *const u8, dst.as_mut_ptr(), dst.len()) };
+            unsafe { bulk::copy_out(src.as_ptr() as *const u8, dst.as_mut_ptr(), dst.len()) };
             return;
         }
         let (body, tail) = dst.split_at_mut(full * 4);
@@ -451,16 +481,10 @@ impl Region<'_> {
     fn store_words(&self, off: usize, src: &[u8]) {
         let words = self.words_mut(off, src.len() / 4);
         #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        if src.len() >= BULK_MIN {
+        if src.len() >= VECTOR_MIN {
             // SAFETY: `words_mut` checked that the destination lies in the region; `src`
             // is private memory, not part of the region.
-            unsafe { bulk::store(src.as_ptr(), words.as_ptr() as *mut u8, src.len()) };
-            return;
-        }
-        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        if src.len() >= VECTOR_MIN {
-            // SAFETY: as above.
-            unsafe { bulk::copy_short(src.as_ptr(), words.as_ptr() as *mut u8, src.len()) };
+            unsafe { bulk::copy_in(src.as_ptr(), words.as_ptr() as *mut u8, src.len()) };
             return;
         }
         for (w, b) in words.iter().zip(src.chunks_exact(4)) {
@@ -528,16 +552,10 @@ impl Region<'_> {
         let s = self.words(src, n);
         let d = self.words_mut(dst, n);
         #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        if len >= BULK_MIN {
+        if len >= VECTOR_MIN {
             // SAFETY: both ranges lie in the region (checked by `words`/`words_mut`) and
             // do not overlap (the caller's contract, asserted above in debug builds).
-            unsafe { bulk::store(s.as_ptr() as *const u8, d.as_ptr() as *mut u8, len) };
-            return;
-        }
-        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        if len >= VECTOR_MIN {
-            // SAFETY: as above.
-            unsafe { bulk::copy_short(s.as_ptr() as *const u8, d.as_ptr() as *mut u8, len) };
+            unsafe { bulk::copy_in(s.as_ptr() as *const u8, d.as_ptr() as *mut u8, len) };
             return;
         }
         for (d, s) in d.iter().zip(s) {
