@@ -161,15 +161,11 @@ impl Record {
             // live as long as the handle; a default value is the program's own object,
             // which could refer back to the handle in a cycle the garbage collector
             // cannot see through the handle's Rust fields.
-            return Bound::new(py, Field::new(slf, index)?);
+            return Bound::new(py, Field::from_state(FieldState::of(slf, index)?));
         }
         // Computed first: it may run Python code (a default factory, a NumPy scalar
         // type), which may look up fields of this record itself.
-        let state = FieldState {
-            def: r.schema.layout.fields()[index],
-            status: r.info().status(index),
-            value: field_value(slf, index)?.unbind(),
-        };
+        let state = FieldState::of(slf, index)?;
         let state = match r.schema.last_fields.reuse(py, state) {
             Ok((field, old)) => {
                 // Released last: dropping the old value may run Python code.
@@ -178,12 +174,7 @@ impl Record {
             }
             Err(state) => state,
         };
-        let field = Bound::new(
-            py,
-            Field {
-                state: Reusable::new(state),
-            },
-        )?;
+        let field = Bound::new(py, Field::from_state(state))?;
         r.schema.last_fields.park(&field);
         Ok(field)
     }
@@ -384,7 +375,7 @@ impl Record {
         // Every field from one snapshot (see `field_value`).
         let _held = slf.clone();
         let fields = (0..slf.get().schema.layout.len())
-            .map(|index| Field::new(slf, index))
+            .map(|index| FieldState::of(slf, index).map(Field::from_state))
             .collect::<PyResult<Vec<Field>>>()?;
         PyList::new(slf.py(), fields)?
             .try_iter()
@@ -511,22 +502,24 @@ pub struct FieldState {
     value: Py<PyAny>,
 }
 
-impl Field {
-    /// Field `index` of `rec`, its value decoded now: a new object (for iteration,
-    /// which hands out every field at once).
-    fn new(rec: &Bound<'_, Record>, index: usize) -> PyResult<Field> {
+impl FieldState {
+    /// Field `index` of `rec`, its value decoded now.
+    fn of(rec: &Bound<'_, Record>, index: usize) -> PyResult<FieldState> {
         let r = rec.get();
-        Ok(Field {
-            state: Reusable::new(FieldState {
-                def: r.schema.layout.fields()[index],
-                status: r.info().status(index),
-                value: field_value(rec, index)?.unbind(),
-            }),
+        Ok(FieldState {
+            def: r.schema.layout.fields()[index],
+            status: r.info().status(index),
+            value: field_value(rec, index)?.unbind(),
         })
     }
+}
 
-    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.state.get().value.bind(py).clone())
+impl Field {
+    /// A new field object with `state`.
+    fn from_state(state: FieldState) -> Field {
+        Field {
+            state: Reusable::new(state),
+        }
     }
 
     fn status(&self) -> FieldStatus {
@@ -552,7 +545,7 @@ impl Field {
         if matches!(self.def().kind, Kind::Array { .. }) {
             return Err(self.array_operand_error());
         }
-        self.value(py)
+        Ok(self.get_value(py))
     }
 
     /// The value, shortened for reprs, and the flags that are not the happy case.
@@ -636,16 +629,16 @@ impl Field {
     }
 
     fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
-        self.value(py)?.extract()
+        self.get_value(py).extract()
     }
 
     fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         py.get_type::<pyo3::types::PyInt>()
-            .call1((self.value(py)?,))
+            .call1((self.get_value(py),))
     }
 
     fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.value(py)?.is_truthy()
+        self.get_value(py).is_truthy()
     }
 
     /// NumPy's array protocol (NumPy 2 passes `copy`; NumPy 1.26 never does).
@@ -662,7 +655,7 @@ impl Field {
     ) -> PyResult<Bound<'py, PyAny>> {
         // Copied first: the calls below run Python code (see `Field::__repr__`).
         let def = *self.def();
-        let value = self.value(py)?;
+        let value = self.get_value(py);
         match copy {
             Some(true) => {
                 let kwargs = PyDict::new(py);
@@ -827,11 +820,11 @@ impl Field {
     }
 
     fn __str__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(self.value(py)?.str()?.to_string())
+        Ok(self.get_value(py).str()?.to_string())
     }
 
     fn __format__(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
-        self.value(py)?
+        self.get_value(py)
             .call_method1("__format__", (spec,))?
             .extract::<String>()
     }
