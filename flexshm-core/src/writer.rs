@@ -10,7 +10,8 @@ use core::marker::PhantomData;
 use crate::error::Error;
 use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
-    meta_offset, Layout, FIELD_META_LEN, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS, SLOT_HEADER_LEN,
+    meta_offset, Layout, FIELD_META_LEN, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS,
+    SLOT_HEADER_LEN,
 };
 use crate::primitive::Ordering;
 use crate::record::{layout_of, Dynamic, Fields, Record, Schema};
@@ -272,6 +273,7 @@ impl<'r, S: Schema> Writer<'r, S> {
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
         let base = self.geo.slot(commit);
+        let at = Buffers::new(&self.geo, self.head, base);
         for (i, v) in values {
             let f = &self.layout.fields()[*i];
             // Cannot fail: checked above.
@@ -279,7 +281,7 @@ impl<'r, S: Schema> Writer<'r, S> {
                 if truncated & (1 << i) != 0 {
                     plan.info |= INFO_TRUNCATED;
                 }
-                self.store_field(base, *i, f, v, plan, commit);
+                self.store_field(at, *i, f, v, plan, commit);
             }
         }
         if !self.geo.mode.is_fifo() {
@@ -327,6 +329,7 @@ impl<'r, S: Schema> Writer<'r, S> {
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
         let base = self.geo.slot(commit);
+        let at = Buffers::new(&self.geo, self.head, base);
         for i in 0..n {
             let f = &self.layout.fields()[i];
             match (scalar(i), f.kind) {
@@ -349,10 +352,10 @@ impl<'r, S: Schema> Writer<'r, S> {
                     // it is the value that was checked.
                     if direct {
                         if let Ok(plan) = value::check_sized(f, &v) {
-                            self.store_sized(base, i, f, &v, plan, commit);
+                            self.store_sized(at, i, f, &v, plan, commit);
                         }
                     } else if let Ok(plan) = value::check(f, &v) {
-                        self.store_field(base, i, f, &v, plan, commit);
+                        self.store_field(at, i, f, &v, plan, commit);
                     }
                 }
             }
@@ -438,7 +441,7 @@ impl<'r, S: Schema> Writer<'r, S> {
 
     fn store_field(
         &self,
-        base: usize,
+        at: Buffers,
         i: usize,
         f: &FieldDef,
         v: &Value<'_>,
@@ -449,17 +452,19 @@ impl<'r, S: Schema> Writer<'r, S> {
             Kind::Scalar(d) => {
                 let (b, n) = value::scalar_bytes(d, v);
                 self.region
-                    .write_bytes(base + self.layout.offset(i), &b[..n]);
-                self.store_meta(base, i, plan.info, commit);
+                    .write_bytes(at.staging + self.layout.offset(i), &b[..n]);
+                self.store_meta(at.staging, i, plan.info, commit);
             }
-            _ => self.store_sized(base, i, f, v, plan, commit),
+            _ => self.store_sized(at, i, f, v, plan, commit),
         }
     }
 
-    /// [`store_field`](Self::store_field) for a string or array field.
+    /// [`store_field`](Self::store_field) for a string or array field: its bytes, then
+    /// zeros down to where an earlier value of the field may have left bytes (see
+    /// [`Buffers`]), then its metadata.
     fn store_sized(
         &self,
-        base: usize,
+        at: Buffers,
         i: usize,
         f: &FieldDef,
         v: &Value<'_>,
@@ -467,20 +472,39 @@ impl<'r, S: Schema> Writer<'r, S> {
         commit: u32,
     ) {
         let region = &self.region;
-        let off = base + self.layout.offset(i);
+        let off = at.staging + self.layout.offset(i);
         let cap = self.layout.size(i);
         match (f.kind, v) {
             (Kind::Str { .. }, Value::Str(s)) => {
                 region.write_bytes(off, &s.as_bytes()[..plan.used]);
-                region.zero(off + plan.used, cap - plan.used);
             }
             (Kind::Array { dtype, .. }, Value::Array(a)) => {
                 write_elements(region, off, dtype, &a.bytes[..plan.used]);
-                region.zero(off + plan.used, cap - plan.used);
             }
             _ => debug_assert!(false, "value kinds are checked before writing"),
         }
-        self.store_meta(base, i, plan.info, commit);
+        let stale = self
+            .stored_len(at.staging, i, f, cap)
+            .max(self.stored_len(at.head, i, f, cap));
+        region.zero(off + plan.used, stale.saturating_sub(plan.used));
+        self.store_meta(at.staging, i, plan.info, commit);
+    }
+
+    /// Bytes of string or array field `i` in use in the buffer at `base` by its info
+    /// word's length (at most `cap`).
+    fn stored_len(&self, base: usize, i: usize, f: &FieldDef, cap: usize) -> usize {
+        let info = self
+            .region
+            .load(base + meta_offset(i) + 4, Ordering::Relaxed);
+        let len = (info & INFO_LEN_MASK) as usize;
+        let used = match f.kind {
+            Kind::Array { dims, .. } => match dims.as_slice().first() {
+                Some(&rows) if rows > 0 => len.saturating_mul(cap / rows as usize),
+                _ => cap,
+            },
+            _ => len,
+        };
+        used.min(cap)
     }
 
     /// Field `i`'s metadata in the buffer at `base`: written in `commit`, with `info`.
@@ -525,6 +549,37 @@ fn write_elements(region: &Region<'_>, off: usize, dtype: Dtype, bytes: &[u8]) {
                 tmp[j] = *b;
             }
             region.write_bytes(off + k * n, &tmp[..n]);
+        }
+    }
+}
+
+/// The staging buffer and `head`'s buffer, while values are stored.
+///
+/// A string or array value stores its bytes and zeroes the rest of its field only down
+/// to the larger of the two buffers' stored lengths of that field: every byte past both
+/// is zero already, so a long field that usually holds little (a `str[32]` with a short
+/// text) leaves the rest of its cache lines untouched, and a reader finds them unchanged
+/// in its cache. Why the bytes there are zero (docs/PROTOCOL.md §8 requires it of every
+/// closed buffer):
+/// - a buffer starts zeroed, and every store of a value zeroes at least down to this
+///   bound, so past its own info word's length the staging buffer holds zeros;
+/// - carry-over copies words from `head`'s buffer: a field's whole span when the field
+///   is not being written, and, for a field that is, at most the words it shares with a
+///   neighbour whose span is copied. Those bytes are zero past `head`'s length;
+/// - the one buffer a writer can leave with bytes past its info word, the one it was
+///   staging when it stopped, is copied whole from `head`'s buffer by the first staging
+///   of the writer that takes over (`full_copy`).
+#[derive(Clone, Copy)]
+struct Buffers {
+    staging: usize,
+    head: usize,
+}
+
+impl Buffers {
+    fn new(geo: &Geometry, head: u32, staging: usize) -> Buffers {
+        Buffers {
+            staging,
+            head: geo.slot(head),
         }
     }
 }
