@@ -559,8 +559,9 @@ fn write_elements(region: &Region<'_>, off: usize, dtype: Dtype, bytes: &[u8]) {
 /// to the larger of the two buffers' stored lengths of that field: every byte past both
 /// is zero already, so a long field that usually holds little (a `str[32]` with a short
 /// text) leaves the rest of its cache lines untouched, and a reader finds them unchanged
-/// in its cache. Why the bytes there are zero (docs/PROTOCOL.md §8 requires it of every
-/// closed buffer):
+/// in its cache. Why the bytes there are zero (docs/PROTOCOL.md §8, "Zero tails": every
+/// closed buffer of this protocol's writers holds zeros past a field's stored length,
+/// and readers never rely on it):
 /// - a buffer starts zeroed, and every store of a value zeroes at least down to this
 ///   bound, so past its own info word's length the staging buffer holds zeros;
 /// - carry-over copies words from `head`'s buffer: a field's whole span when the field
@@ -569,6 +570,10 @@ fn write_elements(region: &Region<'_>, off: usize, dtype: Dtype, bytes: &[u8]) {
 /// - the one buffer a writer can leave with bytes past its info word, the one it was
 ///   staging when it stopped, is copied whole from `head`'s buffer by the first staging
 ///   of the writer that takes over (`full_copy`).
+///
+/// A byte that something outside the protocol stored past a field's length (another
+/// process scribbling on the segment) is therefore left until a longer value covers it;
+/// readers decode exactly the stored length and never look at it.
 #[derive(Clone, Copy)]
 struct Buffers {
     staging: usize,

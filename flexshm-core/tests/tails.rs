@@ -191,3 +191,27 @@ fn bytes_a_dead_writer_left_past_a_recorded_length_are_cleared_by_its_successor(
         }
     }
 }
+
+/// Bytes that something outside the protocol stored past a string's length in `head`'s
+/// buffer (a scribbling process) reach the staging buffer through carry-over or a
+/// takeover's whole copy, and a shorter value's store no longer clears them (§8, "Zero
+/// tails": writers of this protocol never leave such bytes). Readers decode exactly the
+/// stored length, so they never see them.
+#[test]
+fn bytes_scribbled_past_a_length_never_reach_a_reader() {
+    let layout = Layout::new(FIELDS).unwrap();
+    let mem = Mem::for_schema(FIELDS, Mode::Single);
+    let g = Geo::new(FIELDS, Mode::Single);
+    let mut w = DynWriter::create(mem.region(), FIELDS, Mode::Single).unwrap();
+    w.write_fields(&[(0, Value::Str("ab"))]).unwrap();
+    let s = g.buffer(w.head() % g.nbuf) + layout.offset(0);
+    mem.set_u32(s + 4, u32::from_le_bytes(*b"cdef"));
+    let mut r = DynReader::open_with(mem.region(), FIELDS).unwrap();
+    let mut w = DynWriter::attach(mem.region(), FIELDS).unwrap();
+    for v in ["x", "", "xyz", "12345", "é"] {
+        w.write_fields(&[(0, Value::Str(v))]).unwrap();
+        let mut buf = [0u8; 256];
+        let snap = r.try_read(&mut buf, LATEST).unwrap();
+        assert_eq!(snap.get(0).unwrap(), FieldValue::Str(v));
+    }
+}
