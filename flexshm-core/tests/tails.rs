@@ -127,17 +127,14 @@ fn every_closed_buffer_keeps_zeros_after_each_value() {
         let (mut s_now, mut rows_now) = (String::new(), 0usize);
         let mut cells = Vec::new();
         for step in 0..scaled(2000, 60) {
-            let (s, a) = stage(&mut w, &mut rng, &mut cells);
+            let (mut s, mut a) = stage(&mut w, &mut rng, &mut cells);
             if mode.is_fifo() && rng.next(4) == 0 {
                 // A second write to the same staging: the field shrinks or grows again.
                 let (s2, a2) = stage(&mut w, &mut rng, &mut cells);
-                let (s, a) = (s2.or(s), a2.or(a));
-                s_now = s.unwrap_or(s_now);
-                rows_now = a.unwrap_or(rows_now);
-            } else {
-                s_now = s.unwrap_or(s_now);
-                rows_now = a.unwrap_or(rows_now);
+                (s, a) = (s2.or(s), a2.or(a));
             }
+            s_now = s.unwrap_or(s_now);
+            rows_now = a.unwrap_or(rows_now);
             w.finalize();
             assert_tails_zero(&mem, &g, &format!("{mode:?}, step {step}"));
             let mut buf = [0u8; 256];
