@@ -273,7 +273,6 @@ impl<'r, S: Schema> Writer<'r, S> {
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
         let base = self.geo.slot(commit);
-        let at = Buffers::new(&self.geo, self.head, base);
         for (i, v) in values {
             let f = &self.layout.fields()[*i];
             // Cannot fail: checked above.
@@ -281,7 +280,7 @@ impl<'r, S: Schema> Writer<'r, S> {
                 if truncated & (1 << i) != 0 {
                     plan.info |= INFO_TRUNCATED;
                 }
-                self.store_field(at, *i, f, v, plan, commit);
+                self.store_field(base, *i, f, v, plan, commit);
             }
         }
         if !self.geo.mode.is_fifo() {
@@ -329,7 +328,6 @@ impl<'r, S: Schema> Writer<'r, S> {
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
         let base = self.geo.slot(commit);
-        let at = Buffers::new(&self.geo, self.head, base);
         for i in 0..n {
             let f = &self.layout.fields()[i];
             match (scalar(i), f.kind) {
@@ -352,10 +350,10 @@ impl<'r, S: Schema> Writer<'r, S> {
                     // it is the value that was checked.
                     if direct {
                         if let Ok(plan) = value::check_sized(f, &v) {
-                            self.store_sized(at, i, f, &v, plan, commit);
+                            self.store_sized(base, i, f, &v, plan, commit);
                         }
                     } else if let Ok(plan) = value::check(f, &v) {
-                        self.store_field(at, i, f, &v, plan, commit);
+                        self.store_field(base, i, f, &v, plan, commit);
                     }
                 }
             }
@@ -441,7 +439,7 @@ impl<'r, S: Schema> Writer<'r, S> {
 
     fn store_field(
         &self,
-        at: Buffers,
+        base: usize,
         i: usize,
         f: &FieldDef,
         v: &Value<'_>,
@@ -452,19 +450,41 @@ impl<'r, S: Schema> Writer<'r, S> {
             Kind::Scalar(d) => {
                 let (b, n) = value::scalar_bytes(d, v);
                 self.region
-                    .write_bytes(at.staging + self.layout.offset(i), &b[..n]);
-                self.store_meta(at.staging, i, plan.info, commit);
+                    .write_bytes(base + self.layout.offset(i), &b[..n]);
+                self.store_meta(base, i, plan.info, commit);
             }
-            _ => self.store_sized(at, i, f, v, plan, commit),
+            _ => self.store_sized(base, i, f, v, plan, commit),
         }
     }
 
     /// [`store_field`](Self::store_field) for a string or array field: its bytes, then
-    /// zeros down to where an earlier value of the field may have left bytes (see
-    /// [`Buffers`]), then its metadata.
+    /// zeros down to where an earlier value of the field may have left bytes, then its
+    /// metadata.
+    ///
+    /// The zeros stop at the larger of the field's stored lengths in the staging buffer
+    /// and in `head`'s buffer: every byte past both is zero already, so a long field that
+    /// usually holds little (a `str[32]` with a short text) leaves the rest of its cache
+    /// lines untouched, and a reader finds them unchanged in its cache. Why the bytes
+    /// there are zero (docs/PROTOCOL.md §8, "Zero tails": every closed buffer of this
+    /// protocol's writers holds zeros past a field's stored length, and readers never
+    /// rely on it):
+    /// - a buffer starts zeroed, and every store of a value zeroes at least down to this
+    ///   bound, so past its own info word's length the staging buffer holds zeros;
+    /// - carry-over copies words from `head`'s buffer: a field's whole span when the
+    ///   field is not being written, and, for a field that is, at most the words it
+    ///   shares with a neighbour whose span is copied. Those bytes are zero past `head`'s
+    ///   length;
+    /// - the one buffer a writer can leave with bytes past its info word, the one it was
+    ///   staging when it stopped, is copied whole from `head`'s buffer by the first
+    ///   staging of the writer that takes over (`full_copy`).
+    ///
+    /// A byte that something outside the protocol stored past a field's length (another
+    /// process scribbling on the segment) is therefore left until a longer value covers
+    /// it; readers decode exactly the stored length and never look at it. A value that
+    /// fills its field has nothing to zero and looks at neither length.
     fn store_sized(
         &self,
-        at: Buffers,
+        base: usize,
         i: usize,
         f: &FieldDef,
         v: &Value<'_>,
@@ -472,7 +492,7 @@ impl<'r, S: Schema> Writer<'r, S> {
         commit: u32,
     ) {
         let region = &self.region;
-        let off = at.staging + self.layout.offset(i);
+        let off = base + self.layout.offset(i);
         let cap = self.layout.size(i);
         match (f.kind, v) {
             (Kind::Str { .. }, Value::Str(s)) => {
@@ -483,11 +503,14 @@ impl<'r, S: Schema> Writer<'r, S> {
             }
             _ => debug_assert!(false, "value kinds are checked before writing"),
         }
-        let stale = self
-            .stored_len(at.staging, i, f, cap)
-            .max(self.stored_len(at.head, i, f, cap));
-        region.zero(off + plan.used, stale.saturating_sub(plan.used));
-        self.store_meta(at.staging, i, plan.info, commit);
+        if plan.used < cap {
+            let head = self.geo.slot(self.head);
+            let stale = self
+                .stored_len(base, i, f, cap)
+                .max(self.stored_len(head, i, f, cap));
+            region.zero(off + plan.used, stale.saturating_sub(plan.used));
+        }
+        self.store_meta(base, i, plan.info, commit);
     }
 
     /// Bytes of string or array field `i` in use in the buffer at `base` by its info
@@ -549,42 +572,6 @@ fn write_elements(region: &Region<'_>, off: usize, dtype: Dtype, bytes: &[u8]) {
                 tmp[j] = *b;
             }
             region.write_bytes(off + k * n, &tmp[..n]);
-        }
-    }
-}
-
-/// The staging buffer and `head`'s buffer, while values are stored.
-///
-/// A string or array value stores its bytes and zeroes the rest of its field only down
-/// to the larger of the two buffers' stored lengths of that field: every byte past both
-/// is zero already, so a long field that usually holds little (a `str[32]` with a short
-/// text) leaves the rest of its cache lines untouched, and a reader finds them unchanged
-/// in its cache. Why the bytes there are zero (docs/PROTOCOL.md §8, "Zero tails": every
-/// closed buffer of this protocol's writers holds zeros past a field's stored length,
-/// and readers never rely on it):
-/// - a buffer starts zeroed, and every store of a value zeroes at least down to this
-///   bound, so past its own info word's length the staging buffer holds zeros;
-/// - carry-over copies words from `head`'s buffer: a field's whole span when the field
-///   is not being written, and, for a field that is, at most the words it shares with a
-///   neighbour whose span is copied. Those bytes are zero past `head`'s length;
-/// - the one buffer a writer can leave with bytes past its info word, the one it was
-///   staging when it stopped, is copied whole from `head`'s buffer by the first staging
-///   of the writer that takes over (`full_copy`).
-///
-/// A byte that something outside the protocol stored past a field's length (another
-/// process scribbling on the segment) is therefore left until a longer value covers it;
-/// readers decode exactly the stored length and never look at it.
-#[derive(Clone, Copy)]
-struct Buffers {
-    staging: usize,
-    head: usize,
-}
-
-impl Buffers {
-    fn new(geo: &Geometry, head: u32, staging: usize) -> Buffers {
-        Buffers {
-            staging,
-            head: geo.slot(head),
         }
     }
 }
