@@ -38,6 +38,10 @@ pub struct Writer<'r, S: Schema> {
     geo: Geometry,
     /// Commit number of the newest published record.
     head: u32,
+    /// Byte offsets of `head`'s buffer and of the next commit's (the staging buffer),
+    /// kept as commits advance so that a write locates neither with a division.
+    head_at: usize,
+    next_at: usize,
     /// The odd seq value of the buffer being staged, if one is open.
     staging: Option<u32>,
     /// Copy every field into the next staging buffer (after attaching to a segment whose
@@ -121,6 +125,8 @@ impl<'r, S: Schema> Writer<'r, S> {
             layout,
             geo,
             head: 0,
+            head_at: geo.slot(0),
+            next_at: geo.slot(1),
             staging: None,
             full_copy: false,
             _s: PhantomData,
@@ -158,6 +164,8 @@ impl<'r, S: Schema> Writer<'r, S> {
             layout,
             geo,
             head,
+            head_at: geo.slot(head),
+            next_at: geo.slot(geo.add(head, 1)),
             staging: None,
             full_copy: true,
             _s: PhantomData,
@@ -272,7 +280,7 @@ impl<'r, S: Schema> Writer<'r, S> {
         // the values checked above (the same slice).
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
-        let base = self.geo.slot(commit);
+        let base = self.next_at;
         for (i, v) in values {
             let f = &self.layout.fields()[*i];
             // Cannot fail: checked above.
@@ -327,7 +335,7 @@ impl<'r, S: Schema> Writer<'r, S> {
         let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
         self.open_staging(mask);
         let commit = self.geo.add(self.head, 1);
-        let base = self.geo.slot(commit);
+        let base = self.next_at;
         for i in 0..n {
             let f = &self.layout.fields()[i];
             match (scalar(i), f.kind) {
@@ -383,11 +391,21 @@ impl<'r, S: Schema> Writer<'r, S> {
         }
         let odd = self.staging.take().unwrap_or(1);
         let commit = self.geo.add(self.head, 1);
-        Slot::new(self.region, self.geo.slot(commit)).close_write(odd, commit);
+        Slot::new(self.region, self.next_at).close_write(odd, commit);
         // W7. Pairs with the Acquire load of head R1 in `Reader` (a reader that sees the
         // new head finds the buffer's seq already even and its record complete).
         self.region.store(H_HEAD, commit, Ordering::Release);
         self.head = commit;
+        self.head_at = self.next_at;
+        // The buffer after the last one is the first: commit numbers wrap at a multiple
+        // of the buffer count (docs/PROTOCOL.md §10).
+        let next = self.next_at + self.geo.stride;
+        self.next_at = if next == self.geo.slots_offset + self.geo.nbuf as usize * self.geo.stride {
+            self.geo.slots_offset
+        } else {
+            next
+        };
+        debug_assert_eq!(self.next_at, self.geo.slot(self.geo.add(commit, 1)));
         commit
     }
 
@@ -398,9 +416,7 @@ impl<'r, S: Schema> Writer<'r, S> {
         if self.staging.is_some() {
             return;
         }
-        let commit = self.geo.add(self.head, 1);
-        let dst = self.geo.slot(commit);
-        let src = self.geo.slot(self.head);
+        let (dst, src) = (self.next_at, self.head_at);
         self.staging = Some(Slot::new(self.region, dst).open_write());
         // The slot header words (commit, flags) are rewritten by `commit`.
         let region = self.region;
@@ -504,7 +520,7 @@ impl<'r, S: Schema> Writer<'r, S> {
             _ => debug_assert!(false, "value kinds are checked before writing"),
         }
         if plan.used < cap {
-            let head = self.geo.slot(self.head);
+            let head = self.head_at;
             let stale = self
                 .stored_len(base, i, f, cap)
                 .max(self.stored_len(head, i, f, cap));
