@@ -5,6 +5,7 @@
 //! side's payload is written by its sender and copied out by its receiver.
 
 mod flexshm;
+mod floor;
 #[cfg(feature = "iceoryx2")]
 mod iceoryx;
 mod raw;
@@ -47,6 +48,14 @@ fn systems(payload: Payload, tag: &str, create: bool, side_a: bool) -> Res<(Syst
             v.push((
                 "raw cache line",
                 Box::new(raw::Raw::new(tag, 0, create, side_a)?),
+            ));
+            v.push((
+                "seqlock floor, 72-byte buffer",
+                Box::new(floor::Floor::new(tag, 8, create, side_a)?),
+            ));
+            v.push((
+                "seqlock floor, Pose's 144-byte buffer",
+                Box::new(floor::Floor::new(tag, 80, create, side_a)?),
             ));
             v.push((
                 CORE_POSE,
