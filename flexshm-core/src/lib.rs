@@ -109,7 +109,9 @@ pub use field_type::{ArrayPart, Element, FieldType};
 pub use header::{Mode, MAX_SLOTS};
 pub use layout::{Layout, MAX_FIELDS};
 pub use reader::{Reader, DEFAULT_RETRIES};
-pub use record::{Dynamic, FieldId, FieldIndex, Fields, Record, Schema};
+pub use record::{
+    Dynamic, FieldId, FieldIndex, FieldVisitor, FieldVisitorMut, Fields, Record, Schema,
+};
 pub use region::{Region, REGION_ALIGN};
 pub use schema::{Dims, Dtype, FieldDef, Kind, Name, MAX_DIMS, MAX_EXTENT, MAX_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -42,6 +42,35 @@ macro_rules! record {
                 $( $crate::FieldDef::new(stringify!($f), <$t as $crate::FieldType>::KIND), )*
             ];
             const DIRECT_SCALARS: bool = true;
+            const VISITS_FIELDS: bool = true;
+
+            #[allow(unused_assignments, unused_mut, unused_variables)]
+            #[inline(always)]
+            fn visit<V: $crate::FieldVisitor>(
+                &self,
+                v: &mut V,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                let mut k = 0usize;
+                $(
+                    v.field(k, &self.$f)?;
+                    k += 1;
+                )*
+                Ok(())
+            }
+
+            #[allow(unused_assignments, unused_mut, unused_variables)]
+            #[inline(always)]
+            fn visit_mut<V: $crate::FieldVisitorMut>(
+                &mut self,
+                v: &mut V,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                let mut k = 0usize;
+                $(
+                    v.field(k, &mut self.$f)?;
+                    k += 1;
+                )*
+                Ok(())
+            }
 
             #[allow(unused_assignments)]
             fn value(&self, i: usize) -> $crate::Value<'_> {

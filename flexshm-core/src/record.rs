@@ -35,6 +35,7 @@
 use core::marker::PhantomData;
 
 use crate::error::Error;
+use crate::field_type::FieldType;
 use crate::layout::{self, Layout};
 use crate::schema::FieldDef;
 use crate::value::{FieldValue, Value};
@@ -73,6 +74,40 @@ pub trait Record {
     /// uses typed records. `record!` types set it. A broken promise gives an error
     /// (`WrongKind` on write, `CorruptRecord` on read), never wrong bytes.
     const DIRECT_SCALARS: bool = false;
+    /// `true` if [`visit`](Self::visit) and [`visit_mut`](Self::visit_mut) call their
+    /// visitor once per field, in declaration order, with the field's Rust type.
+    /// `record!` types do; the typed writer and reader then handle every field with code
+    /// specialised for its type, without looking fields up by index.
+    #[doc(hidden)]
+    const VISITS_FIELDS: bool = false;
+    /// Calls `v.field(i, &field_i)` for every field `i` in order (see
+    /// [`VISITS_FIELDS`](Self::VISITS_FIELDS)); stops at the first error.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn visit<V: FieldVisitor>(&self, _v: &mut V) -> Result<(), Error> {
+        Ok(())
+    }
+    /// [`visit`](Self::visit) with mutable fields.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn visit_mut<V: FieldVisitorMut>(&mut self, _v: &mut V) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// What [`Record::visit`] calls for each field: `i` is the field's index, `T` its Rust
+/// type (so `T::KIND` is a constant in each call).
+#[doc(hidden)]
+pub trait FieldVisitor {
+    /// Field `i`.
+    fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error>;
+}
+
+/// What [`Record::visit_mut`] calls for each field.
+#[doc(hidden)]
+pub trait FieldVisitorMut {
+    /// Field `i`.
+    fn field<T: FieldType>(&mut self, i: usize, x: &mut T) -> Result<(), Error>;
 }
 
 /// The schema parameter of a run-time-schema [`Writer`](crate::Writer) or

@@ -394,16 +394,30 @@ impl Region<'_> {
         self.word_mut(off).store(v.to_le(), order)
     }
 
+    /// Stores `a` and `b` as the little-endian u32s at `off` and `off + 4`, relaxed: on
+    /// hosts with one bounds check for both; on microcontrollers as two word stores,
+    /// which take less flash.
+    #[inline(always)]
+    pub(crate) fn store_pair(&self, off: usize, a: u32, b: u32) {
+        #[cfg(not(target_os = "none"))]
+        if let [wa, wb] = self.words_mut(off, 2) {
+            wa.store(a.to_le(), Ordering::Relaxed);
+            wb.store(b.to_le(), Ordering::Relaxed);
+        }
+        #[cfg(target_os = "none")]
+        {
+            self.store(off, a, Ordering::Relaxed);
+            self.store(off + 4, b, Ordering::Relaxed);
+        }
+    }
+
     /// Stores the low `size` bytes (1, 2, 4 or 8) of `bits` little-endian at `off`, which
     /// is aligned to `size` (scalars sit at their natural alignment): one or two relaxed
     /// word stores, or a merge into one word for 1 and 2 bytes (single writer).
     #[inline(always)]
     pub(crate) fn store_scalar(&self, off: usize, bits: u64, size: usize) {
         match size {
-            8 => {
-                self.store(off, bits as u32, Ordering::Relaxed);
-                self.store(off + 4, (bits >> 32) as u32, Ordering::Relaxed);
-            }
+            8 => self.store_pair(off, bits as u32, (bits >> 32) as u32),
             4 => self.store(off, bits as u32, Ordering::Relaxed),
             _ => self.merge_word(off, &bits.to_le_bytes()[..size.min(4)]),
         }

@@ -122,6 +122,11 @@ impl<R: Record> Snapshot<'_, '_, R> {
     pub fn decode(&self, out: &mut R) -> Result<ReadInfo, Error> {
         let layout = self.layout;
         let buf = self.bytes;
+        // Microcontrollers keep the loop over field indices: code per field costs flash.
+        if R::VISITS_FIELDS && cfg!(not(target_os = "none")) {
+            out.visit_mut(&mut DecodeVisited::<R> { buf, layout })?;
+            return Ok(self.info);
+        }
         for (i, f) in R::FIELDS.iter().enumerate() {
             // Scalars: load the bits at their constant offset (a buffer too short gives
             // `raw_field`'s error). Anything else takes the general path.
@@ -169,6 +174,64 @@ impl<R: Record> Snapshot<'_, '_, R> {
         self.decode(&mut r)?;
         Ok(r)
     }
+}
+
+/// [`Snapshot::decode`] for a record that visits its fields: the same values and errors
+/// as the loop over field indices, with each field's code specialised for its Rust type
+/// (a scalar's size is a constant, so its bits are one load).
+struct DecodeVisited<'a, R: Record> {
+    buf: &'a [u8],
+    layout: &'a Layout<<R as Schema>::Fields>,
+}
+
+impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
+    #[inline(always)]
+    fn field<T: crate::FieldType>(&mut self, i: usize, x: &mut T) -> Result<(), Error> {
+        let (buf, layout) = (self.buf, self.layout);
+        if let Kind::Scalar(d) = T::KIND {
+            let bits = match load_le(buf, layout.offset(i), d.size()) {
+                Some(bits) => bits,
+                None => crate::value::le_bits(raw_field(buf, layout, i)?),
+            };
+            if x.set_scalar_bits(bits) {
+                return Ok(());
+            }
+            if R::DIRECT_SCALARS {
+                return Err(Error::CorruptRecord {
+                    field: layout.fields()[i].name,
+                    what: if d == Dtype::Bool {
+                        BAD_BOOL
+                    } else {
+                        "Record::set_scalar_bits refused a stored scalar"
+                    },
+                });
+            }
+        }
+        let v = if R::DIRECT_SCALARS {
+            decode_sized(buf, layout, i)?
+        } else {
+            decode_field(buf, layout, i)?
+        };
+        x.set_from(v).map_err(|what| Error::CorruptRecord {
+            field: layout.fields()[i].name,
+            what,
+        })
+    }
+}
+
+/// The little-endian scalar of `size` bytes (1, 2, 4 or 8) at `off`, or `None` if `buf`
+/// is too short. With a constant `size` this is one bounds check and one load.
+#[inline(always)]
+fn load_le(buf: &[u8], off: usize, size: u32) -> Option<u64> {
+    fn at<const N: usize>(buf: &[u8], off: usize) -> Option<[u8; N]> {
+        buf.get(off..off.checked_add(N)?)?.try_into().ok()
+    }
+    Some(match size {
+        1 => at::<1>(buf, off)?[0] as u64,
+        2 => u16::from_le_bytes(at(buf, off)?) as u64,
+        4 => u32::from_le_bytes(at(buf, off)?) as u64,
+        _ => u64::from_le_bytes(at(buf, off)?),
+    })
 }
 
 #[cfg_attr(not(target_os = "none"), inline)]

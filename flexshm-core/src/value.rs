@@ -239,21 +239,28 @@ pub enum FieldValue<'a> {
 /// The stored bytes of a scalar (1 to 8, little-endian) as the low bits of a `u64`.
 #[inline]
 pub(crate) fn le_bits(b: &[u8]) -> u64 {
-    // One load per scalar size: a copy of a run-time length into a `[u8; 8]` is a
-    // `memcpy` call per field on hosts.
+    // On hosts one load per scalar size: a copy of a run-time length into a `[u8; 8]` is
+    // a `memcpy` call per field there. Microcontrollers keep the byte loop (flash).
+    #[cfg(not(target_os = "none"))]
     match *b {
         [b0] => b0 as u64,
         [b0, b1] => u16::from_le_bytes([b0, b1]) as u64,
         [b0, b1, b2, b3] => u32::from_le_bytes([b0, b1, b2, b3]) as u64,
         [b0, b1, b2, b3, b4, b5, b6, b7] => u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
-        _ => {
-            let mut w = [0u8; 8];
-            for (w, &b) in w.iter_mut().zip(b) {
-                *w = b;
-            }
-            u64::from_le_bytes(w)
-        }
+        _ => le_bytes(b),
     }
+    #[cfg(target_os = "none")]
+    le_bytes(b)
+}
+
+/// [`le_bits`] for any length up to 8, byte by byte.
+#[inline]
+fn le_bytes(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    for (w, &b) in w.iter_mut().zip(b) {
+        *w = b;
+    }
+    u64::from_le_bytes(w)
 }
 
 /// Decodes a scalar from its little-endian bytes.

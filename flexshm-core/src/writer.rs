@@ -8,6 +8,7 @@
 use core::marker::PhantomData;
 
 use crate::error::Error;
+use crate::field_type::FieldType;
 use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
     meta_offset, Layout, FIELD_META_LEN, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS,
@@ -77,11 +78,110 @@ impl<'r, R: Record> Writer<'r, R> {
     /// Writes every field of `record` (single-slot: commits; FIFO: stages).
     /// All-or-nothing.
     pub fn write(&mut self, record: &R) -> Result<(), Error> {
+        // Microcontrollers keep the loop over field indices: code per field costs flash.
+        if R::VISITS_FIELDS && cfg!(not(target_os = "none")) {
+            return self.write_visited(record);
+        }
         self.write_record(
             R::DIRECT_SCALARS,
             |i| record.scalar_bits(i),
             |i| record.value(i),
         )
+    }
+
+    /// [`write`](Self::write) for a record that visits its fields: the same checks,
+    /// bytes and errors as [`write_record`](Self::write_record), with each field's code
+    /// specialised for its Rust type (a scalar's size and offset handling are constants).
+    #[inline(always)]
+    fn write_visited(&mut self, record: &R) -> Result<(), Error> {
+        // Validate the strings and arrays first: nothing is written on error.
+        record.visit(&mut CheckVisited {
+            fields: R::FIELDS,
+            direct: R::DIRECT_SCALARS,
+        })?;
+        let n = R::FIELDS.len();
+        let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
+        self.open_staging(mask);
+        let commit = self.geo.add(self.head, 1);
+        let base = self.next_at;
+        // Cannot fail: every value was checked above.
+        record.visit(&mut StoreVisited {
+            w: self,
+            base,
+            commit,
+        })?;
+        if !self.geo.mode.is_fifo() {
+            self.commit();
+        }
+        Ok(())
+    }
+}
+
+/// The check pass of [`Writer::write_visited`] (as in `write_record` with direct
+/// scalars).
+struct CheckVisited {
+    fields: &'static [FieldDef],
+    /// `Record::DIRECT_SCALARS`.
+    direct: bool,
+}
+
+impl crate::record::FieldVisitor for CheckVisited {
+    #[inline(always)]
+    fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error> {
+        let f = &self.fields[i];
+        match T::KIND {
+            Kind::Scalar(_) if x.scalar_bits().is_some() => Ok(()),
+            Kind::Scalar(_) if !self.direct => value::check(f, &x.to_value()).map(|_| ()),
+            // A broken `DIRECT_SCALARS` promise.
+            Kind::Scalar(_) => Err(Error::WrongKind {
+                field: f.name,
+                expected: f.kind,
+            }),
+            _ => value::check_sized(f, &x.to_value()).map(|_| ()),
+        }
+    }
+}
+
+/// The store pass of [`Writer::write_visited`].
+struct StoreVisited<'a, 'r, R: Record> {
+    w: &'a Writer<'r, R>,
+    base: usize,
+    commit: u32,
+}
+
+impl<R: Record> crate::record::FieldVisitor for StoreVisited<'_, '_, R> {
+    #[inline(always)]
+    fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error> {
+        let w = self.w;
+        match (T::KIND, x.scalar_bits()) {
+            (Kind::Scalar(d), Some(bits)) => {
+                // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8).
+                let bits = if d == Dtype::Bool {
+                    (bits != 0) as u64
+                } else {
+                    bits
+                };
+                let off = self.base + w.layout.offset(i);
+                w.region.store_scalar(off, bits, d.size() as usize);
+                w.store_meta(self.base, i, INFO_WRITTEN, self.commit);
+            }
+            (Kind::Scalar(_), None) if R::DIRECT_SCALARS => {} // refused by the check pass
+            (Kind::Scalar(_), None) => {
+                let f = &w.layout.fields()[i];
+                let v = x.to_value();
+                if let Ok(plan) = value::check(f, &v) {
+                    w.store_field(self.base, i, f, &v, plan, self.commit);
+                }
+            }
+            _ => {
+                let f = &w.layout.fields()[i];
+                let v = x.to_value();
+                if let Ok(plan) = value::check_sized(f, &v) {
+                    w.store_sized(self.base, i, f, &v, plan, self.commit);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -549,10 +649,8 @@ impl<'r, S: Schema> Writer<'r, S> {
     /// Field `i`'s metadata in the buffer at `base`: written in `commit`, with `info`.
     #[cfg_attr(not(target_os = "none"), inline)]
     fn store_meta(&self, base: usize, i: usize, info: u32, commit: u32) {
-        let m = base + meta_offset(i);
-        self.region.store(m, commit, Ordering::Relaxed);
         self.region
-            .store(m + 4, info | INFO_WRITTEN, Ordering::Relaxed);
+            .store_pair(base + meta_offset(i), commit, info | INFO_WRITTEN);
     }
 
     /// Test hook for the loom models: W5–W6 of the pending record without W7, as a
