@@ -10,7 +10,8 @@ use core::marker::PhantomData;
 use crate::error::Error;
 use crate::header::{self, Geometry, Mode, H_HEAD};
 use crate::layout::{
-    capacity_len, meta_offset, Layout, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN, MAX_FIELDS,
+    capacity_len, meta_offset, Layout, FIELD_META_LEN, INFO_LEN_MASK, INFO_TRUNCATED, INFO_WRITTEN,
+    MAX_FIELDS, SLOT_HEADER_LEN,
 };
 use crate::primitive::Ordering;
 use crate::record::{layout_of, Dynamic, Fields, Record, Schema};
@@ -400,19 +401,22 @@ impl<'r, S: Schema> Reader<'r, S> {
         lost: u32,
         reset: bool,
     ) -> Result<ReadInfo, Error> {
-        let mut info = ReadInfo {
-            commit,
-            lost,
-            modified: 0,
-            written: 0,
-            truncated: 0,
-        };
+        let fields = self.layout.fields();
+        // `buf` holds a whole record (`try_read` checked its length).
+        let needed = SLOT_HEADER_LEN + FIELD_META_LEN * fields.len();
+        let meta = buf
+            .get(SLOT_HEADER_LEN..needed)
+            .ok_or(Error::BufferTooSmall { needed })?;
+        let (mut written, mut truncated, mut modified) = (0u64, 0u64, 0u64);
         // `bit` is field i's bit, shifted once per field: a variable 64-bit shift is a
         // library call on 32-bit microcontrollers.
         let mut bit = 1u64;
-        for (i, f) in self.layout.fields().iter().enumerate() {
-            let m = meta_offset(i);
-            let winfo = word(buf, m + 4);
+        // One 8-byte chunk per field: the zip covers every field.
+        for (f, m) in fields.iter().zip(meta.chunks_exact(FIELD_META_LEN)) {
+            let (last, winfo) = (
+                u32::from_le_bytes([m[0], m[1], m[2], m[3]]),
+                u32::from_le_bytes([m[4], m[5], m[6], m[7]]),
+            );
             let len = winfo & INFO_LEN_MASK;
             let bad = if winfo & INFO_WRITTEN == 0 {
                 if winfo != 0 {
@@ -426,15 +430,15 @@ impl<'r, S: Schema> Reader<'r, S> {
                     Kind::Scalar(_) if winfo & INFO_TRUNCATED != 0 => "truncated bit on a scalar",
                     _ if len > capacity_len(&f.kind) => "stored length exceeds capacity",
                     _ => {
-                        info.written |= bit;
+                        written |= bit;
                         if winfo & INFO_TRUNCATED != 0 {
-                            info.truncated |= bit;
+                            truncated |= bit;
                         }
                         // Without `reset`, "modified" means written in this record;
                         // with it, the change tracking below decides (once the whole
                         // record is valid).
-                        if !reset && word(buf, m) == commit {
-                            info.modified |= bit;
+                        if last == commit {
+                            modified |= bit;
                         }
                         ""
                     }
@@ -451,19 +455,26 @@ impl<'r, S: Schema> Reader<'r, S> {
             bit <<= 1;
         }
         if reset {
+            modified = 0;
             let mut bit = 1u64;
-            for (i, seen) in self.seen.iter_mut().enumerate().take(self.layout.len()) {
-                if info.written & bit != 0 {
+            for (i, seen) in self.seen.iter_mut().enumerate().take(fields.len()) {
+                if written & bit != 0 {
                     let wc = word(buf, meta_offset(i));
                     if wc != *seen {
-                        info.modified |= bit;
+                        modified |= bit;
                     }
                     *seen = wc;
                 }
                 bit <<= 1;
             }
         }
-        Ok(info)
+        Ok(ReadInfo {
+            commit,
+            lost,
+            modified,
+            written,
+            truncated,
+        })
     }
 }
 
