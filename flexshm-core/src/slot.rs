@@ -47,6 +47,7 @@ impl<'r> Slot<'r> {
     /// every later store to the buffer after it. Returns the odd value, which
     /// [`close_write`](Self::close_write) turns even. A counter left odd by a writer
     /// that died mid-write stays odd (`s | 1`).
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn open_write(&self) -> u32 {
         let s = self.region.load(self.off + SLOT_SEQ, Ordering::Relaxed);
         let odd = s | 1;
@@ -61,6 +62,7 @@ impl<'r> Slot<'r> {
 
     /// W5–W6: stores the commit number and the COMMITTED flag, then makes the counter
     /// even with Release.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn close_write(&self, odd: u32, commit: u32) {
         self.region
             .store(self.off + SLOT_COMMIT, commit, Ordering::Relaxed);

@@ -512,6 +512,7 @@ impl<'r, S: Schema> Writer<'r, S> {
     /// W1–W3 and the carry-over: opens the buffer for the next commit, then copies over
     /// every field whose value changed since the buffer last held a record, except those
     /// in `skip` (about to be written in full).
+    #[cfg_attr(not(target_os = "none"), inline)]
     fn open_staging(&mut self, skip: u64) {
         if self.staging.is_some() {
             return;
@@ -526,7 +527,11 @@ impl<'r, S: Schema> Writer<'r, S> {
             self.full_copy = false;
             return;
         }
-        for i in 0..self.layout.len() {
+        let n = self.layout.len();
+        if n == 0 || skip == u64::MAX >> (64 - n) {
+            return; // every field is about to be written in full
+        }
+        for i in 0..n {
             if skip & (1 << i) != 0 {
                 continue;
             }
