@@ -198,6 +198,15 @@ pub fn parent(args: &Args) -> Res {
         plan.iters,
         one_cpu_note(two)
     ));
+    if let Payload::Small = payload {
+        t.note(
+            "Seqlock floor: flexshm's single-slot steps alone (the writer stores seq, \
+             payload, commit, seq and head; the receiver polls head, copies the buffer head \
+             names and checks seq around the copy), with the 64-byte payload where a 72-byte \
+             buffer or Pose's 144-byte buffer (after the field metadata) puts it: what the \
+             protocol's shape costs without flexshm's per-record work.",
+        );
+    }
     for s in skipped {
         t.note(format!("Not measured: {s}"));
     }
