@@ -124,7 +124,18 @@ impl<R: Record> Snapshot<'_, '_, R> {
         let buf = self.bytes;
         // Microcontrollers keep the loop over field indices: code per field costs flash.
         if R::VISITS_FIELDS && cfg!(not(target_os = "none")) {
-            out.visit_mut(&mut DecodeVisited::<R> { buf, layout })?;
+            let mut dec = DecodeVisited::<R> {
+                buf,
+                layout,
+                next: 0,
+            };
+            out.visit_mut(&mut dec)?;
+            if dec.next != R::FIELDS.len() {
+                return Err(Error::InvalidField {
+                    field: Name::EMPTY,
+                    reason: crate::writer::NOT_VISITED,
+                });
+            }
             return Ok(self.info);
         }
         for (i, f) in R::FIELDS.iter().enumerate() {
@@ -179,15 +190,31 @@ impl<R: Record> Snapshot<'_, '_, R> {
 /// [`Snapshot::decode`] for a record that visits its fields: the same values and errors
 /// as the loop over field indices, with each field's code specialised for its Rust type
 /// (a scalar's size is a constant, so its bits are one load).
+///
+/// Errors name fields by `R::FIELDS`, as the loop does (a snapshot's layout is normally
+/// `R`'s, but `Snapshot::new` and `Reader::open_layout` take any). Holds the record to its
+/// `VISITS_FIELDS` promise like the writer's check pass.
 struct DecodeVisited<'a, R: Record> {
     buf: &'a [u8],
     layout: &'a Layout<<R as Schema>::Fields>,
+    /// The index the next visited field must have.
+    next: usize,
 }
 
 impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
     #[inline(always)]
     fn field<T: crate::FieldType>(&mut self, i: usize, x: &mut T) -> Result<(), Error> {
         let (buf, layout) = (self.buf, self.layout);
+        let def = match R::FIELDS.get(i) {
+            Some(f) if i == self.next && f.kind == T::KIND => f,
+            f => {
+                return Err(Error::InvalidField {
+                    field: f.map_or(Name::EMPTY, |f| f.name),
+                    reason: crate::writer::VISITED_WRONG,
+                })
+            }
+        };
+        self.next += 1;
         if let Kind::Scalar(d) = T::KIND {
             let bits = match load_le(buf, layout.offset(i), d.size()) {
                 Some(bits) => bits,
@@ -198,7 +225,7 @@ impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
             }
             if R::DIRECT_SCALARS {
                 return Err(Error::CorruptRecord {
-                    field: layout.fields()[i].name,
+                    field: def.name,
                     what: if d == Dtype::Bool {
                         BAD_BOOL
                     } else {
@@ -213,7 +240,7 @@ impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
             decode_field(buf, layout, i)?
         };
         x.set_from(v).map_err(|what| Error::CorruptRecord {
-            field: layout.fields()[i].name,
+            field: def.name,
             what,
         })
     }

@@ -95,10 +95,18 @@ impl<'r, R: Record> Writer<'r, R> {
     #[inline(always)]
     fn write_visited(&mut self, record: &R) -> Result<(), Error> {
         // Validate the strings and arrays first: nothing is written on error.
-        record.visit(&mut CheckVisited {
+        let mut check = CheckVisited {
             fields: R::FIELDS,
             direct: R::DIRECT_SCALARS,
-        })?;
+            next: 0,
+        };
+        record.visit(&mut check)?;
+        if check.next != R::FIELDS.len() {
+            return Err(Error::InvalidField {
+                field: Name::EMPTY,
+                reason: NOT_VISITED,
+            });
+        }
         let n = R::FIELDS.len();
         let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
         self.open_staging(mask);
@@ -117,18 +125,37 @@ impl<'r, R: Record> Writer<'r, R> {
     }
 }
 
+/// A `Record::visit` that did not visit every field once, in order.
+pub(crate) const NOT_VISITED: &str = "Record::visit did not visit every field once, in order";
+/// A `Record::visit` that gave a field of another kind than `Record::FIELDS` declares.
+pub(crate) const VISITED_WRONG: &str =
+    "Record::visit gave a field out of order or of another kind than Record::FIELDS declares";
+
 /// The check pass of [`Writer::write_visited`] (as in `write_record` with direct
-/// scalars).
+/// scalars). It also holds the record to its `VISITS_FIELDS` promise: every field once,
+/// in order, with the kind `FIELDS` declares (for `record!` types these checks are
+/// constants and vanish), so a broken promise is an error before anything is written.
 struct CheckVisited {
     fields: &'static [FieldDef],
     /// `Record::DIRECT_SCALARS`.
     direct: bool,
+    /// The index the next visited field must have.
+    next: usize,
 }
 
 impl crate::record::FieldVisitor for CheckVisited {
     #[inline(always)]
     fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error> {
-        let f = &self.fields[i];
+        let f = match self.fields.get(i) {
+            Some(f) if i == self.next && f.kind == T::KIND => f,
+            f => {
+                return Err(Error::InvalidField {
+                    field: f.map_or(Name::EMPTY, |f| f.name),
+                    reason: VISITED_WRONG,
+                })
+            }
+        };
+        self.next += 1;
         match T::KIND {
             Kind::Scalar(_) if x.scalar_bits().is_some() => Ok(()),
             Kind::Scalar(_) if !self.direct => value::check(f, &x.to_value()).map(|_| ()),

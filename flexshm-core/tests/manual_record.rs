@@ -9,8 +9,8 @@ mod common;
 
 use common::*;
 use flexshm_core::{
-    record, Dtype, Error, FieldDef, FieldValue, Kind, Mode, ReadOptions, Reader, Record, Value,
-    Writer,
+    record, Dtype, Dynamic, Error, FieldDef, FieldValue, FieldVisitor, FieldVisitorMut, Kind, Mode,
+    ReadOptions, Reader, Record, Value, Writer,
 };
 
 record! {
@@ -191,4 +191,127 @@ fn a_bool_is_stored_as_0_or_1_whatever_bits_a_record_gives() {
     let mut out = Flag::default();
     snap.decode(&mut out).unwrap();
     assert!(out.on);
+}
+
+/// A hand-written record that claims `VISITS_FIELDS` and breaks it in the ways a
+/// hand-written `visit` can: `SKIP` visits only its first field, otherwise it gives its
+/// `i16` field as an `i64` (a kind `FIELDS` does not declare).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct BadVisit<const SKIP: bool> {
+    level: f32,
+    count: i16,
+}
+
+const TWO: &[FieldDef] = &[FIELDS[0], FIELDS[1]];
+
+impl<const SKIP: bool> Record for BadVisit<SKIP> {
+    const FIELDS: &'static [FieldDef] = TWO;
+    const DIRECT_SCALARS: bool = true;
+    const VISITS_FIELDS: bool = true;
+
+    fn value(&self, i: usize) -> Value<'_> {
+        match i {
+            0 => Value::Float(self.level as f64),
+            _ => Value::Int(self.count as i64),
+        }
+    }
+
+    fn set_field(&mut self, _i: usize, _v: FieldValue<'_>) -> Result<(), &'static str> {
+        Err("unexpected value")
+    }
+
+    fn visit<V: FieldVisitor>(&self, v: &mut V) -> Result<(), Error> {
+        v.field(0, &self.level)?;
+        if !SKIP {
+            v.field(1, &(self.count as i64))?;
+        }
+        Ok(())
+    }
+
+    fn visit_mut<V: FieldVisitorMut>(&mut self, v: &mut V) -> Result<(), Error> {
+        v.field(0, &mut self.level)?;
+        if !SKIP {
+            let mut wide = self.count as i64;
+            v.field(1, &mut wide)?;
+        }
+        Ok(())
+    }
+}
+
+fn broken_visit_is_refused<const SKIP: bool>() {
+    for mode in [Mode::Single, Mode::Fifo { slots: 2 }] {
+        let mem = Mem::for_schema(TWO, mode);
+        let mut w = Writer::<BadVisit<SKIP>>::create(mem.region(), mode).unwrap();
+        let before = mem.bytes();
+        let rec = BadVisit::<SKIP> {
+            level: 1.5,
+            count: 9,
+        };
+        assert!(
+            matches!(w.write(&rec), Err(Error::InvalidField { .. })),
+            "SKIP={SKIP}: {:?}",
+            w.write(&rec)
+        );
+        assert_eq!(first_diff(&before, &mem.bytes()), None, "nothing written");
+        assert!(!w.is_staging());
+
+        // Reading a record a well-behaved writer wrote: the decode refuses too.
+        let mut d = Writer::<Dynamic<&[FieldDef]>>::attach(mem.region(), TWO).unwrap();
+        d.write_fields(&[(0, Value::Float(2.5)), (1, Value::Int(7))])
+            .unwrap();
+        d.finalize();
+        let mut r = Reader::<BadVisit<SKIP>>::open(mem.region()).unwrap();
+        let mut buf = [0u8; Made::SNAPSHOT_LEN];
+        let opts = ReadOptions {
+            latest: true,
+            ..Default::default()
+        };
+        let snap = r.try_read(&mut buf, opts).unwrap();
+        let mut out = BadVisit::<SKIP>::default();
+        assert!(
+            matches!(snap.decode(&mut out), Err(Error::InvalidField { .. })),
+            "SKIP={SKIP}: {:?}",
+            snap.decode(&mut out)
+        );
+    }
+}
+
+#[test]
+fn a_visit_that_skips_a_field_is_an_error_and_writes_nothing() {
+    broken_visit_is_refused::<true>();
+}
+
+#[test]
+fn a_visit_that_gives_another_kind_is_an_error_and_writes_nothing() {
+    broken_visit_is_refused::<false>();
+}
+
+record! {
+    #[derive(Debug, Default, Clone, PartialEq)]
+    struct XFlag {
+        x: u8,
+        flag: bool,
+    }
+}
+
+/// `Reader::open_layout` takes any layout the segment matches: a typed decode of a
+/// record with more fields than that layout reports an error naming the record's own
+/// field, as the loop over field indices did, instead of indexing past the layout.
+#[test]
+fn a_typed_decode_under_a_shorter_layout_is_an_error_naming_the_records_field() {
+    const ONE: &[FieldDef] = &[FieldDef::new("x", Kind::Scalar(Dtype::U8))];
+    let mem = Mem::for_schema(ONE, Mode::Single);
+    let mut w = Writer::<Dynamic<&[FieldDef]>>::create(mem.region(), ONE, Mode::Single).unwrap();
+    w.write_fields(&[(0, Value::UInt(5))]).unwrap();
+    let layout = flexshm_core::Layout::new(ONE).unwrap();
+    let mut r = Reader::<XFlag>::open_layout(mem.region(), layout).unwrap();
+    let mut buf = [0u8; XFlag::SNAPSHOT_LEN];
+    let snap = r.try_read(&mut buf, ReadOptions::default()).unwrap();
+    let mut out = XFlag::default();
+    match snap.decode(&mut out) {
+        Err(Error::CorruptRecord { field, .. }) | Err(Error::InvalidField { field, .. }) => {
+            assert_eq!(field.as_str(), "flag")
+        }
+        other => panic!("expected an error naming 'flag', got {other:?}"),
+    }
 }
