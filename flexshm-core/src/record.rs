@@ -77,7 +77,9 @@ pub trait Record {
     /// `true` if [`visit`](Self::visit) and [`visit_mut`](Self::visit_mut) call their
     /// visitor once per field, in declaration order, with the field's Rust type.
     /// `record!` types do; the typed writer and reader then handle every field with code
-    /// specialised for its type, without looking fields up by index.
+    /// specialised for its type, without looking fields up by index. A record that
+    /// claims it and visits a field out of order, of another kind than `FIELDS`
+    /// declares, or not at all gets [`Error::InvalidField`], with nothing written.
     #[doc(hidden)]
     const VISITS_FIELDS: bool = false;
     /// Calls `v.field(i, &field_i)` for every field `i` in order (see
