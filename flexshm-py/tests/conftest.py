@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -52,3 +53,10 @@ def join_ok(proc: multiprocessing.process.BaseProcess, timeout: float = 60.0) ->
         proc.join()
         pytest.fail(f"{proc.name} did not finish within {timeout} s")
     assert proc.exitcode == 0, f"{proc.name} exited with {proc.exitcode}"
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a child the test interrupts with SIGINT: a process started in the
+    background by a shell without job control inherits SIGINT ignored, and Python then
+    never raises KeyboardInterrupt, so the child would not stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

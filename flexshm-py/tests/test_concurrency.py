@@ -8,7 +8,7 @@ import threading
 
 import children
 import numpy as np
-from conftest import SPAWN, join_ok
+from conftest import SPAWN, default_sigint, join_ok
 from flexible_shared_memory import SharedMemory
 from records import Counter
 
@@ -125,6 +125,7 @@ def test_blocking_read_is_interrupted_by_ctrl_c(shm_name: str) -> None:
         [sys.executable, "-c", code, shm_name, os.path.dirname(__file__)],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "waiting"

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import default_sigint
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
 
 
@@ -26,6 +28,7 @@ def _writer_then_reader(writer: list[str], reader: list[str], ready_prefix: str)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stdout is not None

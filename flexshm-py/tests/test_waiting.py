@@ -15,7 +15,7 @@ from typing import Any
 
 import children
 import pytest
-from conftest import SPAWN, join_ok
+from conftest import SPAWN, default_sigint, join_ok
 from flexible_shared_memory import Record, SharedMemory
 from records import SensorData
 
@@ -170,6 +170,7 @@ def test_wait_is_interrupted_by_ctrl_c(shm_name: str) -> None:
         [sys.executable, "-c", code, shm_name, os.path.dirname(__file__)],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "waiting"
