@@ -150,23 +150,8 @@ impl<R: Record> Snapshot<'_, '_, R> {
                 if out.set_scalar_bits(i, crate::value::le_bits(raw)) {
                     continue;
                 }
-                if R::DIRECT_SCALARS {
-                    // Only a bool byte other than 0 or 1 is refused (see the promise).
-                    return Err(Error::CorruptRecord {
-                        field: f.name,
-                        what: if d == Dtype::Bool {
-                            BAD_BOOL
-                        } else {
-                            "Record::set_scalar_bits refused a stored scalar"
-                        },
-                    });
-                }
             }
-            let v = if R::DIRECT_SCALARS {
-                decode_sized(buf, layout, i)?
-            } else {
-                decode_field(buf, layout, i)?
-            };
+            let v = decode_typed::<R>(buf, layout, i, f)?;
             out.set_field(i, v).map_err(|what| Error::CorruptRecord {
                 field: f.name,
                 what,
@@ -223,27 +208,40 @@ impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
             if x.set_scalar_bits(bits) {
                 return Ok(());
             }
-            if R::DIRECT_SCALARS {
-                return Err(Error::CorruptRecord {
-                    field: def.name,
-                    what: if d == Dtype::Bool {
-                        BAD_BOOL
-                    } else {
-                        "Record::set_scalar_bits refused a stored scalar"
-                    },
-                });
-            }
         }
-        let v = if R::DIRECT_SCALARS {
-            decode_sized(buf, layout, i)?
-        } else {
-            decode_field(buf, layout, i)?
-        };
+        let v = decode_typed::<R>(buf, layout, i, def)?;
         x.set_from(v).map_err(|what| Error::CorruptRecord {
             field: def.name,
             what,
         })
     }
+}
+
+/// Field `i` (`f`) of a typed record `R` that the scalar fast path did not take: a
+/// string or array, or a scalar whose stored bits `set_scalar_bits` refused. Under
+/// `R::DIRECT_SCALARS` such a scalar is corrupt (the promise leaves only a bool byte
+/// other than 0 or 1 to refuse), and only strings and arrays are decoded here.
+#[cfg_attr(not(target_os = "none"), inline(always))]
+fn decode_typed<'b, R: Record>(
+    buf: &'b [u8],
+    layout: &Layout<<R as Schema>::Fields>,
+    i: usize,
+    f: &FieldDef,
+) -> Result<FieldValue<'b>, Error> {
+    if !R::DIRECT_SCALARS {
+        return decode_field(buf, layout, i);
+    }
+    if let Kind::Scalar(d) = f.kind {
+        return Err(Error::CorruptRecord {
+            field: f.name,
+            what: if d == Dtype::Bool {
+                BAD_BOOL
+            } else {
+                "Record::set_scalar_bits refused a stored scalar"
+            },
+        });
+    }
+    decode_sized(buf, layout, i)
 }
 
 /// The little-endian scalar of `size` bytes (1, 2, 4 or 8) at `off`, or `None` if `buf`

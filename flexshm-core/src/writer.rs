@@ -107,9 +107,7 @@ impl<'r, R: Record> Writer<'r, R> {
                 reason: NOT_VISITED,
             });
         }
-        let n = R::FIELDS.len();
-        let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
-        self.open_staging(mask);
+        self.open_staging(every_field(R::FIELDS.len()));
         let commit = self.geo.add(self.head, 1);
         let base = self.next_at;
         // Cannot fail: every value was checked above.
@@ -130,6 +128,38 @@ pub(crate) const NOT_VISITED: &str = "Record::visit did not visit every field on
 /// A `Record::visit` that gave a field of another kind than `Record::FIELDS` declares.
 pub(crate) const VISITED_WRONG: &str =
     "Record::visit gave a field out of order or of another kind than Record::FIELDS declares";
+
+/// The mask of a record's `n` fields, all written.
+#[inline(always)]
+fn every_field(n: usize) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        u64::MAX >> (64 - n)
+    }
+}
+
+/// The check pass of a typed write, for field `f` with the bits `bits` its Rust type
+/// gives (`Record::scalar_bits`): a scalar with bits needs no check; one without is a
+/// broken `DIRECT_SCALARS` promise under `direct` (`WrongKind`) and otherwise checked
+/// through `value()`, like a string or array.
+#[inline(always)]
+fn check_typed<'v>(
+    f: &FieldDef,
+    bits: Option<u64>,
+    direct: bool,
+    value: impl FnOnce() -> Value<'v>,
+) -> Result<(), Error> {
+    match (bits, f.kind) {
+        (Some(_), Kind::Scalar(_)) => Ok(()),
+        (None, Kind::Scalar(_)) if direct => Err(Error::WrongKind {
+            field: f.name,
+            expected: f.kind,
+        }),
+        _ if direct => value::check_sized(f, &value()).map(|_| ()),
+        _ => value::check(f, &value()).map(|_| ()),
+    }
+}
 
 /// The check pass of [`Writer::write_visited`] (as in `write_record` with direct
 /// scalars). It also holds the record to its `VISITS_FIELDS` promise: every field once,
@@ -156,16 +186,7 @@ impl crate::record::FieldVisitor for CheckVisited {
             }
         };
         self.next += 1;
-        match T::KIND {
-            Kind::Scalar(_) if x.scalar_bits().is_some() => Ok(()),
-            Kind::Scalar(_) if !self.direct => value::check(f, &x.to_value()).map(|_| ()),
-            // A broken `DIRECT_SCALARS` promise.
-            Kind::Scalar(_) => Err(Error::WrongKind {
-                field: f.name,
-                expected: f.kind,
-            }),
-            _ => value::check_sized(f, &x.to_value()).map(|_| ()),
-        }
+        check_typed(f, x.scalar_bits(), self.direct, || x.to_value())
     }
 }
 
@@ -179,34 +200,12 @@ struct StoreVisited<'a, 'r, R: Record> {
 impl<R: Record> crate::record::FieldVisitor for StoreVisited<'_, '_, R> {
     #[inline(always)]
     fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error> {
-        let w = self.w;
-        match (T::KIND, x.scalar_bits()) {
-            (Kind::Scalar(d), Some(bits)) => {
-                // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8).
-                let bits = if d == Dtype::Bool {
-                    (bits != 0) as u64
-                } else {
-                    bits
-                };
-                let off = self.base + w.layout.offset(i);
-                w.region.store_scalar(off, bits, d.size() as usize);
-                w.store_meta(self.base, i, INFO_WRITTEN, self.commit);
-            }
-            (Kind::Scalar(_), None) if R::DIRECT_SCALARS => {} // refused by the check pass
-            (Kind::Scalar(_), None) => {
-                let f = &w.layout.fields()[i];
-                let v = x.to_value();
-                if let Ok(plan) = value::check(f, &v) {
-                    w.store_field(self.base, i, f, &v, plan, self.commit);
-                }
-            }
-            _ => {
-                let f = &w.layout.fields()[i];
-                let v = x.to_value();
-                if let Ok(plan) = value::check_sized(f, &v) {
-                    w.store_sized(self.base, i, f, &v, plan, self.commit);
-                }
-            }
+        // `R::FIELDS[i]` exists and has `T`'s kind: the check pass saw to it (and it is a
+        // constant here, like the kind).
+        if let Some(f) = R::FIELDS.get(i) {
+            let (bits, direct) = (x.scalar_bits(), R::DIRECT_SCALARS);
+            self.w
+                .store_typed(self.base, i, f, bits, direct, || x.to_value(), self.commit);
         }
         Ok(())
     }
@@ -441,57 +440,14 @@ impl<'r, S: Schema> Writer<'r, S> {
         let n = self.layout.len();
         // Validate the strings and arrays first: nothing is written on error.
         for i in 0..n {
-            let f = &self.layout.fields()[i];
-            match (scalar(i), f.kind) {
-                (Some(_), Kind::Scalar(_)) => {}
-                // A broken `DIRECT_SCALARS` promise.
-                (None, Kind::Scalar(_)) if direct => {
-                    return Err(Error::WrongKind {
-                        field: f.name,
-                        expected: f.kind,
-                    })
-                }
-                _ if direct => {
-                    value::check_sized(f, &value(i))?;
-                }
-                _ => {
-                    value::check(f, &value(i))?;
-                }
-            }
+            check_typed(&self.layout.fields()[i], scalar(i), direct, || value(i))?;
         }
-        let mask = if n == 0 { 0 } else { u64::MAX >> (64 - n) };
-        self.open_staging(mask);
+        self.open_staging(every_field(n));
         let commit = self.geo.add(self.head, 1);
         let base = self.next_at;
         for i in 0..n {
             let f = &self.layout.fields()[i];
-            match (scalar(i), f.kind) {
-                (Some(bits), Kind::Scalar(d)) => {
-                    // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8), whatever
-                    // non-zero bits a hand-written `Record` gives.
-                    let bits = if d == Dtype::Bool {
-                        (bits != 0) as u64
-                    } else {
-                        bits
-                    };
-                    let off = base + self.layout.offset(i);
-                    self.region.store_scalar(off, bits, d.size() as usize);
-                    self.store_meta(base, i, INFO_WRITTEN, commit);
-                }
-                (None, Kind::Scalar(_)) if direct => {} // refused above
-                _ => {
-                    let v = value(i);
-                    // Cannot fail: checked above. `value(i)` borrows the same record, so
-                    // it is the value that was checked.
-                    if direct {
-                        if let Ok(plan) = value::check_sized(f, &v) {
-                            self.store_sized(base, i, f, &v, plan, commit);
-                        }
-                    } else if let Ok(plan) = value::check(f, &v) {
-                        self.store_field(base, i, f, &v, plan, commit);
-                    }
-                }
-            }
+            self.store_typed(base, i, f, scalar(i), direct, || value(i), commit);
         }
         if !self.geo.mode.is_fifo() {
             self.commit();
@@ -555,7 +511,7 @@ impl<'r, S: Schema> Writer<'r, S> {
             return;
         }
         let n = self.layout.len();
-        if n == 0 || skip == u64::MAX >> (64 - n) {
+        if skip == every_field(n) {
             return; // every field is about to be written in full
         }
         for i in 0..n {
@@ -582,6 +538,50 @@ impl<'r, S: Schema> Writer<'r, S> {
             let end = (off + self.layout.size(i) + 3) & !3;
             region.copy_within(src + start, dst + start, end - start);
             region.copy_within(src + m, dst + m, FIELD_META_LEN);
+        }
+    }
+
+    /// The store pass of a typed write, for field `i` (`f`) with the bits `bits` its Rust
+    /// type gives (`Record::scalar_bits`): a scalar with bits is stored from them, a
+    /// scalar without them is skipped under `direct` (the check pass refused it) and
+    /// otherwise stored through `value()`, like a string or array. Cannot fail: the values
+    /// were checked by [`check_typed`], and `value()` gives the value that was checked.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn store_typed<'v>(
+        &self,
+        base: usize,
+        i: usize,
+        f: &FieldDef,
+        bits: Option<u64>,
+        direct: bool,
+        value: impl FnOnce() -> Value<'v>,
+        commit: u32,
+    ) {
+        match (bits, f.kind) {
+            (Some(bits), Kind::Scalar(d)) => {
+                // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8), whatever
+                // non-zero bits a hand-written `Record` gives.
+                let bits = if d == Dtype::Bool {
+                    (bits != 0) as u64
+                } else {
+                    bits
+                };
+                let off = base + self.layout.offset(i);
+                self.region.store_scalar(off, bits, d.size() as usize);
+                self.store_meta(base, i, INFO_WRITTEN, commit);
+            }
+            (None, Kind::Scalar(_)) if direct => {} // refused by the check pass
+            _ => {
+                let v = value();
+                if direct {
+                    if let Ok(plan) = value::check_sized(f, &v) {
+                        self.store_sized(base, i, f, &v, plan, commit);
+                    }
+                } else if let Ok(plan) = value::check(f, &v) {
+                    self.store_field(base, i, f, &v, plan, commit);
+                }
+            }
         }
     }
 
