@@ -116,7 +116,9 @@ impl<R: SeqRecord> CoreTyped<R> {
             last,
         })
     }
+}
 
+impl<R: SeqRecord> PingPong for CoreTyped<R> {
     fn send(&mut self, i: u64) {
         self.rec.set_seq(i);
         self.w.write(&self.rec).expect("flexshm write");
@@ -140,17 +142,6 @@ impl<R: SeqRecord> CoreTyped<R> {
                 eprintln!("want {i} got {} commit {}", self.out.seq(), info.commit);
             }
         }
-    }
-}
-
-impl<R: SeqRecord> PingPong for CoreTyped<R> {
-    fn ping(&mut self, i: u64) {
-        self.send(i);
-        self.recv(i);
-    }
-    fn pong(&mut self, i: u64) {
-        self.recv(i);
-        self.send(i);
     }
 }
 
@@ -183,7 +174,9 @@ impl<R: SeqRecord> StdTyped<R> {
             last: 0,
         })
     }
+}
 
+impl<R: SeqRecord> PingPong for StdTyped<R> {
     fn send(&mut self, i: u64) {
         self.rec.set_seq(i);
         self.w.write(&self.rec).expect("flexshm-std write");
@@ -223,17 +216,6 @@ impl<R: SeqRecord> Drop for StdTyped<R> {
     }
 }
 
-impl<R: SeqRecord> PingPong for StdTyped<R> {
-    fn ping(&mut self, i: u64) {
-        self.send(i);
-        self.recv(i);
-    }
-    fn pong(&mut self, i: u64) {
-        self.recv(i);
-        self.send(i);
-    }
-}
-
 /// flexshm with the image record, a run-time schema (`Dynamic`): the reader's snapshot
 /// holds the pixels.
 pub struct CoreImage {
@@ -270,7 +252,9 @@ impl CoreImage {
             last,
         })
     }
+}
 
+impl PingPong for CoreImage {
     fn send(&mut self, i: u64) {
         self.img[..8].copy_from_slice(&i.to_le_bytes());
         let a = ArrayRef::new(Dtype::U8, &[IMG_H, IMG_W, IMG_C], &self.img).unwrap();
@@ -295,16 +279,5 @@ impl CoreImage {
                 return;
             }
         }
-    }
-}
-
-impl PingPong for CoreImage {
-    fn ping(&mut self, i: u64) {
-        self.send(i);
-        self.recv(i);
-    }
-    fn pong(&mut self, i: u64) {
-        self.recv(i);
-        self.send(i);
     }
 }

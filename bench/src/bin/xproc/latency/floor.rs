@@ -44,22 +44,7 @@ impl Floor {
         assert!(payload_at.is_multiple_of(8) && payload_at + LEN <= STRIDE);
         let size = FIRST + 2 * STRIDE;
         let name = |dir: &str| format!("flexshm-bench-{tag}-floor{payload_at}-{dir}");
-        let (mine, theirs) = if side_a {
-            (name("ab"), name("ba"))
-        } else {
-            (name("ba"), name("ab"))
-        };
-        let mut files = Vec::new();
-        let out = if create {
-            files.push(ShmFile::create(&theirs, size)?);
-            ShmFile::create(&mine, size)?
-        } else {
-            ShmFile::open(&mine)?
-        };
-        let inn = ShmFile::open_read_only(&theirs)?;
-        let (out_ptr, inn_ptr) = (out.ptr(), inn.ptr() as *const u8);
-        files.push(out);
-        files.push(inn);
+        let (files, out_ptr, inn_ptr) = super::raw::file_pair(name, size, create, side_a)?;
         Ok(Floor {
             _files: files,
             out: out_ptr,
@@ -83,7 +68,9 @@ impl Floor {
         // processes access these bytes atomically only.
         unsafe { &*(base.add(off) as *const T) }
     }
+}
 
+impl PingPong for Floor {
     fn send(&mut self, i: u64) {
         let c = self.sent.wrapping_add(1);
         let b = FIRST + (c as usize & 1) * STRIDE;
@@ -145,16 +132,5 @@ impl Floor {
                 return;
             }
         }
-    }
-}
-
-impl PingPong for Floor {
-    fn ping(&mut self, i: u64) {
-        self.send(i);
-        self.recv(i);
-    }
-    fn pong(&mut self, i: u64) {
-        self.recv(i);
-        self.send(i);
     }
 }

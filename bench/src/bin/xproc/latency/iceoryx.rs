@@ -50,7 +50,9 @@ impl Ice {
             dst: vec![0; len],
         })
     }
+}
 
+impl PingPong for Ice {
     fn send(&mut self, i: u64) {
         let n = 8.min(self.src.len());
         self.src[..n].copy_from_slice(&i.to_le_bytes()[..n]);
@@ -74,16 +76,5 @@ impl Ice {
             }
             std::hint::spin_loop();
         }
-    }
-}
-
-impl PingPong for Ice {
-    fn ping(&mut self, i: u64) {
-        self.send(i);
-        self.recv(i);
-    }
-    fn pong(&mut self, i: u64) {
-        self.recv(i);
-        self.send(i);
     }
 }

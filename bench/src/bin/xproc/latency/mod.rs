@@ -20,12 +20,23 @@ use crate::pair::{cpus, one_cpu_note, pin_child, pin_parent, tag_for, Ctl, Pair}
 use crate::payload::Payload;
 use crate::Res;
 
-/// One system in the ping-pong.
+/// One system in the ping-pong: a channel each way, written by its sender and copied out
+/// by its receiver.
 pub trait PingPong {
+    /// Sends message `i` on this side's channel.
+    fn send(&mut self, i: u64);
+    /// Waits for message `i` on the other side's channel and copies it out.
+    fn recv(&mut self, i: u64);
     /// Side A: send `i`, wait for the reply `i`.
-    fn ping(&mut self, i: u64);
+    fn ping(&mut self, i: u64) {
+        self.send(i);
+        self.recv(i);
+    }
     /// Side B: wait for `i`, reply `i`.
-    fn pong(&mut self, i: u64);
+    fn pong(&mut self, i: u64) {
+        self.recv(i);
+        self.send(i);
+    }
 }
 
 /// Named ping-pong systems.

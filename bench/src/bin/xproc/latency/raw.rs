@@ -22,27 +22,41 @@ pub struct Raw {
     dst: Vec<u8>,
 }
 
+/// The two one-way files of a ping-pong, `name("ab")` (side A writes) and `name("ba")`,
+/// of `size` bytes: the parent (`create`, side A) creates both, the child opens them.
+/// Returns the files (keep them for the run), this side's outgoing mapping (read-write)
+/// and the other side's (read-only, as flexshm's readers map a segment).
+pub fn file_pair(
+    name: impl Fn(&str) -> String,
+    size: usize,
+    create: bool,
+    side_a: bool,
+) -> Res<(Vec<ShmFile>, *mut u8, *const u8)> {
+    let (mine, theirs) = if side_a {
+        (name("ab"), name("ba"))
+    } else {
+        (name("ba"), name("ab"))
+    };
+    let mut files = Vec::new();
+    let out = if create {
+        files.push(ShmFile::create(&theirs, size)?);
+        ShmFile::create(&mine, size)?
+    } else {
+        ShmFile::open(&mine)?
+    };
+    let inn = ShmFile::open_read_only(&theirs)?;
+    let (out_ptr, inn_ptr) = (out.ptr(), inn.ptr() as *const u8);
+    files.push(out);
+    files.push(inn);
+    Ok((files, out_ptr, inn_ptr))
+}
+
 impl Raw {
     /// The parent (`create`, side A) creates both files, the child maps them.
     pub fn new(tag: &str, len: usize, create: bool, side_a: bool) -> Res<Raw> {
         let size = 64 + len.div_ceil(64) * 64;
         let name = |dir: &str| format!("flexshm-bench-{tag}-raw{len}-{dir}");
-        let (mine, theirs) = if side_a {
-            (name("ab"), name("ba"))
-        } else {
-            (name("ba"), name("ab"))
-        };
-        let mut files = Vec::new();
-        let out = if create {
-            files.push(ShmFile::create(&theirs, size)?);
-            ShmFile::create(&mine, size)?
-        } else {
-            ShmFile::open(&mine)?
-        };
-        let inn = ShmFile::open_read_only(&theirs)?;
-        let (out_ptr, inn_ptr) = (out.ptr(), inn.ptr() as *const u8);
-        files.push(out);
-        files.push(inn);
+        let (files, out_ptr, inn_ptr) = file_pair(name, size, create, side_a)?;
         Ok(Raw {
             _files: files,
             out: out_ptr,
@@ -52,7 +66,9 @@ impl Raw {
             dst: vec![0; len],
         })
     }
+}
 
+impl PingPong for Raw {
     fn send(&mut self, i: u64) {
         if self.len > 0 {
             self.src[..8.min(self.len)].copy_from_slice(&i.to_le_bytes()[..8.min(self.len)]);
@@ -80,16 +96,5 @@ impl Raw {
             unsafe { ptr::copy_nonoverlapping(self.inn.add(64), self.dst.as_mut_ptr(), self.len) };
             std::hint::black_box(&mut self.dst);
         }
-    }
-}
-
-impl PingPong for Raw {
-    fn ping(&mut self, i: u64) {
-        self.send(i);
-        self.recv(i);
-    }
-    fn pong(&mut self, i: u64) {
-        self.recv(i);
-        self.send(i);
     }
 }
