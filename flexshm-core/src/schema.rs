@@ -222,6 +222,31 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// `self == other`, always inlined: with both kinds constant (a typed record's field
+    /// and its Rust type's `KIND`) it folds to a constant, where the derived `eq` may
+    /// stay a call.
+    #[inline(always)]
+    pub(crate) const fn same(&self, other: &Kind) -> bool {
+        match (self, other) {
+            (Kind::Scalar(a), Kind::Scalar(b)) => *a as u8 == *b as u8,
+            (Kind::Str { chars: a }, Kind::Str { chars: b }) => *a == *b,
+            (Kind::Array { dtype: a, dims: da }, Kind::Array { dtype: b, dims: db }) => {
+                if *a as u8 != *b as u8 || da.len != db.len {
+                    return false;
+                }
+                let mut k = 0;
+                while k < MAX_DIMS {
+                    if da.dims[k] != db.dims[k] {
+                        return false;
+                    }
+                    k += 1;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A string of up to `chars` code points; panics in const context if `chars` is 0 or
     /// too large.
     pub const fn str(chars: u32) -> Kind {
@@ -406,5 +431,49 @@ impl FieldDef {
             name: Name::new(name),
             kind,
         }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    /// `Kind::same` is `==` on every pair of a set that differs in each part of a kind.
+    #[test]
+    fn same_is_eq() {
+        let mut kinds = [Kind::Scalar(Dtype::Bool); 40];
+        let mut n = 0;
+        for d in Dtype::ALL {
+            kinds[n] = Kind::Scalar(d);
+            n += 1;
+        }
+        for chars in [1, 2, 32] {
+            kinds[n] = Kind::str(chars);
+            n += 1;
+        }
+        let dims: [&[u32]; 7] = [
+            &[3],
+            &[4],
+            &[3, 2],
+            &[3, 3],
+            &[3, 2, 1],
+            &[3, 2, 1, 5],
+            &[3, 2, 1, 6],
+        ];
+        for d in dims {
+            for dtype in [Dtype::U8, Dtype::F32] {
+                kinds[n] = Kind::Array {
+                    dtype,
+                    dims: Dims::new(d).unwrap(),
+                };
+                n += 1;
+            }
+        }
+        for a in &kinds[..n] {
+            for b in &kinds[..n] {
+                assert_eq!(a.same(b), a == b, "{a:?} vs {b:?}");
+            }
+        }
+        assert!(n > 25);
     }
 }

@@ -191,7 +191,7 @@ impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
     fn field<T: crate::FieldType>(&mut self, i: usize, x: &mut T) -> Result<(), Error> {
         let (buf, layout) = (self.buf, self.layout);
         let def = match R::FIELDS.get(i) {
-            Some(f) if i == self.next && f.kind == T::KIND => f,
+            Some(f) if i == self.next && f.kind.same(&T::KIND) => f,
             f => {
                 return Err(Error::InvalidField {
                     field: f.map_or(Name::EMPTY, |f| f.name),

@@ -177,7 +177,7 @@ impl crate::record::FieldVisitor for CheckVisited {
     #[inline(always)]
     fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error> {
         let f = match self.fields.get(i) {
-            Some(f) if i == self.next && f.kind == T::KIND => f,
+            Some(f) if i == self.next && f.kind.same(&T::KIND) => f,
             f => {
                 return Err(Error::InvalidField {
                     field: f.map_or(Name::EMPTY, |f| f.name),
@@ -495,13 +495,22 @@ impl<'r, S: Schema> Writer<'r, S> {
     /// W1–W3 and the carry-over: opens the buffer for the next commit, then copies over
     /// every field whose value changed since the buffer last held a record, except those
     /// in `skip` (about to be written in full).
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn open_staging(&mut self, skip: u64) {
         if self.staging.is_some() {
             return;
         }
+        self.staging = Some(Slot::new(self.region, self.next_at).open_write());
+        if self.full_copy || skip != every_field(self.layout.len()) {
+            self.carry_over(skip);
+        }
+    }
+
+    /// The copying part of [`open_staging`](Self::open_staging), for a buffer just
+    /// opened: the whole record after a takeover (`full_copy`), otherwise every field
+    /// not in `skip` whose value changed since the buffer last held a record.
+    fn carry_over(&mut self, skip: u64) {
         let (dst, src) = (self.next_at, self.head_at);
-        self.staging = Some(Slot::new(self.region, dst).open_write());
         // The slot header words (commit, flags) are rewritten by `commit`.
         let region = self.region;
         if self.full_copy {
@@ -510,11 +519,7 @@ impl<'r, S: Schema> Writer<'r, S> {
             self.full_copy = false;
             return;
         }
-        let n = self.layout.len();
-        if skip == every_field(n) {
-            return; // every field is about to be written in full
-        }
-        for i in 0..n {
+        for i in 0..self.layout.len() {
             if skip & (1 << i) != 0 {
                 continue;
             }
@@ -679,7 +684,7 @@ impl<'r, S: Schema> Writer<'r, S> {
     }
 
     /// Field `i`'s metadata in the buffer at `base`: written in `commit`, with `info`.
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn store_meta(&self, base: usize, i: usize, info: u32, commit: u32) {
         self.region
             .store_pair(base + meta_offset(i), commit, info | INFO_WRITTEN);
