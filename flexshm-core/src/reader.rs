@@ -16,6 +16,7 @@ use crate::layout::{
 use crate::primitive::Ordering;
 use crate::record::{layout_of, Dynamic, Fields, Record, Schema};
 use crate::region::Region;
+use crate::schema::FieldDef;
 use crate::schema::Kind;
 use crate::slot::{Slot, SLOT_COMMIT, SLOT_FLAGS};
 use crate::snapshot::Snapshot;
@@ -42,6 +43,9 @@ pub struct Reader<'r, S: Schema> {
     seen: [u32; MAX_FIELDS],
     lost_total: u64,
     retries: u32,
+    /// The layout's fields are `S::RECORD_FIELDS` (a typed reader on its own record's
+    /// layout): `finish` may take the kinds from the constant.
+    own: bool,
     _s: PhantomData<fn() -> S>,
 }
 
@@ -111,6 +115,9 @@ impl<'r, S: Schema> Reader<'r, S> {
         layout: Layout<S::Fields>,
     ) -> Result<Self, Error> {
         let geo = header::validate(&region, &layout)?;
+        // Microcontrollers do not use it, and skip the comparison's code.
+        let own =
+            cfg!(not(target_os = "none")) && S::RECORD_FIELDS.is_some_and(|f| f == layout.fields());
         let mut r = Reader {
             region,
             layout,
@@ -120,6 +127,7 @@ impl<'r, S: Schema> Reader<'r, S> {
             seen: [u32::MAX; MAX_FIELDS],
             lost_total: 0,
             retries: DEFAULT_RETRIES,
+            own,
             _s: PhantomData,
         };
         if let Mode::Fifo { slots } = geo.mode {
@@ -407,53 +415,18 @@ impl<'r, S: Schema> Reader<'r, S> {
         let meta = buf
             .get(SLOT_HEADER_LEN..needed)
             .ok_or(Error::BufferTooSmall { needed })?;
-        let (mut written, mut truncated, mut modified) = (0u64, 0u64, 0u64);
-        // `bit` is field i's bit, shifted once per field: a variable 64-bit shift is a
-        // library call on 32-bit microcontrollers.
-        let mut bit = 1u64;
-        // One 8-byte chunk per field: the zip covers every field.
-        for (f, m) in fields.iter().zip(meta.chunks_exact(FIELD_META_LEN)) {
-            let (last, winfo) = (
-                u32::from_le_bytes([m[0], m[1], m[2], m[3]]),
-                u32::from_le_bytes([m[4], m[5], m[6], m[7]]),
-            );
-            let len = winfo & INFO_LEN_MASK;
-            let bad = if winfo & INFO_WRITTEN == 0 {
-                if winfo != 0 {
-                    "status bits set on an unwritten field"
-                } else {
-                    ""
-                }
-            } else {
-                match f.kind {
-                    Kind::Scalar(_) if len != 0 => "length on a scalar",
-                    Kind::Scalar(_) if winfo & INFO_TRUNCATED != 0 => "truncated bit on a scalar",
-                    _ if len > capacity_len(&f.kind) => "stored length exceeds capacity",
-                    _ => {
-                        written |= bit;
-                        if winfo & INFO_TRUNCATED != 0 {
-                            truncated |= bit;
-                        }
-                        // Without `reset`, "modified" means written in this record;
-                        // with it, the change tracking below decides (once the whole
-                        // record is valid).
-                        if last == commit {
-                            modified |= bit;
-                        }
-                        ""
-                    }
-                }
-            };
-            if !bad.is_empty() {
-                // One place builds the error (it copies the field name): each
-                // construction site costs flash on a microcontroller.
-                return Err(Error::CorruptRecord {
-                    field: f.name,
-                    what: bad,
-                });
+        // A typed reader on its record's own layout checks against the constant fields:
+        // each field's kind is then known at compile time (hosts only; microcontrollers
+        // keep one copy of the loop, which takes less flash).
+        // written, truncated, modified
+        let mut masks = [0u64; 3];
+        match S::RECORD_FIELDS {
+            Some(own) if self.own && cfg!(not(target_os = "none")) => {
+                check_meta(own, meta, commit, &mut masks)?
             }
-            bit <<= 1;
+            _ => check_meta(fields, meta, commit, &mut masks)?,
         }
+        let [written, truncated, mut modified] = masks;
         if reset {
             modified = 0;
             let mut bit = 1u64;
@@ -476,6 +449,80 @@ impl<'r, S: Schema> Reader<'r, S> {
             truncated,
         })
     }
+}
+
+/// Checks the metadata `meta` (8 bytes per field, one chunk for each of `fields`) of the
+/// record of commit `commit`: the (written, truncated, modified) masks, where modified
+/// means written in this record, or the first invalid field's error.
+#[inline(always)]
+fn check_meta(
+    fields: &[FieldDef],
+    meta: &[u8],
+    commit: u32,
+    masks: &mut [u64; 3],
+) -> Result<(), Error> {
+    let [written, truncated, modified] = masks;
+    // `bit` is field i's bit, shifted once per field: a variable 64-bit shift is a
+    // library call on 32-bit microcontrollers.
+    let mut bit = 1u64;
+    // One 8-byte chunk per field: the zip covers every field.
+    for (f, m) in fields.iter().zip(meta.chunks_exact(FIELD_META_LEN)) {
+        let (last, winfo) = meta_words(m);
+        let len = winfo & INFO_LEN_MASK;
+        let bad = if winfo & INFO_WRITTEN == 0 {
+            if winfo != 0 {
+                "status bits set on an unwritten field"
+            } else {
+                ""
+            }
+        } else {
+            match f.kind {
+                Kind::Scalar(_) if len != 0 => "length on a scalar",
+                Kind::Scalar(_) if winfo & INFO_TRUNCATED != 0 => "truncated bit on a scalar",
+                _ if len > capacity_len(&f.kind) => "stored length exceeds capacity",
+                _ => {
+                    *written |= bit;
+                    if winfo & INFO_TRUNCATED != 0 {
+                        *truncated |= bit;
+                    }
+                    // Without `reset`, "modified" means written in this record;
+                    // with it, `finish`'s change tracking decides (once the whole
+                    // record is valid).
+                    if last == commit {
+                        *modified |= bit;
+                    }
+                    ""
+                }
+            }
+        };
+        if !bad.is_empty() {
+            // One place builds the error (it copies the field name): each
+            // construction site costs flash on a microcontroller.
+            return Err(Error::CorruptRecord {
+                field: f.name,
+                what: bad,
+            });
+        }
+        bit <<= 1;
+    }
+    Ok(())
+}
+
+/// The two words of an 8-byte metadata chunk: last write, info.
+#[inline(always)]
+fn meta_words(m: &[u8]) -> (u32, u32) {
+    // Hosts: one 8-byte load, split. Microcontrollers: two word loads (a 64-bit value
+    // costs a register pair and shifts on a 32-bit core).
+    #[cfg(not(target_os = "none"))]
+    {
+        let pair = u64::from_le_bytes(m.try_into().unwrap_or([0; FIELD_META_LEN]));
+        (pair as u32, (pair >> 32) as u32)
+    }
+    #[cfg(target_os = "none")]
+    (
+        u32::from_le_bytes([m[0], m[1], m[2], m[3]]),
+        u32::from_le_bytes([m[4], m[5], m[6], m[7]]),
+    )
 }
 
 #[cfg_attr(not(target_os = "none"), inline)]

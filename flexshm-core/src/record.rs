@@ -135,11 +135,17 @@ pub trait Schema: sealed::Sealed + Sized {
     /// for [`Dynamic`]. For frontends that open segments generically.
     #[doc(hidden)]
     fn layout_for_segment(found: &[FieldDef]) -> Result<Layout<Self::Fields>, Error>;
+    /// A [`Record`]'s fields as a constant (`None` for [`Dynamic`]): a reader whose
+    /// layout has exactly these fields checks a record's metadata with each field's kind
+    /// known at compile time.
+    #[doc(hidden)]
+    const RECORD_FIELDS: Option<&'static [FieldDef]> = None;
 }
 
 impl<R: Record> sealed::Sealed for R {}
 impl<R: Record> Schema for R {
     type Fields = &'static [FieldDef];
+    const RECORD_FIELDS: Option<&'static [FieldDef]> = Some(R::FIELDS);
     fn layout_for_segment(_found: &[FieldDef]) -> Result<Layout<Self::Fields>, Error> {
         layout_of::<R>()
     }

@@ -347,3 +347,64 @@ fn fifo_of_one_slot() {
     assert_eq!((snap.commit(), snap.lost()), (4, 2));
     assert_eq!(r.try_read(&mut buf, PLAIN).err(), Some(Error::NoRecord));
 }
+
+/// §9: a typed reader on its record's own layout checks metadata with the field kinds
+/// known at compile time; it accepts and rejects exactly what the schema-less reader
+/// does, with the same statuses and the same field named. Every field's info word takes
+/// each of a set of values around the rules' edges (unwritten, written with and without
+/// a length, lengths at and past the capacity, the truncated bit, stray bits), and its
+/// last-write word this commit or an older one.
+#[test]
+fn typed_and_schema_less_metadata_checks_agree() {
+    const W: u32 = 1 << 30;
+    let infos = [
+        0,
+        1,
+        W,
+        W | 1,
+        W | 2,
+        W | 3,
+        W | 4,
+        W | 8,
+        W | 9,
+        INFO_TRUNCATED,
+        W | INFO_TRUNCATED,
+        W | INFO_TRUNCATED | 2,
+        W | INFO_TRUNCATED | 3,
+        W | 0x3fff_ffff,
+        u32::MAX,
+    ];
+    let (mem, b1) = written_single();
+    let mut cases = 0;
+    for field in 0..FLAGS.len() {
+        for &info in &infos {
+            for last in [1u32, 0] {
+                let (fresh, _) = written_single();
+                mem.set_bytes(&fresh.bytes());
+                mem.set_u32(b1 + meta_offset(field), last);
+                mem.set_u32(b1 + meta_offset(field) + 4, info);
+                for opts in [
+                    PLAIN,
+                    ReadOptions {
+                        reset_modified: true,
+                        ..PLAIN
+                    },
+                ] {
+                    let mut d = DynReader::open_with(mem.region(), FLAGS).unwrap();
+                    let mut t = Reader::<Flags>::open(mem.region()).unwrap();
+                    let mut buf = vec![0u8; d.snapshot_len()];
+                    let dyn_res = d.try_read(&mut buf, opts).map(|s| s.info());
+                    let typed_res = t.try_read(&mut buf, opts).map(|s| s.info());
+                    let what = format!("field {field} info {info:#x} last {last}");
+                    match (dyn_res, typed_res) {
+                        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
+                        (Err(a), Err(b)) => assert_eq!(a, b, "{what}"),
+                        (a, b) => panic!("{what}: schema-less {a:?}, typed {b:?}"),
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, FLAGS.len() * infos.len() * 4);
+}
