@@ -113,6 +113,21 @@ mod bulk {
         // `dst` and the registers it names.
         unsafe {
             core::arch::asm!(
+                "6:",
+                "cmp {n}, 64",
+                "jb 2f",
+                "movdqu {v}, xmmword ptr [{s}]",
+                "movdqu {v1}, xmmword ptr [{s} + 16]",
+                "movdqu {v2}, xmmword ptr [{s} + 32]",
+                "movdqu {v3}, xmmword ptr [{s} + 48]",
+                "movdqu xmmword ptr [{d}], {v}",
+                "movdqu xmmword ptr [{d} + 16], {v1}",
+                "movdqu xmmword ptr [{d} + 32], {v2}",
+                "movdqu xmmword ptr [{d} + 48], {v3}",
+                "add {s}, 64",
+                "add {d}, 64",
+                "sub {n}, 64",
+                "jmp 6b",
                 "2:",
                 "cmp {n}, 16",
                 "jb 3f",
@@ -145,6 +160,9 @@ mod bulk {
                 s = inout(reg) src => _,
                 d = inout(reg) dst => _,
                 v = out(xmm_reg) _,
+                v1 = out(xmm_reg) _,
+                v2 = out(xmm_reg) _,
+                v3 = out(xmm_reg) _,
                 w = out(reg) _,
                 options(nostack)
             );
