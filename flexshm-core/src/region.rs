@@ -383,6 +383,38 @@ impl<'a> Region<'a> {
     }
 }
 
+impl<'a> Region<'a> {
+    /// The `len` bytes at `off` as a region of their own, bounds-checked here once (with
+    /// a constant `len`, the checks of accesses at constant offsets inside it are then
+    /// constants too). `off` is a multiple of [`REGION_ALIGN`] and `len` of 4.
+    #[inline(always)]
+    pub(crate) fn sub(&self, off: usize, len: usize) -> Region<'a> {
+        debug_assert!(off.is_multiple_of(REGION_ALIGN) && len.is_multiple_of(4));
+        let n = len / 4;
+        #[cfg(not(loom))]
+        let ptr = {
+            let words = self.words(off, n);
+            // SAFETY: `words` checked that the span lies inside this region, so the
+            // pointer is not null; it is REGION_ALIGN-aligned as `off` is.
+            unsafe { NonNull::new_unchecked(words.as_ptr() as *mut u8) }
+        };
+        #[cfg(loom)]
+        let words = {
+            let all: &'a [AtomicU32] = self.words;
+            &all[off / 4..off / 4 + n]
+        };
+        Region {
+            #[cfg(not(loom))]
+            ptr,
+            #[cfg(loom)]
+            words,
+            len: n * 4,
+            writable: self.writable,
+            _life: PhantomData,
+        }
+    }
+}
+
 impl Region<'_> {
     /// Length in bytes (a multiple of 4).
     pub fn len(&self) -> usize {
@@ -458,6 +490,7 @@ impl Region<'_> {
 
     /// Copies `dst.len()` bytes starting at the 4-aligned offset `off` into `dst` with
     /// relaxed atomic word loads.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn read_bytes(&self, off: usize, dst: &mut [u8]) {
         let full = dst.len() / 4;
         let nwords = dst.len().div_ceil(4);

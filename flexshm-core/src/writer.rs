@@ -114,6 +114,7 @@ impl<'r, R: Record> Writer<'r, R> {
         record.visit(&mut StoreVisited {
             w: self,
             base,
+            slot: self.region.sub(base, R::SNAPSHOT_LEN),
             commit,
         })?;
         if !self.geo.mode.is_fifo() {
@@ -194,12 +195,37 @@ impl crate::record::FieldVisitor for CheckVisited {
 struct StoreVisited<'a, 'r, R: Record> {
     w: &'a Writer<'r, R>,
     base: usize,
+    /// The staging buffer's record (`R::SNAPSHOT_LEN` bytes at `base`).
+    slot: Region<'r>,
     commit: u32,
 }
 
 impl<R: Record> crate::record::FieldVisitor for StoreVisited<'_, '_, R> {
     #[inline(always)]
     fn field<T: FieldType>(&mut self, i: usize, x: &T) -> Result<(), Error> {
+        // A scalar with bits, in a record whose layout was computed at compile time (the
+        // writer's layout is then that one): its offset is a constant, and so are the
+        // bounds checks of its stores in `slot`. The guard repeats the check pass's (a
+        // constant for a `record!` type), in case `visit` gave other fields this time.
+        let declared = R::FIELDS.get(i).is_some_and(|f| f.kind.same(&T::KIND));
+        if let (true, Kind::Scalar(d), Some(bits), Some(layout)) = (
+            declared,
+            T::KIND,
+            x.scalar_bits(),
+            const { Layout::precomputed(R::FIELDS) },
+        ) {
+            // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8).
+            let bits = if d == Dtype::Bool {
+                (bits != 0) as u64
+            } else {
+                bits
+            };
+            self.slot
+                .store_scalar(layout.offset(i), bits, d.size() as usize);
+            self.slot
+                .store_pair(meta_offset(i), self.commit, INFO_WRITTEN);
+            return Ok(());
+        }
         // `R::FIELDS[i]` exists and has `T`'s kind: the check pass saw to it (and it is a
         // constant here, like the kind).
         if let Some(f) = R::FIELDS.get(i) {
