@@ -415,10 +415,10 @@ impl<'r, S: Schema> Reader<'r, S> {
         let meta = buf
             .get(SLOT_HEADER_LEN..needed)
             .ok_or(Error::BufferTooSmall { needed })?;
-        // A typed reader on its record's own layout checks against the constant fields:
-        // each field's kind is then known at compile time (hosts only; microcontrollers
-        // keep one copy of the loop, which takes less flash).
-        // written, truncated, modified
+        // The masks: written, truncated, modified. A typed reader on its record's own
+        // layout checks against the constant fields, so each field's kind is known at
+        // compile time (hosts only; microcontrollers keep one copy of the loop, which
+        // takes less flash).
         let mut masks = [0u64; 3];
         match S::RECORD_FIELDS {
             Some(own) if self.own && cfg!(not(target_os = "none")) => {

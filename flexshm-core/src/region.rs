@@ -394,8 +394,10 @@ impl<'a> Region<'a> {
         #[cfg(not(loom))]
         let ptr = {
             let words = self.words(off, n);
-            // SAFETY: `words` checked that the span lies inside this region, so the
-            // pointer is not null; it is REGION_ALIGN-aligned as `off` is.
+            // SAFETY: `words` checked that the span lies inside this region and that
+            // `off` is 4-aligned, so the pointer is not null and every word of the new
+            // region is an aligned word of this one (the callers pass buffer offsets,
+            // multiples of 64, so it keeps REGION_ALIGN as well).
             unsafe { NonNull::new_unchecked(words.as_ptr() as *mut u8) }
         };
         #[cfg(loom)]
