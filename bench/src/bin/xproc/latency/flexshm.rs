@@ -42,11 +42,11 @@ fn debug() -> bool {
 }
 
 /// The two one-way segments of a flexshm ping-pong, `{tag}-{kind}-ab` (side A writes)
-/// and `-ba` (side B writes). Returns the files (the caller keeps them for the run),
-/// this side's outgoing region, mapped read-write, and the other side's, mapped
-/// read-only as a flexshm-std reader maps it. The parent (`create`) creates both files
-/// and initialises the other side's segment with `init_theirs`; the child attaches to
-/// its own.
+/// and `-ba` (side B writes): the files of [`raw::file_pair`](super::raw::file_pair)
+/// (the caller keeps them for the run), this side's outgoing region, mapped read-write,
+/// and the other side's, mapped read-only as a flexshm-std reader maps it. The parent
+/// (`create`) also initialises the other side's segment with `init_theirs`; the child
+/// attaches to its own.
 fn segment_pair(
     tag: &str,
     kind: &str,
@@ -56,26 +56,14 @@ fn segment_pair(
     init_theirs: impl FnOnce(Region<'static>) -> Res,
 ) -> Res<(Vec<ShmFile>, Region<'static>, Region<'static>)> {
     let name = |dir: &str| format!("flexshm-bench-{tag}-{kind}-{dir}");
-    let (mine, theirs) = if side_a {
-        (name("ab"), name("ba"))
-    } else {
-        (name("ba"), name("ab"))
-    };
-    let mut files = Vec::new();
-    let out = if create {
-        ShmFile::create(&mine, size)?
-    } else {
-        ShmFile::open(&mine)?
-    };
+    let (files, _, _) = super::raw::file_pair(name, size, create, side_a)?;
+    // `file_pair`'s files: the other side's, read-write (parent only), then this side's
+    // outgoing one and the other side's read-only mapping.
+    let n = files.len();
     if create {
-        let f = ShmFile::create(&theirs, size)?;
-        init_theirs(f.region())?;
-        files.push(f);
+        init_theirs(files[0].region())?;
     }
-    let inn = ShmFile::open_read_only(&theirs)?;
-    let (w, r) = (out.region(), inn.region());
-    files.push(out);
-    files.push(inn);
+    let (w, r) = (files[n - 2].region(), files[n - 1].region());
     Ok((files, w, r))
 }
 
