@@ -214,14 +214,8 @@ impl<R: Record> crate::record::FieldVisitor for StoreVisited<'_, '_, R> {
             x.scalar_bits(),
             const { Layout::precomputed(R::FIELDS) },
         ) {
-            // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8).
-            let bits = if d == Dtype::Bool {
-                (bits != 0) as u64
-            } else {
-                bits
-            };
             self.slot
-                .store_scalar(layout.offset(i), bits, d.size() as usize);
+                .store_scalar(layout.offset(i), stored_bits(d, bits), d.size() as usize);
             self.slot
                 .store_pair(meta_offset(i), self.commit, INFO_WRITTEN);
             return Ok(());
@@ -591,15 +585,9 @@ impl<'r, S: Schema> Writer<'r, S> {
     ) {
         match (bits, f.kind) {
             (Some(bits), Kind::Scalar(d)) => {
-                // A writer stores bools as 0 or 1 (docs/PROTOCOL.md §8), whatever
-                // non-zero bits a hand-written `Record` gives.
-                let bits = if d == Dtype::Bool {
-                    (bits != 0) as u64
-                } else {
-                    bits
-                };
                 let off = base + self.layout.offset(i);
-                self.region.store_scalar(off, bits, d.size() as usize);
+                self.region
+                    .store_scalar(off, stored_bits(d, bits), d.size() as usize);
                 self.store_meta(base, i, INFO_WRITTEN, commit);
             }
             (None, Kind::Scalar(_)) if direct => {} // refused by the check pass
@@ -725,6 +713,18 @@ impl<'r, S: Schema> Writer<'r, S> {
         });
         let commit = self.geo.add(self.head, 1);
         Slot::new(self.region, self.geo.slot(commit)).close_write(odd, commit);
+    }
+}
+
+/// The bits a writer stores for a scalar of dtype `d` that a typed record gives as
+/// `bits`: bools as 0 or 1 (docs/PROTOCOL.md §8), whatever non-zero bits a hand-written
+/// `Record` gives; other dtypes as they are.
+#[inline(always)]
+fn stored_bits(d: Dtype, bits: u64) -> u64 {
+    if d == Dtype::Bool {
+        (bits != 0) as u64
+    } else {
+        bits
     }
 }
 
