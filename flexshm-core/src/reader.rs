@@ -213,7 +213,25 @@ impl<'r, S: Schema> Reader<'r, S> {
         buf: &'b mut [u8],
         opts: ReadOptions,
     ) -> Result<Snapshot<'b, '_, S>, Error> {
+        // A typed reader on its record's own layout (hosts): the slot size is a
+        // constant, so the copy is a straight run of moves and `finish` checks the
+        // metadata against the constant fields.
+        #[cfg(not(target_os = "none"))]
+        if let (Some(own), true) = (const { own_layout(S::RECORD_FIELDS) }, self.own) {
+            return self.read_sized(buf, own.slot_size(), opts);
+        }
         let need = self.layout.slot_size();
+        self.read_sized(buf, need, opts)
+    }
+
+    /// [`try_read`](Self::try_read) of a slot of `need` bytes (the layout's slot size).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn read_sized<'b>(
+        &mut self,
+        buf: &'b mut [u8],
+        need: usize,
+        opts: ReadOptions,
+    ) -> Result<Snapshot<'b, '_, S>, Error> {
         let buf = buf
             .get_mut(..need)
             .ok_or(Error::BufferTooSmall { needed: need })?;
@@ -232,6 +250,9 @@ impl<'r, S: Schema> Reader<'r, S> {
                 info
             }
         };
+        if self.own {
+            return Ok(Snapshot::new_own(buf, &self.layout, info));
+        }
         Ok(Snapshot::new(buf, &self.layout, info))
     }
 
@@ -264,6 +285,7 @@ impl<'r, S: Schema> Reader<'r, S> {
 
     /// Single-slot: copy the newest record; retry only if the writer published twice
     /// during a copy (then it rewrote the buffer being copied).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn read_single(&mut self, buf: &mut [u8]) -> Result<u32, Error> {
         for _ in 0..self.retries {
             let head = self.load_head()?;
@@ -402,7 +424,41 @@ impl<'r, S: Schema> Reader<'r, S> {
 
     /// Validates a copied record's metadata and computes the statuses. Changes nothing
     /// in `self` unless the whole record is valid.
+    ///
+    /// On hosts, a typed reader on its record's own layout that does not track changes
+    /// checks the metadata inline here, against the constant fields (their count, kinds
+    /// and the metadata's extent are compile-time constants). Anything else, and an
+    /// invalid record, takes [`finish_fields`](Self::finish_fields).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn finish(
+        &mut self,
+        buf: &[u8],
+        commit: u32,
+        lost: u32,
+        reset: bool,
+    ) -> Result<ReadInfo, Error> {
+        #[cfg(not(target_os = "none"))]
+        if let (Some(own), true, false) = (S::RECORD_FIELDS, self.own, reset) {
+            let meta = buf.get(SLOT_HEADER_LEN..SLOT_HEADER_LEN + FIELD_META_LEN * own.len());
+            let mut masks = [0u64; 3];
+            if meta.is_some_and(|meta| meta_masks(own, meta, commit, &mut masks)) {
+                let [written, truncated, modified] = masks;
+                return Ok(ReadInfo {
+                    commit,
+                    lost,
+                    modified,
+                    written,
+                    truncated,
+                });
+            }
+        }
+        self.finish_fields(buf, commit, lost, reset)
+    }
+
+    /// [`finish`](Self::finish) for any reader: checks the metadata against the layout's
+    /// fields and tracks changes for `reset`.
+    #[cfg_attr(not(target_os = "none"), inline(never))]
+    fn finish_fields(
         &mut self,
         buf: &[u8],
         commit: u32,
@@ -451,11 +507,81 @@ impl<'r, S: Schema> Reader<'r, S> {
     }
 }
 
+/// The compile-time layout of a typed record's fields (`Schema::RECORD_FIELDS`).
+#[cfg(not(target_os = "none"))]
+const fn own_layout(fields: Option<&'static [FieldDef]>) -> Option<Layout<&'static [FieldDef]>> {
+    match fields {
+        Some(f) => Layout::precomputed(f),
+        None => None,
+    }
+}
+
 /// Checks the metadata `meta` (8 bytes per field, one chunk for each of `fields`) of the
 /// record of commit `commit`: the (written, truncated, modified) masks, where modified
 /// means written in this record, or the first invalid field's error.
+///
+/// Hosts first run [`meta_masks`], which has no branch per scalar field, and look for
+/// the first invalid field with [`check_meta_each`] only when it reports one.
+/// Microcontrollers run `check_meta_each` alone (one loop takes less flash).
 #[inline(always)]
 fn check_meta(
+    fields: &[FieldDef],
+    meta: &[u8],
+    commit: u32,
+    masks: &mut [u64; 3],
+) -> Result<(), Error> {
+    #[cfg(not(target_os = "none"))]
+    if meta_masks(fields, meta, commit, masks) {
+        return Ok(());
+    }
+    check_meta_each(fields, meta, commit, masks)
+}
+
+/// [`check_meta`]'s rules as arithmetic: true, with the masks set, if every field of
+/// `fields` is valid; false, with the masks unchanged, if any field is not. A scalar's info word
+/// is valid only as 0 or exactly `INFO_WRITTEN`, since its length and truncated bits must
+/// be clear (the three parts cover all 32 bits); a string or array is valid unwritten
+/// with info 0, or written with a length within its capacity.
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+fn meta_masks(fields: &[FieldDef], meta: &[u8], commit: u32, masks: &mut [u64; 3]) -> bool {
+    let (mut written, mut truncated, mut modified) = (0u64, 0u64, 0u64);
+    // Non-zero once any field is invalid.
+    let mut bad = 0u32;
+    let mut bit = 1u64;
+    if meta.len() < fields.len() * FIELD_META_LEN {
+        return false;
+    }
+    for (f, m) in fields.iter().zip(meta.chunks_exact(FIELD_META_LEN)) {
+        let (last, winfo) = meta_words(m);
+        // All ones if written, else zero; the same for "written in this record".
+        let w = u64::from(winfo & INFO_WRITTEN != 0).wrapping_neg();
+        let here = w & u64::from(last == commit).wrapping_neg();
+        match f.kind {
+            Kind::Scalar(_) => bad |= winfo & !INFO_WRITTEN,
+            _ => {
+                let len_bad = winfo & INFO_LEN_MASK > capacity_len(&f.kind);
+                // Unwritten: every bit must be clear. Written: the length must fit.
+                bad |= if w != 0 { u32::from(len_bad) } else { winfo };
+                truncated |= bit & w & u64::from(winfo & INFO_TRUNCATED != 0).wrapping_neg();
+            }
+        }
+        written |= bit & w;
+        modified |= bit & here;
+        bit <<= 1;
+    }
+    if bad != 0 {
+        return false;
+    }
+    *masks = [written, truncated, modified];
+    true
+}
+
+/// [`check_meta`] one field at a time, stopping at the first invalid field with its
+/// error.
+#[cfg_attr(not(target_os = "none"), inline(never), cold)]
+#[cfg_attr(target_os = "none", inline(always))]
+fn check_meta_each(
     fields: &[FieldDef],
     meta: &[u8],
     commit: u32,
@@ -532,4 +658,122 @@ fn word(buf: &[u8], off: usize) -> u32 {
         w.copy_from_slice(b);
     }
     u32::from_le_bytes(w)
+}
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::*;
+    use crate::schema::Dtype;
+
+    /// Info words around every rule's edges for a field of capacity `cap` (in length
+    /// units): each part alone, each part with the others, lengths at and past `cap`.
+    fn edge_infos(cap: u32) -> [u32; 16] {
+        let w = INFO_WRITTEN;
+        let t = INFO_TRUNCATED;
+        [
+            0,
+            1,
+            cap,
+            w,
+            w | 1,
+            w | cap,
+            w | (cap + 1),
+            w | t,
+            w | t | cap,
+            w | t | (cap + 1),
+            t,
+            t | 1,
+            w | INFO_LEN_MASK,
+            INFO_LEN_MASK,
+            u32::MAX,
+            w | t | 1,
+        ]
+    }
+
+    /// Every field of `fields` gets every edge info word in turn (the others stay
+    /// valid), and then random combinations: `meta_masks` must accept exactly what the
+    /// field-by-field rules accept, with the same masks, and leave the masks alone when
+    /// it rejects.
+    #[test]
+    fn meta_masks_agrees_with_the_field_by_field_rules() {
+        let fields = [
+            FieldDef::new("a", Kind::Scalar(Dtype::F64)),
+            FieldDef::new("b", Kind::Scalar(Dtype::Bool)),
+            FieldDef::new("c", Kind::str(3)),
+            FieldDef::new("d", Kind::Scalar(Dtype::U8)),
+            FieldDef::new("e", Kind::array(Dtype::I16, &[4, 2])),
+            FieldDef::new("f", Kind::Scalar(Dtype::I32)),
+        ];
+        let commit = 7;
+        let valid = |f: &FieldDef| match f.kind {
+            Kind::Scalar(_) => INFO_WRITTEN,
+            _ => INFO_WRITTEN | 1,
+        };
+        let check = |infos: &[u32], lasts: &[u32]| {
+            let mut meta = [0u8; 6 * FIELD_META_LEN];
+            for (i, m) in meta.chunks_exact_mut(FIELD_META_LEN).enumerate() {
+                m[..4].copy_from_slice(&lasts[i].to_le_bytes());
+                m[4..].copy_from_slice(&infos[i].to_le_bytes());
+            }
+            let mut fast = [u64::MAX; 3];
+            let accepted = meta_masks(&fields, &meta, commit, &mut fast);
+            let mut each = [0u64; 3];
+            let rules = check_meta_each(&fields, &meta, commit, &mut each);
+            let what = format!("infos {infos:#x?} lasts {lasts:?}");
+            assert_eq!(accepted, rules.is_ok(), "{what}: {rules:?}");
+            if accepted {
+                assert_eq!(fast, each, "{what}");
+            } else {
+                assert_eq!(fast, [u64::MAX; 3], "{what}: masks changed on rejection");
+            }
+            accepted
+        };
+        let mut accepted = 0;
+        let mut cases = 0;
+        for (i, f) in fields.iter().enumerate() {
+            let cap = capacity_len(&f.kind);
+            for info in edge_infos(cap) {
+                for last in [commit, commit - 1] {
+                    let mut infos: [u32; 6] = core::array::from_fn(|k| valid(&fields[k]));
+                    infos[i] = info;
+                    let mut lasts = [commit; 6];
+                    lasts[i] = last;
+                    accepted += check(&infos, &lasts) as u32;
+                    cases += 1;
+                }
+            }
+        }
+        // Random records: every field drawn from its edge words (xorshift, fixed seed).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Miri interprets every step: a few hundred records there, enough to run each
+        // branch of both functions.
+        let rounds = if cfg!(miri) { 300 } else { 20_000 };
+        for _ in 0..rounds {
+            let infos: [u32; 6] = core::array::from_fn(|k| {
+                let edges = edge_infos(capacity_len(&fields[k].kind));
+                // Half the fields valid, so that rejections come from one or two fields.
+                let r = next();
+                if r % 2 == 0 {
+                    valid(&fields[k])
+                } else {
+                    edges[(r >> 8) as usize % edges.len()]
+                }
+            });
+            let lasts: [u32; 6] = core::array::from_fn(|_| commit - (next() % 2) as u32);
+            accepted += check(&infos, &lasts) as u32;
+            cases += 1;
+        }
+        // Both outcomes occur many times (the rules are not trivially all-accept or
+        // all-reject for these inputs).
+        assert!(
+            accepted > cases / 50 && cases - accepted > cases / 50,
+            "{accepted} of {cases}"
+        );
+    }
 }

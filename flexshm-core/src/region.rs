@@ -104,68 +104,81 @@ mod bulk {
     /// later stores (W4 before the Release store W6). Each byte is accessed once by a
     /// single-copy atomic access, as for the string copy.
     ///
+    /// Each move is its own assembly block and the loops around them are Rust, so a
+    /// length known at compile time (a typed record's slot) becomes a straight run of
+    /// moves.
+    ///
     /// # Safety
     ///
     /// As [`load`].
     #[inline(always)]
     pub(super) unsafe fn copy_short(src: *const u8, dst: *mut u8, len: usize) {
-        // SAFETY: as in `load`; the block touches only the `len` bytes at `src` and
-        // `dst` and the registers it names.
-        unsafe {
-            core::arch::asm!(
-                "6:",
-                "cmp {n}, 64",
-                "jb 2f",
-                "movdqu {v}, xmmword ptr [{s}]",
-                "movdqu {v1}, xmmword ptr [{s} + 16]",
-                "movdqu {v2}, xmmword ptr [{s} + 32]",
-                "movdqu {v3}, xmmword ptr [{s} + 48]",
-                "movdqu xmmword ptr [{d}], {v}",
-                "movdqu xmmword ptr [{d} + 16], {v1}",
-                "movdqu xmmword ptr [{d} + 32], {v2}",
-                "movdqu xmmword ptr [{d} + 48], {v3}",
-                "add {s}, 64",
-                "add {d}, 64",
-                "sub {n}, 64",
-                "jmp 6b",
-                "2:",
-                "cmp {n}, 16",
-                "jb 3f",
-                "movdqu {v}, xmmword ptr [{s}]",
-                "movdqu xmmword ptr [{d}], {v}",
-                "add {s}, 16",
-                "add {d}, 16",
-                "sub {n}, 16",
-                "jmp 2b",
-                "3:",
-                "cmp {n}, 4",
-                "jb 4f",
-                "mov {w:e}, dword ptr [{s}]",
-                "mov dword ptr [{d}], {w:e}",
-                "add {s}, 4",
-                "add {d}, 4",
-                "sub {n}, 4",
-                "jmp 3b",
-                "4:",
-                "test {n}, {n}",
-                "jz 5f",
-                "mov {w:l}, byte ptr [{s}]",
-                "mov byte ptr [{d}], {w:l}",
-                "add {s}, 1",
-                "add {d}, 1",
-                "sub {n}, 1",
-                "jmp 4b",
-                "5:",
-                n = inout(reg) len => _,
-                s = inout(reg) src => _,
-                d = inout(reg) dst => _,
-                v = out(xmm_reg) _,
-                v1 = out(xmm_reg) _,
-                v2 = out(xmm_reg) _,
-                v3 = out(xmm_reg) _,
-                w = out(reg) _,
-                options(nostack)
-            );
+        let mut done = 0;
+        while len - done >= 64 {
+            // SAFETY: as in `load`; the block touches only bytes `done..done + 64` at
+            // `src` and `dst` (`done + 64 <= len`) and the registers it names.
+            unsafe {
+                core::arch::asm!(
+                    "movdqu {v0}, xmmword ptr [{s}]",
+                    "movdqu {v1}, xmmword ptr [{s} + 16]",
+                    "movdqu {v2}, xmmword ptr [{s} + 32]",
+                    "movdqu {v3}, xmmword ptr [{s} + 48]",
+                    "movdqu xmmword ptr [{d}], {v0}",
+                    "movdqu xmmword ptr [{d} + 16], {v1}",
+                    "movdqu xmmword ptr [{d} + 32], {v2}",
+                    "movdqu xmmword ptr [{d} + 48], {v3}",
+                    s = in(reg) src.add(done),
+                    d = in(reg) dst.add(done),
+                    v0 = out(xmm_reg) _,
+                    v1 = out(xmm_reg) _,
+                    v2 = out(xmm_reg) _,
+                    v3 = out(xmm_reg) _,
+                    options(nostack, preserves_flags)
+                );
+            }
+            done += 64;
+        }
+        while len - done >= 16 {
+            // SAFETY: as above, for bytes `done..done + 16` (`done + 16 <= len`).
+            unsafe {
+                core::arch::asm!(
+                    "movdqu {v}, xmmword ptr [{s}]",
+                    "movdqu xmmword ptr [{d}], {v}",
+                    s = in(reg) src.add(done),
+                    d = in(reg) dst.add(done),
+                    v = out(xmm_reg) _,
+                    options(nostack, preserves_flags)
+                );
+            }
+            done += 16;
+        }
+        while len - done >= 4 {
+            // SAFETY: as above, for bytes `done..done + 4` (`done + 4 <= len`).
+            unsafe {
+                core::arch::asm!(
+                    "mov {w:e}, dword ptr [{s}]",
+                    "mov dword ptr [{d}], {w:e}",
+                    s = in(reg) src.add(done),
+                    d = in(reg) dst.add(done),
+                    w = out(reg) _,
+                    options(nostack, preserves_flags)
+                );
+            }
+            done += 4;
+        }
+        while done < len {
+            // SAFETY: as above, for bytes `done..done + 1` (`done + 1 <= len`).
+            unsafe {
+                core::arch::asm!(
+                    "mov {w:l}, byte ptr [{s}]",
+                    "mov byte ptr [{d}], {w:l}",
+                    s = in(reg) src.add(done),
+                    d = in(reg) dst.add(done),
+                    w = out(reg) _,
+                    options(nostack, preserves_flags)
+                );
+            }
+            done += 1;
         }
     }
 

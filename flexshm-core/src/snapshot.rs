@@ -13,6 +13,9 @@ pub struct Snapshot<'b, 'l, S: Schema> {
     bytes: &'b [u8],
     layout: &'l Layout<S::Fields>,
     info: ReadInfo,
+    /// Set by a typed reader whose layout is its record's own compile-time layout
+    /// (hosts only): `decode` then loads scalars at constant offsets.
+    own: bool,
 }
 
 impl<S: Schema> Clone for Snapshot<'_, '_, S> {
@@ -40,6 +43,15 @@ impl<'b, 'l, S: Schema> Snapshot<'b, 'l, S> {
             bytes,
             layout,
             info,
+            own: false,
+        }
+    }
+
+    /// A snapshot from a typed reader whose layout is `S`'s compile-time layout.
+    pub(crate) fn new_own(bytes: &'b [u8], layout: &'l Layout<S::Fields>, info: ReadInfo) -> Self {
+        Snapshot {
+            own: true,
+            ..Snapshot::new(bytes, layout, info)
         }
     }
 
@@ -124,10 +136,18 @@ impl<R: Record> Snapshot<'_, '_, R> {
         let buf = self.bytes;
         // Microcontrollers keep the loop over field indices: code per field costs flash.
         if R::VISITS_FIELDS && cfg!(not(target_os = "none")) {
+            // The record's own layout: its bytes as one slice of the compile-time slot
+            // size, checked once, so each scalar's offset and bounds check is a
+            // constant.
+            let fixed = match const { Layout::precomputed(R::FIELDS) } {
+                Some(pre) if self.own => buf.get(..pre.slot_size()),
+                _ => None,
+            };
             let mut dec = DecodeVisited::<R> {
                 buf,
                 layout,
                 next: 0,
+                fixed,
             };
             out.visit_mut(&mut dec)?;
             if dec.next != R::FIELDS.len() {
@@ -184,6 +204,9 @@ struct DecodeVisited<'a, R: Record> {
     layout: &'a Layout<<R as Schema>::Fields>,
     /// The index the next visited field must have.
     next: usize,
+    /// `buf` cut to the slot size of `R`'s compile-time layout, when that is the
+    /// snapshot's layout.
+    fixed: Option<&'a [u8]>,
 }
 
 impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
@@ -201,7 +224,11 @@ impl<R: Record> crate::record::FieldVisitorMut for DecodeVisited<'_, R> {
         };
         self.next += 1;
         if let Kind::Scalar(d) = T::KIND {
-            let bits = match load_le(buf, layout.offset(i), d.size()) {
+            let loaded = match (self.fixed, const { Layout::precomputed(R::FIELDS) }) {
+                (Some(rec), Some(pre)) => load_le(rec, pre.offset(i), d.size()),
+                _ => load_le(buf, layout.offset(i), d.size()),
+            };
+            let bits = match loaded {
                 Some(bits) => bits,
                 None => crate::value::le_bits(raw_field(buf, layout, i)?),
             };

@@ -264,7 +264,7 @@ fn le_bytes(b: &[u8]) -> u64 {
 }
 
 /// Decodes a scalar from its little-endian bytes.
-#[cfg_attr(not(target_os = "none"), inline)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(crate) fn decode_scalar(d: Dtype, b: &[u8]) -> FieldValue<'static> {
     let u = le_bits(b);
     match d {
