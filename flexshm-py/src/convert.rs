@@ -15,14 +15,8 @@ use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 /// A value ready to be written: scalars by value, strings as UTF-8, arrays as a
 /// C-contiguous NumPy array of exactly the field's dtype (kept alive here).
 pub enum Staged<'py> {
-    /// A bool field.
-    Bool(bool),
-    /// An integer (signed fields, or unsigned fields with a value below 2^63).
-    Int(i64),
-    /// An unsigned integer of 2^63 or more.
-    UInt(u64),
-    /// A float field.
-    Float(f64),
+    /// A bool, integer or float field: `Value::Bool`, `Int`, `UInt` or `Float`.
+    Scalar(Value<'static>),
     /// A string field: the `str`'s own UTF-8 buffer, no copy.
     Str(PyBackedStr),
     /// An array field.
@@ -71,10 +65,7 @@ impl Staged<'_> {
     /// The core's view of the value, borrowing from `self`.
     pub fn value(&self) -> Value<'_> {
         match self {
-            Staged::Bool(b) => Value::Bool(*b),
-            Staged::Int(i) => Value::Int(*i),
-            Staged::UInt(u) => Value::UInt(*u),
-            Staged::Float(x) => Value::Float(*x),
+            Staged::Scalar(v) => *v,
             Staged::Str(s) => Value::Str(s.as_ref()),
             Staged::Array {
                 array,
@@ -206,32 +197,98 @@ fn int_range(d: Dtype) -> (i128, i128) {
     }
 }
 
+/// The `TypeError` for a value of the wrong type, naming the field.
+#[cold]
+fn wrong_type(f: &FieldDef, obj: &Bound<'_, PyAny>, expected: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "field '{}' is {}: expected {expected}, got {} {}",
+        f.name,
+        f.kind,
+        type_name(obj),
+        obj.repr().map(|r| r.to_string()).unwrap_or_default()
+    ))
+}
+
+/// The `ValueError` for a `str` that has no UTF-8 form (a lone surrogate), with the
+/// encoder's error as its cause.
+#[cold]
+fn not_utf8(f: &FieldDef, obj: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
+    let err = PyValueError::new_err(format!(
+        "field '{}': the string cannot be stored as UTF-8 ({})",
+        f.name,
+        e.value(obj.py())
+    ));
+    err.set_cause(obj.py(), Some(e));
+    err
+}
+
 /// Converts `obj` for field `f`, or raises an exception naming the field.
 pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
+    match f.kind {
+        Kind::Scalar(_) => {
+            let mut v = Value::Bool(false);
+            stage_scalar(f, obj, &mut v)?;
+            Ok(Staged::Scalar(v))
+        }
+        Kind::Str { .. } => {
+            let s = obj
+                .cast::<PyString>()
+                .map_err(|_| wrong_type(f, obj, "a str"))?;
+            PyBackedStr::try_from(s.clone())
+                .map(Staged::Str)
+                .map_err(|e| not_utf8(f, obj, e))
+        }
+        Kind::Array { dtype, dims } => stage_array(f, dtype, dims.as_slice(), obj),
+    }
+}
+
+/// [`stage`] for a scalar or string field, into `out`, borrowing a string's UTF-8 from
+/// `obj` (which the caller keeps alive for `'a`, as CPython does a call's arguments)
+/// instead of taking a reference to it. `false`, with `out` unchanged, for an array
+/// field, which needs [`stage`]. The checks and errors are `stage`'s.
+///
+/// The value is stored in place: a `Value` returned through a `Result` is copied with
+/// wider loads than the stores that made it, which stalls the copy (store forwarding).
+#[inline]
+pub fn stage_direct<'a>(
+    f: &FieldDef,
+    obj: Borrowed<'a, '_, PyAny>,
+    out: &mut Value<'a>,
+) -> PyResult<bool> {
+    match f.kind {
+        Kind::Scalar(_) => stage_scalar(f, &obj, out).map(|()| true),
+        Kind::Str { .. } => {
+            if !obj.is_instance_of::<PyString>() {
+                return Err(wrong_type(f, &obj, "a str"));
+            }
+            *out = Value::Str(obj.extract::<&'a str>().map_err(|e| not_utf8(f, &obj, e))?);
+            Ok(true)
+        }
+        Kind::Array { .. } => Ok(false),
+    }
+}
+
+/// A scalar field's value, into `out`: `Bool`, `Int`, `UInt` or `Float`.
+#[inline]
+fn stage_scalar(f: &FieldDef, obj: &Bound<'_, PyAny>, out: &mut Value<'_>) -> PyResult<()> {
     // Shown only in errors (`Name`'s `Display`): no UTF-8 check per staged value.
     let name = &f.name;
-    let wrong = |expected: &str| {
-        PyTypeError::new_err(format!(
-            "field '{name}' is {}: expected {expected}, got {} {}",
-            f.kind,
-            type_name(obj),
-            obj.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    };
     match f.kind {
-        Kind::Scalar(Dtype::Bool) => obj
-            .extract::<bool>()
-            .map(Staged::Bool)
-            .map_err(|_| wrong("a bool")),
+        Kind::Scalar(Dtype::Bool) => {
+            *out = Value::Bool(
+                obj.extract::<bool>()
+                    .map_err(|_| wrong_type(f, obj, "a bool"))?,
+            );
+        }
         Kind::Scalar(d) if d.is_float() => {
             if obj.is_instance_of::<PyString>() {
-                return Err(wrong("a number"));
+                return Err(wrong_type(f, obj, "a number"));
             }
             let v = obj.extract::<f64>().map_err(|e| {
                 if e.is_instance_of::<PyOverflowError>(obj.py()) {
                     PyOverflowError::new_err(format!("field '{name}': {e}"))
                 } else {
-                    wrong("a number")
+                    wrong_type(f, obj, "a number")
                 }
             })?;
             // A finite value that a float32 field would store as infinity is out of range,
@@ -242,34 +299,23 @@ pub fn stage<'py>(f: &FieldDef, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>
                     f32::MAX
                 )));
             }
-            Ok(Staged::Float(v))
+            *out = Value::Float(v);
         }
-        Kind::Scalar(d) => stage_int(name, d, obj).map_err(|e| {
-            if e.is_instance_of::<PyOverflowError>(obj.py()) {
-                e
-            } else {
-                wrong("an integer")
-            }
-        }),
-        Kind::Str { .. } => {
-            let s = obj.cast::<PyString>().map_err(|_| wrong("a str"))?;
-            match PyBackedStr::try_from(s.clone()) {
-                Ok(text) => Ok(Staged::Str(text)),
-                Err(e) => {
-                    let err = PyValueError::new_err(format!(
-                        "field '{name}': the string cannot be stored as UTF-8 ({})",
-                        e.value(obj.py())
-                    ));
-                    err.set_cause(obj.py(), Some(e));
-                    Err(err)
+        Kind::Scalar(d) => {
+            *out = stage_int(name, d, obj).map_err(|e| {
+                if e.is_instance_of::<PyOverflowError>(obj.py()) {
+                    e
+                } else {
+                    wrong_type(f, obj, "an integer")
                 }
-            }
+            })?;
         }
-        Kind::Array { dtype, dims } => stage_array(f, dtype, dims.as_slice(), obj),
+        Kind::Str { .. } | Kind::Array { .. } => return Err(wrong_type(f, obj, "a field value")),
     }
+    Ok(())
 }
 
-fn stage_int<'py>(name: &Name, d: Dtype, obj: &Bound<'py, PyAny>) -> PyResult<Staged<'py>> {
+fn stage_int(name: &Name, d: Dtype, obj: &Bound<'_, PyAny>) -> PyResult<Value<'static>> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err("not an integer"));
     }
@@ -281,13 +327,13 @@ fn stage_int<'py>(name: &Name, d: Dtype, obj: &Bound<'py, PyAny>) -> PyResult<St
         ))
     };
     if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Staged::Int(b.is_true() as i64));
+        return Ok(Value::Int(b.is_true() as i64));
     }
     match obj.extract::<i64>() {
-        Ok(v) if (lo..=hi).contains(&(v as i128)) => Ok(Staged::Int(v)),
+        Ok(v) if (lo..=hi).contains(&(v as i128)) => Ok(Value::Int(v)),
         Ok(v) => Err(out_of_range(v.to_string())),
         Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => match obj.extract::<u64>() {
-            Ok(v) if (v as i128) <= hi => Ok(Staged::UInt(v)),
+            Ok(v) if (v as i128) <= hi => Ok(Value::UInt(v)),
             _ => Err(out_of_range(
                 obj.str().map(|s| s.to_string()).unwrap_or_default(),
             )),

@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple, PyType};
 use crate::args;
 use crate::asyncwait::{aio, wait_future};
 use crate::batch::RowLayout;
-use crate::convert::{stage, Staged};
+use crate::convert::{stage, stage_direct, Staged};
 use crate::errors::{to_pyerr, unsupported};
 use crate::record::{take_buf, Record, Snap, SnapBuf};
 use crate::schema::Schema;
@@ -109,6 +109,10 @@ fn open_reader(
     }
 }
 
+/// `write()` calls with at most this many keyword values, none of them an array, stage
+/// them on the stack (`SharedMemory::write_pairs`).
+const DIRECT_FIELDS: usize = 8;
+
 /// A shared-memory segment holding records of a dataclass.
 ///
 /// The handle that creates the segment (`create=True`, the default) is its writer; handles
@@ -139,11 +143,15 @@ impl SharedMemory {
     /// The body of `write(**fields)`: `pairs` are the (name, value) keyword arguments in
     /// call order. Every value is staged (checked and converted) before the writer is
     /// touched, so a bad one writes nothing.
-    fn write_pairs<'py>(
-        &self,
-        py: Python<'py>,
-        pairs: impl ExactSizeIterator<Item = (Borrowed<'py, 'py, PyAny>, Borrowed<'py, 'py, PyAny>)>,
-    ) -> PyResult<()> {
+    ///
+    /// Up to [`DIRECT_FIELDS`] scalar and string values are staged into an array on the
+    /// stack, strings borrowed from their `str` objects (CPython keeps a call's arguments
+    /// alive until it returns). A call with an array value, or with more values, stages
+    /// into owned [`Staged`] values instead, which keep converted arrays alive.
+    fn write_pairs<'py, I>(&self, py: Python<'py>, pairs: I) -> PyResult<()>
+    where
+        I: ExactSizeIterator<Item = (Borrowed<'py, 'py, PyAny>, Borrowed<'py, 'py, PyAny>)> + Clone,
+    {
         self.check_open()?;
         if !self.is_writer {
             return Err(self.write_refused(py, "only the handle that created the segment writes"));
@@ -151,17 +159,31 @@ impl SharedMemory {
         if pairs.len() == 0 {
             return Ok(()); // nothing to write: no new commit, nothing staged
         }
+        if pairs.len() <= DIRECT_FIELDS {
+            let mut values = [(0, Value::Bool(false)); DIRECT_FIELDS];
+            let mut bytes = 0;
+            let mut n = 0;
+            for ((key, value), slot) in pairs.clone().zip(values.iter_mut()) {
+                let i = self.field_of(&key)?;
+                slot.0 = i;
+                if !stage_direct(&self.schema.layout.fields()[i], value, &mut slot.1)? {
+                    break; // an array: staged below, from the first value on
+                }
+                bytes += match slot.1 {
+                    Value::Str(s) => s.len(),
+                    _ => 8,
+                };
+                n += 1;
+            }
+            if n == pairs.len() {
+                // Strings are immutable and scalars copied: nothing another thread runs
+                // can change what the core copies, so a long write may release the GIL.
+                return self.write_values(py, &values[..n], bytes > RELEASE_GIL_BYTES);
+            }
+        }
         let mut staged: Vec<(usize, Staged<'py>)> = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
-            let Some(i) = self.schema.field_index(&key)? else {
-                let known: Vec<String> = self.schema.specs.iter().map(|s| s.to_string()).collect();
-                return Err(PyTypeError::new_err(format!(
-                    "{} has no field {}; its fields are {}",
-                    self.schema.type_name,
-                    key.repr()?,
-                    known.join(", ")
-                )));
-            };
+            let i = self.field_of(&key)?;
             staged.push((i, stage(&self.schema.layout.fields()[i], &value)?));
         }
         let total: usize = staged.iter().map(|(_, s)| s.byte_len()).sum();
@@ -173,14 +195,42 @@ impl SharedMemory {
         // itself (a cast, a contiguous copy) and strings (immutable) are safe to read.
         let release = total > RELEASE_GIL_BYTES && staged.iter().all(|(_, s)| s.is_private());
         let values: Vec<(usize, Value<'_>)> = staged.iter().map(|(i, s)| (*i, s.value())).collect();
+        self.write_values(py, &values, release)
+    }
+
+    /// The index of the field `key` names, or the `TypeError` of `write()` listing the
+    /// fields.
+    fn field_of(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+        match self.schema.field_index(key)? {
+            Some(i) => Ok(i),
+            None => {
+                let known: Vec<String> = self.schema.specs.iter().map(|s| s.to_string()).collect();
+                Err(PyTypeError::new_err(format!(
+                    "{} has no field {}; its fields are {}",
+                    self.schema.type_name,
+                    key.repr()?,
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Writes staged values through the writer (one commit in single-slot mode), with the
+    /// GIL released during the copy if `release`.
+    fn write_values(
+        &self,
+        py: Python<'_>,
+        values: &[(usize, Value<'_>)],
+        release: bool,
+    ) -> PyResult<()> {
         let mut guard = lock(py, &self.shared.writer);
         let w = guard
             .as_mut()
             .ok_or_else(|| closed_error(self.name_str()))?;
         let res = if release {
-            py.detach(|| w.write_fields(&values))
+            py.detach(|| w.write_fields(values))
         } else {
-            w.write_fields(&values)
+            w.write_fields(values)
         };
         res.map_err(|e| to_pyerr(py, self.name_str(), e))
     }

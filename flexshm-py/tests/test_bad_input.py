@@ -100,6 +100,41 @@ def test_bad_value_raises_and_changes_nothing(
     writer.close()
 
 
+def test_bad_value_after_an_array_changes_nothing(shm_name: str) -> None:
+    # write() stages scalars and strings on the stack until it meets an array, then
+    # stages the whole call again with arrays; an error after the array still comes
+    # first-to-last and writes nothing.
+    writer = SharedMemory(Everything, name=shm_name)
+    reader = SharedMemory(Everything, name=shm_name, create=False)
+    writer.write(**GOOD)
+    before = _snapshot(reader)
+    image = np.zeros((4, 6, 3), np.uint8)
+    with pytest.raises(TypeError, match="field 'count'"):
+        writer.write(msg="after", image=image, count="3")
+    with pytest.raises(TypeError, match="field 'temperature'"):
+        writer.write(temperature="hot", image=image, count="3")
+    assert _snapshot(reader) == before
+    writer.close()
+
+
+def test_scalars_strings_and_arrays_in_one_call(shm_name: str) -> None:
+    writer = SharedMemory(Everything, name=shm_name)
+    reader = SharedMemory(Everything, name=shm_name, create=False)
+    image = np.arange(72, dtype=np.uint8).reshape(4, 6, 3)
+    writer.write(temperature=1.5, image=image, msg="mixed", count=-7)
+    rec = reader.read()
+    assert rec.temperature.value == 1.5 and rec.count.value == -7
+    assert rec.msg.value == "mixed" and np.array_equal(rec.image.value, image)
+    assert rec.flag.unwritten and rec.coeffs.unwritten
+    # Nine keywords (more than write() stages on the stack), then one.
+    writer.write(**GOOD)
+    writer.write(msg="é" * 16)
+    rec = reader.read()
+    assert _snapshot(reader)[1]["count"] == GOOD["count"]
+    assert rec.msg.value == "é" * 16 and rec.msg.modified and not rec.count.modified
+    writer.close()
+
+
 def test_bad_staged_fifo_value_leaves_pending_record_unchanged(shm_name: str) -> None:
     fifo = SharedMemory(Everything, name=shm_name, slots=4)
     fifo.write(temperature=1.0)
