@@ -218,18 +218,21 @@ impl<'r, S: Schema> Reader<'r, S> {
         // metadata against the constant fields.
         #[cfg(not(target_os = "none"))]
         if let (Some(own), true) = (const { own_layout(S::RECORD_FIELDS) }, self.own) {
-            return self.read_sized(buf, own.slot_size(), opts);
+            return self.read_sized(buf, own.slot_size(), true, opts);
         }
         let need = self.layout.slot_size();
-        self.read_sized(buf, need, opts)
+        self.read_sized(buf, need, false, opts)
     }
 
-    /// [`try_read`](Self::try_read) of a slot of `need` bytes (the layout's slot size).
-    #[cfg_attr(not(target_os = "none"), inline(always))]
+    /// [`try_read`](Self::try_read) of a slot of `need` bytes (the layout's slot size),
+    /// a compile-time constant if `fixed`. Inline everywhere: a microcontroller build
+    /// has one caller.
+    #[inline(always)]
     fn read_sized<'b>(
         &mut self,
         buf: &'b mut [u8],
         need: usize,
+        fixed: bool,
         opts: ReadOptions,
     ) -> Result<Snapshot<'b, '_, S>, Error> {
         let buf = buf
@@ -237,7 +240,7 @@ impl<'r, S: Schema> Reader<'r, S> {
             .ok_or(Error::BufferTooSmall { needed: need })?;
         let info = match self.geo.mode {
             Mode::Single => {
-                let commit = self.read_single(buf)?;
+                let commit = self.read_single(buf, fixed)?;
                 let info = self.finish(buf, commit, 0, opts.reset_modified)?;
                 self.last = commit;
                 info
@@ -286,10 +289,18 @@ impl<'r, S: Schema> Reader<'r, S> {
     /// Single-slot: copy the newest record; retry only if the writer published twice
     /// during a copy (then it rewrote the buffer being copied).
     #[cfg_attr(not(target_os = "none"), inline(always))]
-    fn read_single(&mut self, buf: &mut [u8]) -> Result<u32, Error> {
+    fn read_single(&mut self, buf: &mut [u8], fixed: bool) -> Result<u32, Error> {
         for _ in 0..self.retries {
             let head = self.load_head()?;
-            if self.slot(head).try_copy(buf).is_ok() {
+            // Microcontrollers share one copy of `try_copy` (flash); `fixed` is false there.
+            #[cfg(not(target_os = "none"))]
+            let copied = self.slot(head).try_copy_as(buf, fixed);
+            #[cfg(target_os = "none")]
+            let copied = {
+                let _ = fixed;
+                self.slot(head).try_copy(buf)
+            };
+            if copied.is_ok() {
                 let commit = word(buf, SLOT_COMMIT);
                 if commit == head {
                     return Ok(commit);

@@ -104,15 +104,85 @@ mod bulk {
     /// later stores (W4 before the Release store W6). Each byte is accessed once by a
     /// single-copy atomic access, as for the string copy.
     ///
-    /// Each move is its own assembly block and the loops around them are Rust, so a
-    /// length known at compile time (a typed record's slot) becomes a straight run of
-    /// moves.
-    ///
     /// # Safety
     ///
     /// As [`load`].
     #[inline(always)]
     pub(super) unsafe fn copy_short(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: as in `load`; the block touches only the `len` bytes at `src` and
+        // `dst` and the registers it names.
+        unsafe {
+            core::arch::asm!(
+                "6:",
+                "cmp {n}, 64",
+                "jb 2f",
+                "movdqu {v}, xmmword ptr [{s}]",
+                "movdqu {v1}, xmmword ptr [{s} + 16]",
+                "movdqu {v2}, xmmword ptr [{s} + 32]",
+                "movdqu {v3}, xmmword ptr [{s} + 48]",
+                "movdqu xmmword ptr [{d}], {v}",
+                "movdqu xmmword ptr [{d} + 16], {v1}",
+                "movdqu xmmword ptr [{d} + 32], {v2}",
+                "movdqu xmmword ptr [{d} + 48], {v3}",
+                "add {s}, 64",
+                "add {d}, 64",
+                "sub {n}, 64",
+                "jmp 6b",
+                "2:",
+                "cmp {n}, 16",
+                "jb 3f",
+                "movdqu {v}, xmmword ptr [{s}]",
+                "movdqu xmmword ptr [{d}], {v}",
+                "add {s}, 16",
+                "add {d}, 16",
+                "sub {n}, 16",
+                "jmp 2b",
+                "3:",
+                "cmp {n}, 4",
+                "jb 4f",
+                "mov {w:e}, dword ptr [{s}]",
+                "mov dword ptr [{d}], {w:e}",
+                "add {s}, 4",
+                "add {d}, 4",
+                "sub {n}, 4",
+                "jmp 3b",
+                "4:",
+                "test {n}, {n}",
+                "jz 5f",
+                "mov {w:l}, byte ptr [{s}]",
+                "mov byte ptr [{d}], {w:l}",
+                "add {s}, 1",
+                "add {d}, 1",
+                "sub {n}, 1",
+                "jmp 4b",
+                "5:",
+                n = inout(reg) len => _,
+                s = inout(reg) src => _,
+                d = inout(reg) dst => _,
+                v = out(xmm_reg) _,
+                v1 = out(xmm_reg) _,
+                v2 = out(xmm_reg) _,
+                v3 = out(xmm_reg) _,
+                w = out(reg) _,
+                options(nostack)
+            );
+        }
+    }
+
+    /// [`copy_short`] for a length known at compile time (a typed record's slot): the
+    /// same moves, each group its own assembly block, with the loops around them in
+    /// Rust, so the compiler turns them into a straight run of blocks. The same
+    /// accesses and ordering as `copy_short`.
+    ///
+    /// With a length known only at run time, the loops cost more than `copy_short`'s
+    /// (a FIFO consumer on another core fell behind its producer more often with them),
+    /// so only the reads of a typed record's own slot use this.
+    ///
+    /// # Safety
+    ///
+    /// As [`load`].
+    #[inline(always)]
+    pub(super) unsafe fn copy_fixed(src: *const u8, dst: *mut u8, len: usize) {
         let mut done = 0;
         while len - done >= 64 {
             // SAFETY: as in `load`; the block touches only bytes `done..done + 64` at
@@ -507,6 +577,15 @@ impl Region<'_> {
     /// relaxed atomic word loads.
     #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        self.read_bytes_as(off, dst, false)
+    }
+
+    /// [`read_bytes`](Self::read_bytes), for a length known at compile time if `fixed`
+    /// (then x86-64 copies a span shorter than the string copy's with
+    /// `bulk::copy_fixed`).
+    #[inline(always)]
+    pub(crate) fn read_bytes_as(&self, off: usize, dst: &mut [u8], fixed: bool) {
+        let _ = fixed;
         let full = dst.len() / 4;
         let nwords = dst.len().div_ceil(4);
         let src = self.words(off, nwords);
@@ -515,7 +594,14 @@ impl Region<'_> {
             // SAFETY: `words` checked that the `nwords * 4 >= dst.len()` bytes at `off`
             // lie in the region; `dst` is an exclusive borrow of private memory, so the
             // two do not overlap.
-            unsafe { bulk::copy_out(src.as_ptr() as *const u8, dst.as_mut_ptr(), dst.len()) };
+            unsafe {
+                let (src, dst, len) = (src.as_ptr() as *const u8, dst.as_mut_ptr(), dst.len());
+                if fixed && len < BULK_MIN {
+                    bulk::copy_fixed(src, dst, len)
+                } else {
+                    bulk::copy_out(src, dst, len)
+                }
+            };
             return;
         }
         let (body, tail) = dst.split_at_mut(full * 4);
@@ -721,6 +807,9 @@ mod bounds_tests {
                     got[len..].iter().all(|&b| b == 0xEE),
                     "read_bytes wrote past {len}"
                 );
+                let mut fixed = [0xEEu8; LEN];
+                region.read_bytes_as(aligned, &mut fixed[..len], true);
+                assert_eq!(fixed, got, "read_bytes_fixed at {aligned}, len {len}");
                 region.zero(off, len);
                 model[off..off + len].fill(0);
                 assert_eq!(read_all(), model, "zero at {off}, len {len}");

@@ -81,13 +81,27 @@ impl<'r> Slot<'r> {
     /// (docs/PROTOCOL.md §11.3).
     #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn try_copy(&self, buf: &mut [u8]) -> Result<(), Raced> {
+        self.try_copy_as(buf, false)
+    }
+
+    /// [`try_copy`](Self::try_copy) with `fixed`: `buf.len()` is known at compile time
+    /// (`Region::read_bytes_as`).
+    #[inline(always)]
+    pub(crate) fn try_copy_as(&self, buf: &mut [u8], fixed: bool) -> Result<(), Raced> {
         // R2. Pairs with the Release store W6 in `close_write`.
         let s1 = self.seq_acquire();
         if s1 & 1 != 0 {
             return Err(Raced); // being written
         }
         // R3.
-        self.region.read_bytes(self.off, buf);
+        #[cfg(not(target_os = "none"))]
+        self.region.read_bytes_as(self.off, buf, fixed);
+        // Microcontrollers keep one copy of `read_bytes` (flash); `fixed` is false there.
+        #[cfg(target_os = "none")]
+        {
+            let _ = fixed;
+            self.region.read_bytes(self.off, buf);
+        }
         // R4. Pairs with the Release fence W3 in `open_write`: if any load of R3 saw a
         // store made after W3, the load below sees W2's odd value or a later one.
         fence(Ordering::Acquire);
