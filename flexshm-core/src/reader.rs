@@ -213,11 +213,15 @@ impl<'r, S: Schema> Reader<'r, S> {
         buf: &'b mut [u8],
         opts: ReadOptions,
     ) -> Result<Snapshot<'b, '_, S>, Error> {
-        // A typed reader on its record's own layout (hosts): the slot size is a
-        // constant, so the copy is a straight run of moves and `finish` checks the
-        // metadata against the constant fields.
+        // A single-slot typed reader on its record's own layout (hosts): the slot size
+        // is a constant, so the copy is a straight run of moves, `finish` checks the
+        // metadata against the constant fields and `decode` loads at constant offsets.
         #[cfg(not(target_os = "none"))]
-        if let (Some(own), true) = (const { own_layout(S::RECORD_FIELDS) }, self.own) {
+        if let (Some(own), true, false) = (
+            const { own_layout(S::RECORD_FIELDS) },
+            self.own,
+            self.geo.mode.is_fifo(),
+        ) {
             return self.read_sized(buf, own.slot_size(), true, opts);
         }
         let need = self.layout.slot_size();
@@ -253,7 +257,7 @@ impl<'r, S: Schema> Reader<'r, S> {
                 info
             }
         };
-        if self.own {
+        if fixed {
             return Ok(Snapshot::new_own(buf, &self.layout, info));
         }
         Ok(Snapshot::new(buf, &self.layout, info))
@@ -436,10 +440,13 @@ impl<'r, S: Schema> Reader<'r, S> {
     /// Validates a copied record's metadata and computes the statuses. Changes nothing
     /// in `self` unless the whole record is valid.
     ///
-    /// On hosts, a typed reader on its record's own layout that does not track changes
-    /// checks the metadata inline here, against the constant fields (their count, kinds
-    /// and the metadata's extent are compile-time constants). Anything else, and an
-    /// invalid record, takes [`finish_fields`](Self::finish_fields).
+    /// On hosts, a single-slot typed reader on its record's own layout that does not
+    /// track changes checks the metadata inline here, with [`meta_masks`], against the
+    /// constant fields (their count, kinds and the metadata's extent are compile-time
+    /// constants). Anything else, and an invalid record, takes
+    /// [`finish_fields`](Self::finish_fields). FIFO readers keep the field-by-field check:
+    /// with the straight-line path a FIFO consumer fell behind its producer more often
+    /// in the cross-process benchmark.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn finish(
         &mut self,
@@ -449,7 +456,9 @@ impl<'r, S: Schema> Reader<'r, S> {
         reset: bool,
     ) -> Result<ReadInfo, Error> {
         #[cfg(not(target_os = "none"))]
-        if let (Some(own), true, false) = (S::RECORD_FIELDS, self.own, reset) {
+        if let (Some(own), true, false) =
+            (S::RECORD_FIELDS, self.own, reset || self.geo.mode.is_fifo())
+        {
             let meta = buf.get(SLOT_HEADER_LEN..SLOT_HEADER_LEN + FIELD_META_LEN * own.len());
             let mut masks = [0u64; 3];
             if meta.is_some_and(|meta| meta_masks(own, meta, commit, &mut masks)) {
@@ -468,7 +477,6 @@ impl<'r, S: Schema> Reader<'r, S> {
 
     /// [`finish`](Self::finish) for any reader: checks the metadata against the layout's
     /// fields and tracks changes for `reset`.
-    #[cfg_attr(not(target_os = "none"), inline(never))]
     fn finish_fields(
         &mut self,
         buf: &[u8],
@@ -527,28 +535,8 @@ const fn own_layout(fields: Option<&'static [FieldDef]>) -> Option<Layout<&'stat
     }
 }
 
-/// Checks the metadata `meta` (8 bytes per field, one chunk for each of `fields`) of the
-/// record of commit `commit`: the (written, truncated, modified) masks, where modified
-/// means written in this record, or the first invalid field's error.
-///
-/// Hosts first run [`meta_masks`], which has no branch per scalar field, and look for
-/// the first invalid field with [`check_meta_each`] only when it reports one.
-/// Microcontrollers run `check_meta_each` alone (one loop takes less flash).
-#[inline(always)]
-fn check_meta(
-    fields: &[FieldDef],
-    meta: &[u8],
-    commit: u32,
-    masks: &mut [u64; 3],
-) -> Result<(), Error> {
-    #[cfg(not(target_os = "none"))]
-    if meta_masks(fields, meta, commit, masks) {
-        return Ok(());
-    }
-    check_meta_each(fields, meta, commit, masks)
-}
-
-/// [`check_meta`]'s rules as arithmetic: true, with the masks set, if every field of
+/// [`check_meta`]'s rules as arithmetic, for the single-slot typed fast path of
+/// [`Reader::finish`]: true, with the masks set, if every field of
 /// `fields` is valid; false, with the masks unchanged, if any field is not. A scalar's info word
 /// is valid only as 0 or exactly `INFO_WRITTEN`, since its length and truncated bits must
 /// be clear (the three parts cover all 32 bits); a string or array is valid unwritten
@@ -588,11 +576,11 @@ fn meta_masks(fields: &[FieldDef], meta: &[u8], commit: u32, masks: &mut [u64; 3
     true
 }
 
-/// [`check_meta`] one field at a time, stopping at the first invalid field with its
-/// error.
-#[cfg_attr(not(target_os = "none"), inline(never), cold)]
-#[cfg_attr(target_os = "none", inline(always))]
-fn check_meta_each(
+/// Checks the metadata `meta` (8 bytes per field, one chunk for each of `fields`) of the
+/// record of commit `commit`: the (written, truncated, modified) masks, where modified
+/// means written in this record, or the first invalid field's error.
+#[inline(always)]
+fn check_meta(
     fields: &[FieldDef],
     meta: &[u8],
     commit: u32,
@@ -729,7 +717,7 @@ mod tests {
             let mut fast = [u64::MAX; 3];
             let accepted = meta_masks(&fields, &meta, commit, &mut fast);
             let mut each = [0u64; 3];
-            let rules = check_meta_each(&fields, &meta, commit, &mut each);
+            let rules = check_meta(&fields, &meta, commit, &mut each);
             let what = format!("infos {infos:#x?} lasts {lasts:?}");
             assert_eq!(accepted, rules.is_ok(), "{what}: {rules:?}");
             if accepted {
