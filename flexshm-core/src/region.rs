@@ -174,9 +174,9 @@ mod bulk {
     /// Rust, so the compiler turns them into a straight run of blocks. The same
     /// accesses and ordering as `copy_short`.
     ///
-    /// With a length known only at run time, the loops cost more than `copy_short`'s
-    /// (a FIFO consumer on another core fell behind its producer more often with them),
-    /// so only the reads of a typed record's own slot use this.
+    /// Lengths known only at run time keep `copy_short`: its loop is one block, and an
+    /// A/B of the cross-process FIFO benchmark did not show that this form is as fast
+    /// there. Only a typed reader's copy of its own slot uses this.
     ///
     /// # Safety
     ///
