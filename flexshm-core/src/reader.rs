@@ -296,15 +296,7 @@ impl<'r, S: Schema> Reader<'r, S> {
     fn read_single(&mut self, buf: &mut [u8], fixed: bool) -> Result<u32, Error> {
         for _ in 0..self.retries {
             let head = self.load_head()?;
-            // Microcontrollers share one copy of `try_copy` (flash); `fixed` is false there.
-            #[cfg(not(target_os = "none"))]
-            let copied = self.slot(head).try_copy_as(buf, fixed);
-            #[cfg(target_os = "none")]
-            let copied = {
-                let _ = fixed;
-                self.slot(head).try_copy(buf)
-            };
-            if copied.is_ok() {
+            if self.slot(head).try_copy_as(buf, fixed).is_ok() {
                 let commit = word(buf, SLOT_COMMIT);
                 if commit == head {
                     return Ok(commit);

@@ -809,7 +809,7 @@ mod bounds_tests {
                 );
                 let mut fixed = [0xEEu8; LEN];
                 region.read_bytes_as(aligned, &mut fixed[..len], true);
-                assert_eq!(fixed, got, "read_bytes_fixed at {aligned}, len {len}");
+                assert_eq!(fixed, got, "read_bytes_as(fixed) at {aligned}, len {len}");
                 region.zero(off, len);
                 model[off..off + len].fill(0);
                 assert_eq!(read_all(), model, "zero at {off}, len {len}");

@@ -86,7 +86,7 @@ impl<'r> Slot<'r> {
 
     /// [`try_copy`](Self::try_copy) with `fixed`: `buf.len()` is known at compile time
     /// (`Region::read_bytes_as`).
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub(crate) fn try_copy_as(&self, buf: &mut [u8], fixed: bool) -> Result<(), Raced> {
         // R2. Pairs with the Release store W6 in `close_write`.
         let s1 = self.seq_acquire();
