@@ -166,6 +166,17 @@ impl Geometry {
         self.slots_offset + self.buffer(c) as usize * self.stride
     }
 
+    /// Byte offset of the buffer holding commit `c` in a single-slot segment, whose two
+    /// buffers make `c mod 2` a mask: one cycle where [`slot`](Self::slot)'s
+    /// remainder takes about ten, on the path from a loaded `head` to the loads of
+    /// its buffer. Hosts only: microcontrollers keep the one shared `slot` (flash).
+    #[cfg(not(target_os = "none"))]
+    #[inline]
+    pub fn single_slot(&self, c: u32) -> usize {
+        debug_assert!(self.mode == Mode::Single && self.nbuf == 2 && c < self.modulus);
+        self.slots_offset + (c & 1) as usize * self.stride
+    }
+
     /// `(c + k) mod modulus`, in 32-bit arithmetic: a 64-bit `%` costs ~900 bytes of
     /// flash on Cortex-M (a software division routine).
     #[cfg_attr(target_os = "none", inline(never))]
@@ -482,6 +493,37 @@ mod geometry_tests {
                 assert_eq!(g.buffer(c), c % nbuf, "buffer({c}) with {nbuf} buffers");
             }
         }
+    }
+
+    /// A single-slot segment's buffer by mask is the general one, for every commit
+    /// number near 0, near the modulus and over a spread, with any slot offset and
+    /// stride (a segment of one's own geometry).
+    #[test]
+    fn single_slot_matches_slot() {
+        let g = Geometry::new(
+            &Layout::new(
+                &[crate::schema::FieldDef::new(
+                    "x",
+                    crate::schema::Kind::Scalar(crate::schema::Dtype::F64),
+                )][..],
+            )
+            .unwrap(),
+            Mode::Single,
+        );
+        assert_eq!(g.nbuf, 2);
+        let m = g.modulus;
+        let mut cs: std::vec::Vec<u32> = (0..64).chain(m - 64..m).collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..if cfg!(miri) { 50 } else { 5000 } {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cs.push(x as u32 % m);
+        }
+        for c in cs {
+            assert_eq!(g.single_slot(c), g.slot(c), "commit {c}");
+        }
+        assert_ne!(g.single_slot(1), g.single_slot(2));
     }
 
     /// The 32-bit `add`/`sub` agree with the plain 64-bit formulas for every in-range

@@ -132,7 +132,7 @@ pub(crate) const VISITED_WRONG: &str =
 
 /// The mask of a record's `n` fields, all written.
 #[inline(always)]
-fn every_field(n: usize) -> u64 {
+pub(crate) fn every_field(n: usize) -> u64 {
     if n == 0 {
         0
     } else {
