@@ -228,6 +228,20 @@ impl<'r, S: Schema> Reader<'r, S> {
         self.read_sized(buf, need, false, opts)
     }
 
+    /// A view of a record that a read of this reader left in `bytes`, with the
+    /// [`ReadInfo`] that read returned: for frontends that copy into a buffer of their
+    /// own and hand out snapshots of it later. The same as the snapshot the read
+    /// returned (a typed reader on its record's own layout decodes at constant offsets);
+    /// decoding checks every length again, so any bytes give errors, never out-of-bounds
+    /// reads.
+    pub fn snapshot<'b>(&self, bytes: &'b [u8], info: ReadInfo) -> Snapshot<'b, '_, S> {
+        if self.own {
+            Snapshot::new_own(bytes, &self.layout, info)
+        } else {
+            Snapshot::new(bytes, &self.layout, info)
+        }
+    }
+
     /// [`try_read`](Self::try_read) of a slot of `need` bytes (the layout's slot size),
     /// a compile-time constant if `fixed`. Inline everywhere: a microcontroller build
     /// has one caller.

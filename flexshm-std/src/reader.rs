@@ -349,7 +349,43 @@ impl<S: Schema> Reader<S> {
     /// `opts.latest`; `Error::Core(NoRecord)` if there is none.
     pub fn try_read(&mut self, opts: ReadOptions) -> Result<Snapshot<'_, '_, S>, Error> {
         let info = self.try_read_into_own(opts)?;
-        Ok(Snapshot::new(&self.buf, self.inner.layout(), info))
+        Ok(self.inner.snapshot(&self.buf, info))
+    }
+
+    /// A view of a record that [`read_into`](Self::read_into) left in `bytes`, with the
+    /// [`ReadInfo`] it returned (the same snapshot [`read`](Self::read) gives).
+    /// Decoding checks every length again, so any bytes give errors, never
+    /// out-of-bounds reads.
+    ///
+    /// ```
+    /// use flexshm_std::{record, CreateOptions, Reader, Writer};
+    /// use std::time::Duration;
+    ///
+    /// record! {
+    ///     #[derive(Debug, Default, PartialEq)]
+    ///     pub struct Pose { pub x: f64, pub seq: u32 }
+    /// }
+    /// # let name = format!("flexshm-doc-snapshot-{}", std::process::id());
+    /// let mut w = Writer::<Pose>::create(&name, &CreateOptions::default())?;
+    /// let mut r = Reader::<Pose>::open(&name)?;
+    /// let mut kept = Vec::new();
+    /// for seq in 1..=3 {
+    ///     w.write(&Pose { x: 0.5 * seq as f64, seq })?;
+    ///     let mut bytes = vec![0; r.snapshot_len()];
+    ///     let info = r.read_into(&mut bytes, Default::default(), Duration::from_secs(1))?;
+    ///     kept.push((bytes, info));
+    /// }
+    /// // Later: the second record, decoded from the bytes kept.
+    /// let (bytes, info) = &kept[1];
+    /// let mut p = Pose::default();
+    /// r.snapshot(bytes, *info).decode(&mut p)?;
+    /// assert_eq!(p, Pose { x: 1.0, seq: 2 });
+    /// assert!(r.snapshot(bytes, *info).status(1).modified);
+    /// # flexshm_std::unlink(&name)?;
+    /// # Ok::<(), flexshm_std::Error>(())
+    /// ```
+    pub fn snapshot<'b>(&self, bytes: &'b [u8], info: ReadInfo) -> Snapshot<'b, '_, S> {
+        self.inner.snapshot(bytes, info)
     }
 
     fn try_read_into_own(&mut self, opts: ReadOptions) -> Result<ReadInfo, Error> {
@@ -377,12 +413,12 @@ impl<S: Schema> Reader<S> {
         let res = self.read_into(&mut buf, opts, timeout);
         self.buf = buf;
         let info = res?;
-        Ok(Snapshot::new(&self.buf, self.inner.layout(), info))
+        Ok(self.inner.snapshot(&self.buf, info))
     }
 
     /// [`read`](Self::read) into a buffer the caller owns (at least
     /// [`snapshot_len`](Self::snapshot_len) bytes); returns what the read reports. For
-    /// callers that keep records: `Snapshot::new(&buf, reader.layout(), info)` views one.
+    /// callers that keep records: [`snapshot`](Self::snapshot) views one.
     pub fn read_into(
         &mut self,
         buf: &mut [u8],
