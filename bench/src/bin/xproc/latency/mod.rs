@@ -6,6 +6,7 @@
 
 mod flexshm;
 mod floor;
+mod hybrid;
 #[cfg(feature = "iceoryx2")]
 mod iceoryx;
 mod raw;
@@ -44,6 +45,17 @@ type Systems = Vec<(&'static str, Box<dyn PingPong>)>;
 
 const CORE_POSE: &str = "flexshm core, Pose (8 × f64)";
 const ICEORYX2: &str = "iceoryx2";
+const HYBRID_WRITER: &str = "Pose: flexshm core writer, floor receiver";
+const HYBRID_READER: &str = "Pose: floor sender, flexshm core reader";
+
+/// False for a system that `XPROC_ONLY` (a part of its name; a tool for profiling one
+/// system) leaves out of the run. The raw baseline always runs.
+fn wanted(name: &str) -> bool {
+    match std::env::var_os("XPROC_ONLY") {
+        Some(only) => name.contains(&*only.to_string_lossy()) || name == "raw 64 B",
+        None => true,
+    }
+}
 
 /// The systems of a latency run, in a fixed order both processes agree on, plus the
 /// reason for every system that could not be set up.
@@ -80,6 +92,21 @@ fn systems(payload: Payload, tag: &str, create: bool, side_a: bool) -> Res<(Syst
                     tag, "blob", create, side_a,
                 )?),
             ));
+            for (name, kind, flexshm_writes) in [
+                (HYBRID_WRITER, "hybrid-w", true),
+                (HYBRID_READER, "hybrid-r", false),
+            ] {
+                v.push((
+                    name,
+                    Box::new(hybrid::Hybrid::new(
+                        tag,
+                        kind,
+                        flexshm_writes,
+                        create,
+                        side_a,
+                    )?),
+                ));
+            }
             v.push((
                 "flexshm-std, Pose (8 × f64)",
                 Box::new(flexshm::StdTyped::<Pose>::new(tag, "std", side_a)?),
@@ -149,6 +176,9 @@ pub fn parent(args: &Args) -> Res {
     for b in 0..plan.blocks {
         for k in 0..n {
             let s = (b + k) % n;
+            if !wanted(systems[s].0) {
+                continue;
+            }
             let sys = &mut systems[s].1;
             for _ in 0..plan.warmup {
                 sys.ping(i);
@@ -215,7 +245,10 @@ pub fn parent(args: &Args) -> Res {
              payload, commit, seq and head; the receiver polls head, copies the buffer head \
              names and checks seq around the copy), with the 64-byte payload where a 72-byte \
              buffer or Pose's 144-byte buffer (after the field metadata) puts it: what the \
-             protocol's shape costs without flexshm's per-record work.",
+             protocol's shape costs without flexshm's per-record work. The two Pose \
+             hybrids put flexshm's side against the floor's on flexshm's own segment \
+             (the floor's side stores and checks what flexshm's would, in its way): each \
+             one's distance to the floor is the cost of that side of flexshm's hop.",
         );
     }
     for s in skipped {
@@ -237,6 +270,9 @@ pub fn child(args: &Args) -> Res {
     let mut i = 1u64;
     for b in 0..plan.blocks {
         for k in 0..n {
+            if !wanted(systems[(b + k) % n].0) {
+                continue;
+            }
             let sys = &mut systems[(b + k) % n].1;
             for _ in 0..plan.warmup + plan.iters {
                 sys.pong(i);
