@@ -37,6 +37,7 @@ mod _native {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         crate::handle::install_write(m.py())?;
+        crate::record::install_value_member(m.py())?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))
     }
 }

@@ -12,7 +12,8 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-from flexible_shared_memory import SharedMemory
+import pytest
+from flexible_shared_memory import Field, SharedMemory
 from records import SensorData
 
 
@@ -102,6 +103,24 @@ def test_a_dropped_field_object_is_reused(shm_name: str) -> None:
     f = rec.pressure
     assert id(f) == first, "the dropped field was not reused"
     assert f.value == 2.0 and f.name == "pressure"
+    w.close(), r.close()
+
+
+def test_value_is_a_member_read_from_the_field_object(shm_name: str) -> None:
+    # `Field.value` is a member descriptor (the interpreter reads the value's pointer
+    # from the object, with no call into the extension). A reused field object must
+    # give its new value through it, and a kept one its own.
+    assert type(Field.__dict__["value"]).__name__ == "member_descriptor"
+    assert Field.value.__doc__ and Field.value.__doc__.startswith("The value:")
+    w, r = _pair(shm_name)
+    w.write(temperature=1.0, pressure=2.0, timestamp=3.0, status_msg="four")
+    rec = r.read()
+    kept = rec.status_msg
+    for _ in range(3):
+        assert [rec.temperature.value, rec.pressure.value, rec.timestamp.value] == [1.0, 2.0, 3.0]
+    assert kept.value == "four"
+    with pytest.raises(AttributeError):
+        kept.value = "five"  # type: ignore[misc]
     w.close(), r.close()
 
 
