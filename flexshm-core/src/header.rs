@@ -496,8 +496,8 @@ mod geometry_tests {
     }
 
     /// A single-slot segment's buffer by mask is the general one, for every commit
-    /// number near 0, near the modulus and over a spread, with any slot offset and
-    /// stride (a segment of one's own geometry).
+    /// number near 0 and near the modulus and over a pseudo-random spread (the
+    /// geometry of a real one-field segment: its slot offset and stride).
     #[test]
     fn single_slot_matches_slot() {
         let g = Geometry::new(
