@@ -7,12 +7,14 @@
 //! buffer bytes are copied over the buffers from the first one on (a golden vector's
 //! buffers make a valid input). Op bytes: `op >> 5` 0..=4 is a read (`op & 7`: bit 0
 //! latest, bit 1 reset_modified, bit 2 blocking), 5 and 6 store a word, 7 is a write by
-//! a writer that attaches at its first write.
+//! a writer that attaches at its first write (with bit 1, it writes every field in one
+//! call). After every read, a typed reader and a fresh run-time-schema reader of a
+//! single-slot segment must report the same record (`typed_read_agrees`).
 #![no_main]
 
 use flexshm_core::{Dynamic, FieldDef, Layout, Reader, Value, Writer};
 use flexshm_fuzz::check;
-use flexshm_fuzz::exercise::{mode, read_op, H_HEAD};
+use flexshm_fuzz::exercise::{mode, read_op, typed_read_agrees, H_HEAD};
 use flexshm_fuzz::input::{value_for, Input, Owned};
 use flexshm_fuzz::mem::Mem;
 use flexshm_fuzz::schemas::schema;
@@ -49,6 +51,7 @@ fuzz_target!(init: flexshm_fuzz::self_check(), |data: &[u8]| {
         match op >> 5 {
             0..=4 => {
                 read_op(&mut r, &mut buf, op & 7, &mut ops);
+                typed_read_agrees(region, fields);
             }
             5 | 6 => {
                 // A word of the buffer area, or the head word.
@@ -68,7 +71,18 @@ fuzz_target!(init: flexshm_fuzz::self_check(), |data: &[u8]| {
                         Err(e) => check::open_error(&e),
                     }
                 }
-                if let (Some(w), false) = (writer.as_mut(), fields.is_empty()) {
+                if let (Some(w), false, true) = (writer.as_mut(), fields.is_empty(), op & 2 != 0) {
+                    // Every field in one write: a record written whole.
+                    let owned: Vec<Owned> = fields.iter().map(|f| value_for(&mut ops, f)).collect();
+                    let vals: Vec<(usize, Value<'_>)> =
+                        owned.iter().enumerate().map(|(i, v)| (i, v.value())).collect();
+                    if let Err(e) = w.write_fields(&vals) {
+                        panic!("a valid write was rejected: {e:?} ({owned:?})");
+                    }
+                    if op & 1 != 0 {
+                        w.finalize();
+                    }
+                } else if let (Some(w), false) = (writer.as_mut(), fields.is_empty()) {
                     let i = ops.u8() as usize % fields.len();
                     let v: Owned = value_for(&mut ops, &fields[i]);
                     let vals: [(usize, Value<'_>); 1] = [(i, v.value())];

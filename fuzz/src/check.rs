@@ -8,7 +8,7 @@ use flexshm_core::{
     Value,
 };
 
-use crate::schemas::{AllTypes, Sensor, Tiny, Typed};
+use crate::schemas::{AllTypes, Scalars, Sensor, Tiny, Typed};
 
 /// Errors opening or attaching to a segment may return: the header or descriptor is not
 /// a valid segment, or not the caller's schema. Anything else is a bug.
@@ -140,6 +140,7 @@ pub fn typed_agrees(
         Typed::Sensor => typed_vs_dynamic::<Sensor>(bytes, info, dynamic),
         Typed::AllTypes => typed_vs_dynamic::<AllTypes>(bytes, info, dynamic),
         Typed::Tiny => typed_vs_dynamic::<Tiny>(bytes, info, dynamic),
+        Typed::Scalars => typed_vs_dynamic::<Scalars>(bytes, info, dynamic),
         Typed::None => {}
     }
 }

@@ -6,13 +6,13 @@ use flexshm_core::internal::{
 };
 use flexshm_core::{
     Dtype, Dynamic, Error, FieldDef, FieldValue, Fields, Kind, Layout, Mode, ReadOptions, Reader,
-    Record, Region, Value, Writer,
+    Record, Region, Snapshot, Value, Writer,
 };
 
 use crate::check::{self, CountingDelay};
 use crate::input::{value_for, Input, Owned};
 use crate::mem::Mem;
-use crate::schemas::{typed_of, AllTypes, Sensor, Tiny, Typed};
+use crate::schemas::{typed_of, AllTypes, Scalars, Sensor, Tiny, Typed};
 
 /// Header word offsets (docs/PROTOCOL.md §4).
 pub const H_HASH_LO: usize = 16;
@@ -98,7 +98,88 @@ fn typed_reader(region: Region<'_>, fields: &[FieldDef], expect_ok: bool, inp: &
         Typed::Sensor => typed_reads::<Sensor>(region, expect_ok, inp),
         Typed::AllTypes => typed_reads::<AllTypes>(region, expect_ok, inp),
         Typed::Tiny => typed_reads::<Tiny>(region, expect_ok, inp),
+        Typed::Scalars => typed_reads::<Scalars>(region, expect_ok, inp),
         Typed::None => {}
+    }
+}
+
+/// Single-slot segments of a schema with a typed twin: a typed reader's read (the path
+/// that checks the metadata against the record's constant fields, first with one
+/// comparison per field for a record of scalars written whole, and decodes at constant
+/// offsets) reports what a run-time-schema read of the same segment reports: the same
+/// bytes, commit and statuses and the same values, or the same error. Both readers are
+/// opened for the comparison, so the caller's readers keep their state.
+pub fn typed_read_agrees(region: Region<'_>, fields: &[FieldDef]) {
+    match typed_of(fields) {
+        Typed::Sensor => typed_single::<Sensor>(region, fields),
+        Typed::AllTypes => typed_single::<AllTypes>(region, fields),
+        Typed::Tiny => typed_single::<Tiny>(region, fields),
+        Typed::Scalars => typed_single::<Scalars>(region, fields),
+        Typed::None => {}
+    }
+}
+
+fn typed_single<R: Record + Default + core::fmt::Debug>(region: Region<'_>, fields: &[FieldDef]) {
+    let (Ok(mut t), Ok(mut d)) = (
+        Reader::<R>::open(region),
+        Reader::<Dynamic<&[FieldDef]>>::open_with(region, fields),
+    ) else {
+        // Whether both open alike is `segment`'s check.
+        return;
+    };
+    if d.mode().is_fifo() {
+        return;
+    }
+    let mut tbuf = vec![0u8; R::SNAPSHOT_LEN];
+    let mut dbuf = vec![0u8; d.snapshot_len()];
+    let typed = t.try_read(&mut tbuf, ReadOptions::default());
+    let dynamic = d.try_read(&mut dbuf, ReadOptions::default());
+    match (typed, dynamic) {
+        (Ok(ts), Ok(ds)) => {
+            assert_eq!(
+                ts.bytes(),
+                ds.bytes(),
+                "the two reads copied different bytes"
+            );
+            assert_eq!(
+                ts.info(),
+                ds.info(),
+                "typed and run-time-schema reads of one record report different statuses"
+            );
+            // The typed reader's decode (constant offsets) against a decode of the same
+            // bytes through a plain snapshot, and both against the run-time schema.
+            let mut own = R::default();
+            let own_res = ts.decode(&mut own);
+            let layout = Layout::new(R::FIELDS).expect("typed schema");
+            let mut plain = R::default();
+            let plain_res = Snapshot::<R>::new(ts.bytes(), &layout, ts.info()).decode(&mut plain);
+            assert_eq!(
+                own_res, plain_res,
+                "the typed reader's decode and a snapshot's differ"
+            );
+            for k in 0..R::FIELDS.len() {
+                let (a, b) = (own.value(k), plain.value(k));
+                // Bit for bit: a NaN read twice is the same NaN.
+                let equal = match (&a, &b) {
+                    (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+                    _ => a == b,
+                };
+                assert!(
+                    equal,
+                    "field {k}: the typed reader decodes {a:?}, a snapshot {b:?}"
+                );
+            }
+            let decoded = check::snapshot(&ds, fields);
+            check::typed_agrees(typed_of(fields), ds.bytes(), ds.info(), &decoded);
+        }
+        (Err(te), Err(de)) => {
+            assert_eq!(te, de, "typed and run-time-schema reads fail differently")
+        }
+        (t, d) => panic!(
+            "typed and run-time-schema reads of one segment disagree: typed {:?}, run-time {:?}",
+            t.map(|s| s.info()),
+            d.map(|s| s.info())
+        ),
     }
 }
 

@@ -52,6 +52,19 @@ record! {
     }
 }
 
+record! {
+    /// Scalars only: the typed single-slot reader checks such a record, written whole in
+    /// one commit, with one comparison per field before its general metadata check.
+    #[derive(Debug, Default, Clone, PartialEq)]
+    pub struct Scalars {
+        pub flag: bool,
+        pub n: u16,
+        pub x: f64,
+        pub i: i32,
+        pub y: f32,
+    }
+}
+
 /// A schema without a typed twin: 4-dimensional and bool arrays, odd sizes and padding.
 pub const ODD: &[FieldDef] = &[
     FieldDef::new("a", Kind::Scalar(Dtype::U8)),
@@ -75,6 +88,8 @@ pub enum Typed {
     AllTypes,
     /// `Tiny`.
     Tiny,
+    /// `Scalars`.
+    Scalars,
     /// No typed twin.
     None,
 }
@@ -116,6 +131,11 @@ pub const SCHEMAS: &[SchemaCase] = &[
         name: "none",
         fields: NONE,
         typed: Typed::None,
+    },
+    SchemaCase {
+        name: "scalars",
+        fields: Scalars::FIELDS,
+        typed: Typed::Scalars,
     },
 ];
 
