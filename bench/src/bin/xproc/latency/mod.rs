@@ -247,8 +247,9 @@ pub fn parent(args: &Args) -> Res {
              buffer or Pose's 144-byte buffer (after the field metadata) puts it: what the \
              protocol's shape costs without flexshm's per-record work. The two Pose \
              hybrids put flexshm's side against the floor's on flexshm's own segment \
-             (the floor's side stores and checks what flexshm's would, in its way): each \
-             one's distance to the floor is the cost of that side of flexshm's hop.",
+             (the floor's sender stores what flexshm's writer stores, in its way; its \
+             receiver checks seq and the commit word only): each one's distance to the \
+             floor is the cost of that side of flexshm's hop.",
         );
     }
     for s in skipped {
