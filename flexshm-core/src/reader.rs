@@ -230,12 +230,14 @@ impl<'r, S: Schema> Reader<'r, S> {
 
     /// A view of a record that a read of this reader left in `bytes`, with the
     /// [`ReadInfo`] that read returned: for frontends that copy into a buffer of their
-    /// own and hand out snapshots of it later. The same as the snapshot the read
-    /// returned (a typed reader on its record's own layout decodes at constant offsets);
-    /// decoding checks every length again, so any bytes give errors, never out-of-bounds
-    /// reads.
+    /// own and hand out snapshots of it later. It decodes as the snapshot
+    /// [`try_read`](Self::try_read) returns does (a single-slot typed reader on its
+    /// record's own layout at constant offsets, FIFO readers through the layout);
+    /// decoding checks every length again, so any bytes give errors, never
+    /// out-of-bounds reads.
     pub fn snapshot<'b>(&self, bytes: &'b [u8], info: ReadInfo) -> Snapshot<'b, '_, S> {
-        if self.own {
+        // As `try_read`: FIFO readers keep the general decode (see `finish`).
+        if self.own && !self.geo.mode.is_fifo() {
             Snapshot::new_own(bytes, &self.layout, info)
         } else {
             Snapshot::new(bytes, &self.layout, info)
@@ -734,7 +736,8 @@ mod tests {
             let d = [Dtype::F64, Dtype::Bool, Dtype::U8, Dtype::I32, Dtype::F32][i];
             FieldDef::new("f", Kind::Scalar(d))
         });
-        for commit in [1u32, 7, 0x7fff_ffff, 0xffff_fffe] {
+        // Up to the largest single-slot commit number (the modulus is 0xffff_fffe).
+        for commit in [1u32, 7, 0x7fff_ffff, 0xffff_fffd] {
             let mut meta = [0u8; 5 * FIELD_META_LEN];
             for m in meta.chunks_exact_mut(FIELD_META_LEN) {
                 m[..4].copy_from_slice(&commit.to_le_bytes());
@@ -827,6 +830,35 @@ mod tests {
                 c: -4
             }
         );
+    }
+
+    /// `Reader::snapshot` decodes as `try_read`'s snapshot does: at constant offsets
+    /// for a single-slot typed reader on hosts, through the layout for a FIFO one. (Not
+    /// a loom model: loom builds have no plain regions.)
+    #[cfg(not(loom))]
+    #[test]
+    fn snapshot_decodes_as_try_read_does() {
+        crate::record! {
+            struct Two {
+                a: f64,
+                b: u32,
+            }
+        }
+        for mode in [Mode::Single, Mode::Fifo { slots: 3 }] {
+            let mut mem = crate::AlignedBuf::<2048>::new();
+            let region = Region::new(&mut mem.0).unwrap();
+            let mut w = crate::Writer::<Two>::create(region, mode).unwrap();
+            w.write(&Two { a: 1.0, b: 2 }).unwrap();
+            w.finalize();
+            let mut r = Reader::<Two>::open(region).unwrap();
+            let mut buf = std::vec![0u8; Two::SNAPSHOT_LEN];
+            let (own, info) = {
+                let snap = r.try_read(&mut buf, ReadOptions::default()).unwrap();
+                (snap.is_own(), snap.info())
+            };
+            assert_eq!(own, mode == Mode::Single && cfg!(not(target_os = "none")));
+            assert_eq!(r.snapshot(&buf, info).is_own(), own, "{mode:?}");
+        }
     }
 
     /// Info words around every rule's edges for a field of capacity `cap` (in length

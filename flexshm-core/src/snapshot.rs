@@ -55,6 +55,12 @@ impl<'b, 'l, S: Schema> Snapshot<'b, 'l, S> {
         }
     }
 
+    /// Whether `decode` takes the constant-offset path (tests).
+    #[cfg(test)]
+    pub(crate) fn is_own(&self) -> bool {
+        self.own
+    }
+
     /// What the read returned: commit number, loss count, status masks.
     pub fn info(&self) -> ReadInfo {
         self.info

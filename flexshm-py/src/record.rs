@@ -640,8 +640,9 @@ pub fn install_value_member(py: Python<'_>) -> PyResult<()> {
     // never freed. The member reads the `Py<PyAny>` at `def.offset` of a `Field` (checked
     // above to lie inside the object and to be one aligned object pointer), which is
     // never null: every `FieldState` holds a value. `Parked::reuse` replaces it only
-    // while no other reference to the object exists, so no read of the member can
-    // overlap the replacement (and attached threads take turns: the GIL).
+    // while the parking cell holds the only owned reference; a read through the member
+    // runs no Python code and attached threads take turns (the GIL), so no read of the
+    // member can overlap the replacement.
     // PyDescr_NewMember returns a new reference or NULL with an exception set.
     let descr = unsafe {
         Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyDescr_NewMember(ty.as_type_ptr(), def))
