@@ -217,11 +217,7 @@ impl<'r, S: Schema> Reader<'r, S> {
         // is a constant, so the copy is a straight run of moves, `finish` checks the
         // metadata against the constant fields and `decode` loads at constant offsets.
         #[cfg(not(target_os = "none"))]
-        if let (Some(own), true, false) = (
-            const { own_layout(S::RECORD_FIELDS) },
-            self.own,
-            self.geo.mode.is_fifo(),
-        ) {
+        if let (Some(own), true) = (const { own_layout(S::RECORD_FIELDS) }, self.own_single()) {
             return self.read_sized(buf, own.slot_size(), true, opts);
         }
         let need = self.layout.slot_size();
@@ -236,8 +232,7 @@ impl<'r, S: Schema> Reader<'r, S> {
     /// decoding checks every length again, so any bytes give errors, never
     /// out-of-bounds reads.
     pub fn snapshot<'b>(&self, bytes: &'b [u8], info: ReadInfo) -> Snapshot<'b, '_, S> {
-        // As `try_read`: FIFO readers keep the general decode (see `finish`).
-        if self.own && !self.geo.mode.is_fifo() {
+        if self.own_single() {
             Snapshot::new_own(bytes, &self.layout, info)
         } else {
             Snapshot::new(bytes, &self.layout, info)
@@ -281,6 +276,15 @@ impl<'r, S: Schema> Reader<'r, S> {
 
     fn slot(&self, c: u32) -> Slot<'r> {
         Slot::new(self.region, self.geo.slot(c))
+    }
+
+    /// True for a single-slot typed reader on its record's own layout (never on
+    /// microcontrollers, where `own` is false): the reads that copy a slot of
+    /// compile-time size, check the metadata against the constant fields and decode at
+    /// constant offsets. FIFO readers keep the general path (see `finish`).
+    #[inline(always)]
+    fn own_single(&self) -> bool {
+        self.own && !self.geo.mode.is_fifo()
     }
 
     /// Single-slot mode: the buffer of commit `c` ([`Geometry::single_slot`] on hosts).
@@ -474,9 +478,7 @@ impl<'r, S: Schema> Reader<'r, S> {
         reset: bool,
     ) -> Result<ReadInfo, Error> {
         #[cfg(not(target_os = "none"))]
-        if let (Some(own), true, false) =
-            (S::RECORD_FIELDS, self.own, reset || self.geo.mode.is_fifo())
-        {
+        if let (Some(own), true, false) = (S::RECORD_FIELDS, self.own_single(), reset) {
             let meta = buf.get(SLOT_HEADER_LEN..SLOT_HEADER_LEN + FIELD_META_LEN * own.len());
             let mut masks = [0u64; 3];
             // The record a typed writer commits (every field written in this commit)
@@ -567,7 +569,7 @@ impl<'r, S: Schema> Reader<'r, S> {
 fn fresh_scalars(meta: &[u8], commit: u32) -> bool {
     let fresh = u64::from(commit) | u64::from(INFO_WRITTEN) << 32;
     meta.chunks_exact(FIELD_META_LEN)
-        .map(|m| u64::from_le_bytes(m.try_into().unwrap_or([0; 8])) ^ fresh)
+        .map(|m| meta_pair(m) ^ fresh)
         .fold(0, |a, d| a | d)
         == 0
 }
@@ -695,6 +697,14 @@ fn check_meta(
     Ok(())
 }
 
+/// An 8-byte metadata chunk as one little-endian load: last write in the low half, info
+/// in the high half (hosts).
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+fn meta_pair(m: &[u8]) -> u64 {
+    u64::from_le_bytes(m.try_into().unwrap_or([0; FIELD_META_LEN]))
+}
+
 /// The two words of an 8-byte metadata chunk: last write, info.
 #[inline(always)]
 fn meta_words(m: &[u8]) -> (u32, u32) {
@@ -702,7 +712,7 @@ fn meta_words(m: &[u8]) -> (u32, u32) {
     // costs a register pair and shifts on a 32-bit core).
     #[cfg(not(target_os = "none"))]
     {
-        let pair = u64::from_le_bytes(m.try_into().unwrap_or([0; FIELD_META_LEN]));
+        let pair = meta_pair(m);
         (pair as u32, (pair >> 32) as u32)
     }
     #[cfg(target_os = "none")]
@@ -783,28 +793,21 @@ mod tests {
         let mut r = Reader::<Three>::open(region).unwrap();
         let mut buf = std::vec![0u8; Three::SNAPSHOT_LEN];
         let mut out = Three::default();
+        // One typed read + decode: the (written, modified, truncated) masks.
+        let mut read = |r: &mut Reader<'_, Three>, out: &mut Three| {
+            let info = r
+                .try_read(&mut buf, ReadOptions::default())
+                .unwrap()
+                .decode(out)
+                .unwrap();
+            (info.written, info.modified, info.truncated)
+        };
         // Field a only: b and c unwritten.
         w.write_fields(&[(0, Value::Float(1.5))]).unwrap();
-        let info = r
-            .try_read(&mut buf, ReadOptions::default())
-            .unwrap()
-            .decode(&mut out)
-            .unwrap();
-        assert_eq!(
-            (info.written, info.modified, info.truncated),
-            (0b001, 0b001, 0)
-        );
+        assert_eq!(read(&mut r, &mut out), (0b001, 0b001, 0));
         // Then b only: a written earlier, so written but not modified.
         w.write_fields(&[(1, Value::UInt(9))]).unwrap();
-        let info = r
-            .try_read(&mut buf, ReadOptions::default())
-            .unwrap()
-            .decode(&mut out)
-            .unwrap();
-        assert_eq!(
-            (info.written, info.modified, info.truncated),
-            (0b011, 0b010, 0)
-        );
+        assert_eq!(read(&mut r, &mut out), (0b011, 0b010, 0));
         assert_eq!(out, Three { a: 1.5, b: 9, c: 0 });
         // Then all three: the fresh case.
         w.write_fields(&[
@@ -813,15 +816,7 @@ mod tests {
             (2, Value::Int(-4)),
         ])
         .unwrap();
-        let info = r
-            .try_read(&mut buf, ReadOptions::default())
-            .unwrap()
-            .decode(&mut out)
-            .unwrap();
-        assert_eq!(
-            (info.written, info.modified, info.truncated),
-            (0b111, 0b111, 0)
-        );
+        assert_eq!(read(&mut r, &mut out), (0b111, 0b111, 0));
         assert_eq!(
             out,
             Three {
