@@ -113,22 +113,33 @@ impl<R: SeqRecord> PingPong for CoreTyped<R> {
     }
 
     fn recv(&mut self, i: u64) {
-        loop {
-            while self.r.head() == self.last {
-                std::hint::spin_loop();
-            }
-            let info = self
-                .r
-                .try_read(&mut self.buf, ReadOptions::default())
-                .and_then(|snap| snap.decode(&mut self.out))
-                .expect("flexshm read");
-            self.last = info.commit;
-            if self.out.seq() == i {
-                return;
-            }
-            if debug() {
-                eprintln!("want {i} got {} commit {}", self.out.seq(), info.commit);
-            }
+        typed_recv(&mut self.r, &mut self.buf, &mut self.out, &mut self.last, i);
+    }
+}
+
+/// The receiving side of a flexshm-core typed ping-pong: busy-polls `head()` past
+/// `last`, then reads and decodes into `out`, until the record carries message `i`.
+pub fn typed_recv<R: SeqRecord>(
+    r: &mut Reader<'static, R>,
+    buf: &mut [u8],
+    out: &mut R,
+    last: &mut u32,
+    i: u64,
+) {
+    loop {
+        while r.head() == *last {
+            std::hint::spin_loop();
+        }
+        let info = r
+            .try_read(buf, ReadOptions::default())
+            .and_then(|snap| snap.decode(out))
+            .expect("flexshm read");
+        *last = info.commit;
+        if out.seq() == i {
+            return;
+        }
+        if debug() {
+            eprintln!("want {i} got {} commit {}", out.seq(), info.commit);
         }
     }
 }

@@ -13,9 +13,9 @@
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use flexshm_bench::{segment_size, Pose, ShmFile};
-use flexshm_core::{Mode, ReadOptions, Reader, Record, Writer};
+use flexshm_core::{Mode, Reader, Record, Writer};
 
-use super::flexshm::SeqRecord;
+use super::flexshm::{typed_recv, SeqRecord};
 use super::PingPong;
 use crate::Res;
 
@@ -198,23 +198,6 @@ impl Hybrid {
             }
         }
     }
-
-    fn flexshm_recv(&mut self, i: u64) {
-        loop {
-            while self.r.head() == self.last {
-                std::hint::spin_loop();
-            }
-            let info = self
-                .r
-                .try_read(&mut self.buf, ReadOptions::default())
-                .and_then(|snap| snap.decode(&mut self.out_rec))
-                .expect("flexshm read");
-            self.last = info.commit;
-            if self.out_rec.seq() == i {
-                return;
-            }
-        }
-    }
 }
 
 impl PingPong for Hybrid {
@@ -231,7 +214,13 @@ impl PingPong for Hybrid {
         if self.flexshm_writes {
             self.floor_recv(i);
         } else {
-            self.flexshm_recv(i);
+            typed_recv(
+                &mut self.r,
+                &mut self.buf,
+                &mut self.out_rec,
+                &mut self.last,
+                i,
+            );
         }
     }
 }
