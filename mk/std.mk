@@ -4,9 +4,25 @@ TEST_TARGETS += test-std
 # Where cargo puts the example binaries.
 STD_BIN = $${CARGO_TARGET_DIR:-$(ROOT)/target}/debug
 
-.PHONY: test-std demo
-test-std: ## flexshm-std + examples: unit, multi-process and doc tests, clippy, cargo doc -D warnings
+.PHONY: test-std demo valgrind
+valgrind: ## install valgrind with apt if it is missing (needs root); the examples run under it in test-std
+	@if command -v valgrind >/dev/null 2>&1; then
+	  echo "valgrind: $$(valgrind --version)"
+	  exit 0
+	fi
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	  echo "valgrind missing: installing it with apt-get"
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends valgrind || true
+	fi
+	command -v valgrind >/dev/null 2>&1
+
+test-std: ## flexshm-std + examples: unit, multi-process and doc tests (the sensors example also under valgrind), clippy, cargo doc -D warnings
 	$(CARGO) clippy -p flexshm-std -p flexshm-examples --no-deps --all-targets -- -D warnings
+	if $(MAKE) --no-print-directory valgrind; then
+	  export FLEXSHM_REQUIRE_VALGRIND=1
+	else
+	  echo "!! valgrind is not available (not root or no apt-get): sensors_pair_under_valgrind checks nothing"
+	fi
 	$(CARGO) test -p flexshm-std -p flexshm-examples
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p flexshm-std --no-deps
 	echo "cargo doc -p flexshm-std: no warnings"

@@ -169,3 +169,60 @@ fn image_writer_and_reader() {
     assert_eq!(out.matches("consistent").count(), 3, "{out}");
     assert!(!out.contains("TORN"), "{out}");
 }
+
+/// `valgrind` (memcheck) in front of `bin`; `None` when valgrind cannot be run here.
+fn under_valgrind(bin: &str, args: &[&str]) -> Option<Proc> {
+    let found = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        return None;
+    }
+    let mut all = vec!["-q", "--error-exitcode=97", bin];
+    all.extend_from_slice(args);
+    Some(spawn("valgrind", &all))
+}
+
+/// Both sides of the sensors example under valgrind's memcheck: no crash and no memory
+/// error. Programs run under valgrind see an auxiliary vector without the vDSO; flexshm-std
+/// once read the process's real one (rustix's default) and crashed at its first clock read.
+/// `make test-std` installs valgrind when it can and sets FLEXSHM_REQUIRE_VALGRIND=1 when
+/// it is there, so this test cannot pass by finding nothing to run.
+#[test]
+fn sensors_pair_under_valgrind() {
+    let required = std::env::var("FLEXSHM_REQUIRE_VALGRIND").is_ok_and(|v| v == "1");
+    let seg = Seg::new("valgrind");
+    let writer = under_valgrind(
+        env!("CARGO_BIN_EXE_sensors-writer"),
+        &["--name", &seg.0, "--count", "0", "--interval-ms", "20"],
+    );
+    let Some(writer) = writer else {
+        assert!(
+            !required,
+            "FLEXSHM_REQUIRE_VALGRIND=1 but valgrind cannot be run"
+        );
+        eprintln!("sensors_pair_under_valgrind: valgrind not found, nothing checked");
+        return;
+    };
+    let reader = under_valgrind(
+        env!("CARGO_BIN_EXE_sensors-reader"),
+        &["--name", &seg.0, "--count", "3", "--timeout-ms", "20000"],
+    )
+    .expect("valgrind ran for the writer");
+    let out = finish(reader);
+    assert_eq!(out.matches("Temperature:").count(), 3, "{out}");
+    // The writer runs until stopped: it must still be running (not crashed) now.
+    let mut writer = writer;
+    let exited = writer.0.as_mut().unwrap().try_wait().unwrap();
+    if exited.is_some() {
+        let out = writer.0.take().unwrap().wait_with_output().unwrap();
+        panic!(
+            "the writer under valgrind exited early ({})\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
