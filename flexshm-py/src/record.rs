@@ -168,8 +168,11 @@ impl Record {
         let state = FieldState::of(slf, index)?;
         let state = match r.schema.last_fields.reuse(py, state) {
             Ok((field, old)) => {
-                // Released last: dropping the old value may run Python code.
-                drop(old);
+                // Released last: dropping the old value may run Python code. Released
+                // as a `Bound`, whose drop is a plain decrement: dropping a `Py` first
+                // asks a thread-local whether this thread is attached (a call through
+                // `__tls_get_addr` in an extension module).
+                drop(old.value.into_bound(py));
                 return Ok(field);
             }
             Err(state) => state,
