@@ -398,7 +398,6 @@ pub fn build(fields: &'static [FieldDef], mode: Mode, records: u8, inp: &mut Inp
         }
         w.finalize();
     }
-    drop(w);
     mem
 }
 
