@@ -39,6 +39,12 @@ test-py: lint-py ## build the wheel into .venv, lint, check stubs, run the bindi
 	nice -n 10 $(CARGO) test -p flexshm-py --lib
 	# The cross-language tests run the Rust example binaries against Python.
 	nice -n 10 $(CARGO) build -p flexshm-examples --bins
+	# test_memcheck.py runs a workload under valgrind; required when it can be had.
+	if $(MAKE) --no-print-directory valgrind; then
+	  export FLEXSHM_REQUIRE_VALGRIND=1
+	else
+	  echo "!! valgrind is not available (not root or no apt-get): test_memcheck.py is skipped"
+	fi
 	cd "$(PY_PKG)"
 	FLEXSHM_EXAMPLES_BIN="$(ROOT)/target/debug" "$(PY)" -m pytest tests -p no:cacheprovider -rs
 
