@@ -5,7 +5,7 @@ TEST_TARGETS += test-std
 STD_BIN = $${CARGO_TARGET_DIR:-$(ROOT)/target}/debug
 
 .PHONY: test-std demo valgrind
-valgrind: ## install valgrind with apt if it is missing (needs root); the examples run under it in test-std
+valgrind: ## install valgrind with apt if it is missing (needs root); test-std and test-py run code under it
 	@if command -v valgrind >/dev/null 2>&1; then
 	  echo "valgrind: $$(valgrind --version)"
 	  exit 0
@@ -16,14 +16,23 @@ valgrind: ## install valgrind with apt if it is missing (needs root); the exampl
 	fi
 	command -v valgrind >/dev/null 2>&1
 
-test-std: ## flexshm-std + examples: unit, multi-process and doc tests (the sensors example also under valgrind), clippy, cargo doc -D warnings
+test-std: ## flexshm-std + examples: unit, multi-process and doc tests (unit and integration tests once more under valgrind's memcheck), clippy, cargo doc -D warnings
 	$(CARGO) clippy -p flexshm-std -p flexshm-examples --no-deps --all-targets -- -D warnings
+	memcheck=0
 	if $(MAKE) --no-print-directory valgrind; then
 	  export FLEXSHM_REQUIRE_VALGRIND=1
+	  memcheck=1
 	else
-	  echo "!! valgrind is not available (not root or no apt-get): sensors_pair_under_valgrind checks nothing"
+	  echo "!! valgrind is not available (not root or no apt-get): sensors_pair_under_valgrind checks nothing and flexshm-std's tests do not run under memcheck"
 	fi
 	$(CARGO) test -p flexshm-std -p flexshm-examples
+	if [ "$$memcheck" = 1 ]; then
+	  # cargo runs every test binary through the target's runner: here memcheck, which
+	  # fails a binary on any invalid access or use of uninitialised memory.
+	  host="$$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z.-' 'A-Z__')"
+	  echo "== flexshm-std's unit and integration tests again, each binary under valgrind memcheck"
+	  env "CARGO_TARGET_$${host}_RUNNER=valgrind -q --error-exitcode=97" $(CARGO) test -p flexshm-std --tests
+	fi
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p flexshm-std --no-deps
 	echo "cargo doc -p flexshm-std: no warnings"
 
