@@ -387,9 +387,13 @@ impl Record {
 
     fn __dir__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
         let py = slf.py();
-        let names = PyList::new(py, ["commit", "lost", "as_dict", "as_dataclass"])?;
-        for n in &slf.get().schema.names {
-            names.append(n.bind(py))?;
+        let names = PyList::new(py, crate::schema::RESERVED)?;
+        let schema = &slf.get().schema;
+        // A field named like a record attribute is listed once, as the attribute.
+        for (n, reserved) in schema.names.iter().zip(&schema.reserved) {
+            if !reserved {
+                names.append(n.bind(py))?;
+            }
         }
         Ok(names)
     }

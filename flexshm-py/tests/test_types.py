@@ -342,6 +342,10 @@ def test_field_named_like_a_record_attribute_is_an_item(shm_name: str) -> None:
     assert rec.lost == 0 and rec.commit == 1  # the record's own attributes
     assert rec["lost"].value == 5 and rec["commit"].value == "abc"
     assert rec.value.value == 1.5  # not a Record attribute: a field
+    # Each name once, though `lost` and `commit` are both an attribute and a field.
+    names = dir(rec)
+    assert names.count("lost") == 1 and names.count("commit") == 1
+    assert {"value", "as_dict", "as_dataclass"} <= set(names)
     writer.close()
 
 
