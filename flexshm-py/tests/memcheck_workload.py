@@ -6,7 +6,7 @@ of `Record` and `Field` objects (parked and handed out again, or kept by the cal
 buffer, batches as lists and as structured arrays, errors that must write nothing,
 pickling, a record outliving its closed handle, and a reader opened by name only.
 
-Usage: python memcheck_workload.py SEGMENT-NAME-PREFIX
+Usage: python memcheck_workload.py SINGLE-SLOT-NAME FIFO-NAME
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ class Sample:
     hist: "float64[6]" = None  # type: ignore[assignment]
 
 
-def main(prefix: str) -> None:
-    single, fifo = prefix + "-s", prefix + "-f"
+def main(single: str, fifo: str) -> None:
     w = SharedMemory(Sample, name=single, create=True)
     r = SharedMemory(Sample, name=single, create=False)
     kept = []
@@ -99,4 +98,4 @@ def main(prefix: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])
