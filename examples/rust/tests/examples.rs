@@ -170,20 +170,21 @@ fn image_writer_and_reader() {
     assert!(!out.contains("TORN"), "{out}");
 }
 
-/// `valgrind` (memcheck) in front of `bin`; `None` when valgrind cannot be run here.
-fn under_valgrind(bin: &str, args: &[&str]) -> Option<Proc> {
-    let found = Command::new("valgrind")
+/// True if `valgrind` can be run here.
+fn valgrind_found() -> bool {
+    Command::new("valgrind")
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        return None;
-    }
+        .is_ok_and(|s| s.success())
+}
+
+/// `bin` run under valgrind's memcheck, which makes it fail on a memory error.
+fn under_valgrind(bin: &str, args: &[&str]) -> Proc {
     let mut all = vec!["-q", "--error-exitcode=97", bin];
     all.extend_from_slice(args);
-    Some(spawn("valgrind", &all))
+    spawn("valgrind", &all)
 }
 
 /// Both sides of the sensors example under valgrind's memcheck: no crash and no memory
@@ -193,29 +194,26 @@ fn under_valgrind(bin: &str, args: &[&str]) -> Option<Proc> {
 /// it is there, so this test cannot pass by finding nothing to run.
 #[test]
 fn sensors_pair_under_valgrind() {
-    let required = std::env::var("FLEXSHM_REQUIRE_VALGRIND").is_ok_and(|v| v == "1");
-    let seg = Seg::new("valgrind");
-    let writer = under_valgrind(
-        env!("CARGO_BIN_EXE_sensors-writer"),
-        &["--name", &seg.0, "--count", "0", "--interval-ms", "20"],
-    );
-    let Some(writer) = writer else {
+    if !valgrind_found() {
+        let required = std::env::var("FLEXSHM_REQUIRE_VALGRIND").is_ok_and(|v| v == "1");
         assert!(
             !required,
             "FLEXSHM_REQUIRE_VALGRIND=1 but valgrind cannot be run"
         );
         eprintln!("sensors_pair_under_valgrind: valgrind not found, nothing checked");
         return;
-    };
-    let reader = under_valgrind(
+    }
+    let seg = Seg::new("valgrind");
+    let mut writer = under_valgrind(
+        env!("CARGO_BIN_EXE_sensors-writer"),
+        &["--name", &seg.0, "--count", "0", "--interval-ms", "20"],
+    );
+    let out = finish(under_valgrind(
         env!("CARGO_BIN_EXE_sensors-reader"),
         &["--name", &seg.0, "--count", "3", "--timeout-ms", "20000"],
-    )
-    .expect("valgrind ran for the writer");
-    let out = finish(reader);
+    ));
     assert_eq!(out.matches("Temperature:").count(), 3, "{out}");
     // The writer runs until stopped: it must still be running (not crashed) now.
-    let mut writer = writer;
     let exited = writer.0.as_mut().unwrap().try_wait().unwrap();
     if exited.is_some() {
         let out = writer.0.take().unwrap().wait_with_output().unwrap();
